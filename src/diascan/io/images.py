@@ -1,0 +1,205 @@
+"""LSST Exposure FITS images: the :class:`ImageData` container, its reader and writer.
+
+The LSST layout (rubin-facts.md section 2): an empty PRIMARY HDU with global metadata, then
+``IMAGE`` (float32), ``MASK`` (int32) and ``VARIANCE`` (float32) found by EXTNAME, followed by
+archive tables that we ignore. Mask planes are the ``MP_<NAME> = bit`` cards of the MASK header.
+The pixel origin is ``LTV1 = -x0``, ``LTV2 = -y0`` (also alternate WCS "A").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from diascan.errors import ImageReadError
+
+#: Mask planes and bits written by default (the usual LSST assignment).
+DEFAULT_MASK_PLANES: dict[str, int] = {
+    "BAD": 0,
+    "SAT": 1,
+    "INTRP": 2,
+    "CR": 3,
+    "EDGE": 4,
+    "DETECTED": 5,
+    "DETECTED_NEGATIVE": 6,
+    "SUSPECT": 7,
+    "NO_DATA": 8,
+    "VIGNETTED": 9,
+    "STREAK": 10,
+}
+
+#: Header keys copied into ``ImageData.metadata`` when present (FITS key -> metadata key).
+METADATA_KEYS = {
+    "VISIT": "visit",
+    "EXPID": "visit",
+    "DETECTOR": "detector",
+    "CCDNUM": "detector",
+    "BAND": "band",
+    "FILTER": "filter",
+    "MJD-OBS": "mjd",
+    "MJD": "mjd",
+    "EXPTIME": "exptime",
+    "INSTRUME": "instrument",
+    "TELESCOP": "telescope",
+    "PSFSIGMA": "psf_sigma",
+    "SEEING": "seeing_arcsec",
+}
+
+
+@dataclass
+class ImageData:
+    """One image with its mask, variance, mask planes, WCS and pixel origin.
+
+    Arrays are indexed ``[y, x]`` in FITS order; LSST "parent" pixel coordinates are
+    ``x = column + x0`` and ``y = row + y0`` (pixel centres are integers).
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    variance: np.ndarray
+    mask_planes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MASK_PLANES))
+    wcs: WCS | None = None
+    x0: int = 0
+    y0: int = 0
+    bunit: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    variance_estimated: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.image.shape  # type: ignore[return-value]
+
+    @property
+    def has_sky(self) -> bool:
+        """True when the image has a celestial WCS (sky coordinates are available)."""
+        return self.wcs is not None and self.wcs.has_celestial
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """Parent-pixel bounding box ``(x_min, y_min, x_max, y_max)``, inclusive."""
+        ny, nx = self.shape
+        return self.x0, self.y0, self.x0 + nx - 1, self.y0 + ny - 1
+
+    def bit(self, plane: str) -> int:
+        """Bit mask value of one mask plane, 0 when the plane is not defined."""
+        b = self.mask_planes.get(plane)
+        return 0 if b is None else (1 << b)
+
+    def bits(self, *planes: str) -> int:
+        """OR of the bit mask values of several planes (unknown planes are ignored)."""
+        out = 0
+        for p in planes:
+            out |= self.bit(p)
+        return out
+
+    def plane(self, name: str) -> np.ndarray:
+        """Boolean array where mask plane ``name`` is set (all False if undefined)."""
+        b = self.bit(name)
+        if b == 0:
+            return np.zeros(self.shape, dtype=bool)
+        return (self.mask & b) != 0
+
+
+def _find_hdu(hdul: fits.HDUList, name: str):
+    for hdu in hdul:
+        if hdu.name.upper() == name:
+            return hdu
+    return None
+
+
+def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageData:
+    """Open a science, template or difference image (LSST Exposure FITS or plain FITS)."""
+    from diascan.io.image_reader import read_image_file
+
+    return read_image_file(path, mask_path=mask_path)
+
+
+def _wcs_header(wcs: WCS | None) -> fits.Header:
+    if wcs is None:
+        return fits.Header()
+    return wcs.to_header(relax=True)
+
+
+def write_exposure(
+    path: str | Path,
+    data: ImageData,
+    *,
+    compress: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``data`` in the LSST Exposure layout (PRIMARY, IMAGE, MASK, VARIANCE).
+
+    With ``compress=True`` the three planes are tile-compressed (RICE for the int mask, lossless
+    GZIP_2 for the floats so values round-trip exactly).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: exists; refusing to overwrite")
+    primary = fits.PrimaryHDU()
+    inverse = {v: k for k, v in METADATA_KEYS.items()}
+    for key, value in data.metadata.items():
+        card = inverse.get(key, key.upper()[:8])
+        if value is not None:
+            primary.header[card] = value
+
+    wcs_hdr = _wcs_header(data.wcs)
+    common = fits.Header()
+    common.extend(wcs_hdr, unique=True)
+    common["LTV1"] = -int(data.x0)
+    common["LTV2"] = -int(data.y0)
+    common["CTYPE1A"] = "LINEAR"
+    common["CTYPE2A"] = "LINEAR"
+    common["CRPIX1A"] = 1.0
+    common["CRPIX2A"] = 1.0
+    common["CRVAL1A"] = float(data.x0)
+    common["CRVAL2A"] = float(data.y0)
+    common["CUNIT1A"] = "PIXEL"
+    common["CUNIT2A"] = "PIXEL"
+
+    planes = (
+        ("IMAGE", np.asarray(data.image, dtype=np.float32), data.bunit),
+        ("MASK", np.asarray(data.mask, dtype=np.int32), None),
+        (
+            "VARIANCE",
+            np.asarray(data.variance, dtype=np.float32),
+            f"({data.bunit})^2" if data.bunit else None,
+        ),
+    )
+    hdus: list[fits.hdu.base.ExtensionHDU] = []
+    for name, arr, unit in planes:
+        hdr = common.copy()
+        hdr["EXTNAME"] = name
+        if unit:
+            hdr["BUNIT"] = unit
+        if name == "MASK":
+            for plane, bit in data.mask_planes.items():
+                key = f"MP_{plane}"
+                if len(key) > 8:
+                    key = f"HIERARCH {key}"
+                hdr[key] = bit
+        if compress:
+            ctype = "RICE_1" if name == "MASK" else "GZIP_2"
+            hdu = fits.CompImageHDU(arr, header=hdr, compression_type=ctype, quantize_level=0.0)
+            if name != "MASK":
+                # Lossless float compression: no quantisation.
+                hdu = fits.CompImageHDU(
+                    arr, header=hdr, compression_type=ctype, quantize_level=0.0
+                )
+        else:
+            hdu = fits.ImageHDU(arr, header=hdr)
+        hdus.append(hdu)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True)
+    tmp.replace(path)
+    return path
+
+
+__all__ = ["DEFAULT_MASK_PLANES", "ImageData", "ImageReadError", "read_image", "write_exposure"]

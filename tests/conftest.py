@@ -1,0 +1,46 @@
+"""Shared fixtures. Data from ../shared is found through ONE fixture, ``shared_dir``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_path() -> Path:
+    return Path(os.environ.get("DIASCAN_SHARED", REPO.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only ../shared folder (override with $DIASCAN_SHARED).
+
+    Missing data skips the test on a developer machine but FAILS in CI (CI=true), so a broken
+    checkout is never reported green.
+    """
+    path = _shared_path()
+    if not (path / "data").is_dir() or not (path / "models").is_dir():
+        msg = f"shared data not found at {path} (set DIASCAN_SHARED)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dp1_model_dir(shared_dir: Path) -> Path:
+    """The real DP1 model package (checkpoint + meta.yaml, no arch.py)."""
+    return shared_dir / "models" / "tac_cnn_comcam_2025-02-18"
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """The small (1024 x 1024) demo data set, generated once per test session."""
+    from diascan.demo import generate_demo
+
+    out = tmp_path_factory.mktemp("demo_small")
+    generate_demo(out, small=True, seed=1)
+    return out
