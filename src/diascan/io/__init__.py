@@ -1,5 +1,7 @@
 """Reading and writing images and source catalogs (Qt-free)."""
 
+from diascan.io.catalogs import read_catalog
 from diascan.io.images import ImageData, read_image, write_exposure
+from diascan.io.tables import read_table, write_table
 
-__all__ = ["ImageData", "read_image", "write_exposure"]
+__all__ = ["ImageData", "read_catalog", "read_image", "read_table", "write_exposure", "write_table"]

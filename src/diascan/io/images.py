@@ -8,13 +8,14 @@ The pixel origin is ``LTV1 = -x0``, ``LTV2 = -y0`` (also alternate WCS "A").
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS
+from astropy.wcs import WCS, FITSFixedWarning
 
 from diascan.errors import ImageReadError
 
@@ -34,20 +35,46 @@ DEFAULT_MASK_PLANES: dict[str, int] = {
 }
 
 #: Header keys copied into ``ImageData.metadata`` when present (FITS key -> metadata key).
+#: The first key listed for a metadata name is the one :func:`write_exposure` writes. Keys are
+#: tried in this order in the PRIMARY header, then in the IMAGE header; the first non-empty
+#: value wins. Long LSST butler keys are HIERARCH cards.
 METADATA_KEYS = {
     "VISIT": "visit",
+    "LSST BUTLER DATAID VISIT": "visit",
     "EXPID": "visit",
     "DETECTOR": "detector",
+    "LSST BUTLER DATAID DETECTOR": "detector",
     "CCDNUM": "detector",
+    "CCD_ID": "detector",
     "BAND": "band",
+    "LSST BUTLER DATAID BAND": "band",
     "FILTER": "filter",
     "MJD-OBS": "mjd",
     "MJD": "mjd",
+    "MJD-AVG": "mjd",
+    "OBSMJD": "mjd",
     "EXPTIME": "exptime",
     "INSTRUME": "instrument",
     "TELESCOP": "telescope",
     "PSFSIGMA": "psf_sigma",
-    "SEEING": "seeing_arcsec",
+    "PSF_SIGMA": "psf_sigma",
+}
+
+#: Metadata not in :data:`METADATA_KEYS` is written as ``HIERARCH DIASCAN <NAME>`` cards and read
+#: back (lower-cased) by the reader.
+EXTRA_METADATA_PREFIX = "DIASCAN "
+
+#: Types of the metadata values (values that do not convert are kept as read).
+METADATA_TYPES: dict[str, type] = {
+    "visit": int,
+    "detector": int,
+    "band": str,
+    "filter": str,
+    "mjd": float,
+    "exptime": float,
+    "instrument": str,
+    "telescope": str,
+    "psf_sigma": float,
 }
 
 
@@ -56,7 +83,10 @@ class ImageData:
     """One image with its mask, variance, mask planes, WCS and pixel origin.
 
     Arrays are indexed ``[y, x]`` in FITS order; LSST "parent" pixel coordinates are
-    ``x = column + x0`` and ``y = row + y0`` (pixel centres are integers).
+    ``x = column + x0`` and ``y = row + y0`` (pixel centres are integers). ``wcs`` is the FITS
+    WCS of the file and so works in ARRAY coordinates: ``wcs.pixel_to_world(column, row)``
+    (0-based); subtract ``x0``/``y0`` from parent pixels before using it. ``variance_estimated``
+    is True when the file had no variance plane and it was estimated (see ``notes``).
     """
 
     image: np.ndarray
@@ -107,13 +137,6 @@ class ImageData:
         return (self.mask & b) != 0
 
 
-def _find_hdu(hdul: fits.HDUList, name: str):
-    for hdu in hdul:
-        if hdu.name.upper() == name:
-            return hdu
-    return None
-
-
 def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageData:
     """Open a science, template or difference image (LSST Exposure FITS or plain FITS)."""
     from diascan.io.image_reader import read_image_file
@@ -124,7 +147,36 @@ def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageDa
 def _wcs_header(wcs: WCS | None) -> fits.Header:
     if wcs is None:
         return fits.Header()
-    return wcs.to_header(relax=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return wcs.to_header(relax=True)
+
+
+def _card_key(key: str) -> str:
+    """FITS keyword for a header key: plain when it fits 8 characters, HIERARCH otherwise."""
+    key = key.upper()
+    if len(key) <= 8 and all(c.isalnum() or c in "-_" for c in key):
+        return key
+    return f"HIERARCH {key}"
+
+
+def _metadata_cards(metadata: dict[str, Any]) -> list[tuple[str, Any]]:
+    canonical: dict[str, str] = {}
+    for fits_key, name in METADATA_KEYS.items():
+        canonical.setdefault(name, fits_key)
+    cards = []
+    for name, value in metadata.items():
+        if value is None:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, str | int | float | bool):
+            value = str(value)
+        if name in canonical:
+            cards.append((_card_key(canonical[name]), value))
+        else:  # any other metadata round-trips through a DIASCAN-prefixed HIERARCH card
+            cards.append((f"HIERARCH {EXTRA_METADATA_PREFIX}{name.upper()}", value))
+    return cards
 
 
 def write_exposure(
@@ -136,22 +188,22 @@ def write_exposure(
 ) -> Path:
     """Write ``data`` in the LSST Exposure layout (PRIMARY, IMAGE, MASK, VARIANCE).
 
-    With ``compress=True`` the three planes are tile-compressed (RICE for the int mask, lossless
-    GZIP_2 for the floats so values round-trip exactly).
+    Metadata goes to the PRIMARY header (keys of :data:`METADATA_KEYS`), the WCS (TAN-SIP too)
+    and the pixel origin (``LTV1/2`` and WCS "A") to each plane's header, mask planes as
+    ``MP_<NAME>`` cards (HIERARCH for long names) to the MASK header. With ``compress=True`` the
+    planes are tile-compressed losslessly: RICE_1 for the int mask and GZIP_2 with
+    ``quantize_level=0`` (no quantisation) for the floats, so every value (NaN and inf too)
+    round-trips exactly. Writes through a temporary file, so a failed write leaves no file.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: exists; refusing to overwrite")
     primary = fits.PrimaryHDU()
-    inverse = {v: k for k, v in METADATA_KEYS.items()}
-    for key, value in data.metadata.items():
-        card = inverse.get(key, key.upper()[:8])
-        if value is not None:
-            primary.header[card] = value
+    for key, value in _metadata_cards(data.metadata):
+        primary.header[key] = value
 
-    wcs_hdr = _wcs_header(data.wcs)
     common = fits.Header()
-    common.extend(wcs_hdr, unique=True)
+    common.extend(_wcs_header(data.wcs), unique=True)
     common["LTV1"] = -int(data.x0)
     common["LTV2"] = -int(data.y0)
     common["CTYPE1A"] = "LINEAR"
@@ -180,26 +232,34 @@ def write_exposure(
             hdr["BUNIT"] = unit
         if name == "MASK":
             for plane, bit in data.mask_planes.items():
-                key = f"MP_{plane}"
-                if len(key) > 8:
-                    key = f"HIERARCH {key}"
-                hdr[key] = bit
+                hdr[_card_key(f"MP_{plane}")] = int(bit)
         if compress:
-            ctype = "RICE_1" if name == "MASK" else "GZIP_2"
-            hdu = fits.CompImageHDU(arr, header=hdr, compression_type=ctype, quantize_level=0.0)
-            if name != "MASK":
-                # Lossless float compression: no quantisation.
-                hdu = fits.CompImageHDU(
-                    arr, header=hdr, compression_type=ctype, quantize_level=0.0
-                )
+            hdu = fits.CompImageHDU(
+                arr,
+                header=hdr,
+                compression_type="RICE_1" if name == "MASK" else "GZIP_2",
+                quantize_level=0.0,  # 0 disables quantisation: lossless floats
+            )
         else:
             hdu = fits.ImageHDU(arr, header=hdr)
         hdus.append(hdu)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True)
-    tmp.replace(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-__all__ = ["DEFAULT_MASK_PLANES", "ImageData", "ImageReadError", "read_image", "write_exposure"]
+__all__ = [
+    "DEFAULT_MASK_PLANES",
+    "METADATA_KEYS",
+    "ImageData",
+    "ImageReadError",
+    "read_image",
+    "write_exposure",
+]
