@@ -1,0 +1,62 @@
+"""``diascan demo --out DIR [--small] [--seed N] [--overwrite]``: write the demo data set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from diascan.errors import InputError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "demo",
+        help="write a simulated LSSTComCam visit (science, templates, difference, catalogs)",
+        description="Write a deterministic simulated demo data set into DIR.",
+    )
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--small", action="store_true", help="1024 x 1024 detector (fast, for tests)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a non-empty DIR, replacing the demo files there",
+    )
+    return p
+
+
+class _Line:
+    """A one-line terminal progress display (rewritten in place on a TTY)."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = self.stream.isatty()
+        self.t0 = time.perf_counter()
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:
+        text = (
+            f"{stage}: {fraction * 100:5.1f}%  {message}  ({time.perf_counter() - self.t0:.1f} s)"
+        )
+        if self.tty:
+            self.stream.write("\r\x1b[K" + text)
+            if fraction >= 1.0:
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from diascan.demo import generate_demo
+
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is not a folder")
+    # With --overwrite only the demo's own files are replaced; nothing else in DIR is deleted.
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise InputError(out, "folder is not empty; use --overwrite to replace its contents")
+    generate_demo(out, small=args.small, seed=args.seed, progress=_Line())
+    print(out)
+    return 0
