@@ -1,0 +1,457 @@
+"""Keyboard labelling on the main window: shortcuts, label panel, statistics, autosave.
+
+:class:`QtLabelController` installs one window-wide :class:`QShortcut` per key of the
+:class:`~diascan.session.keymap.KeyMap`; text fields keep their typed keys because Qt lets a
+focused ``QLineEdit`` claim printable keys first (ShortcutOverride). Every action goes through
+the Qt-free :class:`~diascan.session.triage.Triage`; every label change is mirrored into the
+window's table/markers and autosaved atomically.
+
+The window must provide ``select_source(id)``, ``selection_changed(int)``, ``source_ids()`` and
+``sources`` (a ``viewstate.SourceSet`` or ``None``); ``session_menu``, ``add_dock``, ``table``,
+``state``, ``data_loaded`` and ``statusBar()`` are used when present.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from diascan.errors import SessionError
+from diascan.session.keymap import ACTIONS, KeyMap
+from diascan.session.labels import Label
+from diascan.session.model import Session, VisitEntry
+from diascan.session.recent import remember_last_session
+from diascan.session.store import Autosave
+from diascan.session.triage import Triage
+
+log = logging.getLogger(__name__)
+
+
+class QtNoteEdit(QLineEdit):
+    """Line edit that keeps Return/Enter/Escape even when the window has shortcuts on them."""
+
+    def event(self, e) -> bool:
+        if e.type() == QEvent.Type.ShortcutOverride and e.key() in (
+            Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape
+        ):
+            e.accept()
+            return True
+        return super().event(e)
+
+    def keyPressEvent(self, e) -> None:  # noqa: N802 - Qt API
+        if e.key() == Qt.Key.Key_Escape:
+            self.escape_pressed()
+            return
+        super().keyPressEvent(e)
+
+    def escape_pressed(self) -> None:
+        """Leave the field without saving (the controller restores the stored note)."""
+        self.clearFocus()
+
+
+class QtLabelStats(QWidget):
+    """Counts per label, labelling rate and per-visit progress."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.text = QLabel("")
+        self.visit_label = QLabel("")
+        self.bar = QProgressBar()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.visit_label)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.text)
+
+    def update_from(self, session: Session) -> None:
+        visit = session.current
+        st = visit.labels.statistics()
+        rate = "–" if st.rate_per_min is None else f"{st.rate_per_min:.1f}/min"
+        self.text.setText(
+            f"real {st.real} · bogus {st.bogus} · unsure {st.unsure} · "
+            f"unlabelled {st.unlabelled} · rate {rate}"
+        )
+        self.visit_label.setText(
+            f"{visit.name} ({session.current_visit + 1} of {len(session.visits)})"
+        )
+        self.bar.setRange(0, max(st.total, 1))
+        self.bar.setValue(st.labelled)
+        self.bar.setFormat(f"{st.labelled} / {st.total} labelled")
+
+
+class QtLabelController(QObject):
+    """Connects a main window to a labelling :class:`Session` (see the module docstring)."""
+
+    labels_changed = pyqtSignal(list)
+    #: A visit to show: the window must load its images (``session.visits[index]``).
+    visit_requested = pyqtSignal(int)
+    save_failed = pyqtSignal(str)
+
+    def __init__(
+        self,
+        window: Any,
+        session: Session | None = None,
+        session_path: str | Path | None = None,
+        keymap: KeyMap | None = None,
+        keymap_path: str | Path | None = None,
+    ) -> None:
+        super().__init__(window)
+        from diascan.qt.qt_session import new_session_path, visit_from_window
+
+        self.window = window
+        self.keymap = keymap if keymap is not None else _load_keymap(keymap_path)
+        self.keymap_path = keymap_path
+        if session is None:
+            session = Session(visits=[visit_from_window(window)])
+        self.session = session
+        self.session_path = Path(session_path) if session_path else new_session_path()
+        self.triage = Triage(session)
+        self.triage.add_selection_listener(self._triage_selected)
+        self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
+                                 before_save=self._store_view)
+        self._watch_visits()
+        self.shortcuts: list[QShortcut] = []
+        self.disabled_window_shortcuts: list[str] = []
+        self._build_panel()
+        self._build_menu()
+        self.install_shortcuts()
+        window.selection_changed.connect(self._window_selected)
+        if hasattr(window, "data_loaded"):
+            window.data_loaded.connect(self.sync_window)
+        self.sync_window()
+        self.autosave.save()
+        remember_last_session(self.session_path)
+
+    # --- shortcuts -------------------------------------------------------------------------
+    def install_shortcuts(self) -> None:
+        """(Re)create one QShortcut per bound key; window actions using a label key lose it."""
+        for sc in self.shortcuts:
+            sc.setEnabled(False)
+            sc.setParent(None)
+            sc.deleteLater()
+        self.shortcuts = []
+        mine = {k for keys in self.keymap.bindings().values() for k in keys}
+        for act in self.window.findChildren(QAction):
+            if act.shortcut().toString() in mine:  # ambiguous keys would fire neither
+                self.disabled_window_shortcuts.append(f"{act.text()} ({act.shortcut().toString()})")
+                act.setShortcut(QKeySequence())
+        for action in ACTIONS:
+            for key in self.keymap.keys_for(action):
+                sc = QShortcut(QKeySequence(key), self.window)
+                sc.setContext(Qt.ShortcutContext.WindowShortcut)
+                sc.activated.connect(functools.partial(self.trigger, action))
+                self.shortcuts.append(sc)
+
+    def trigger(self, action: str) -> bool:
+        """Run a named action (what a key press does)."""
+        if action == "edit_note":
+            self.note_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.note_edit.selectAll()
+            return True
+        if action == "cheat_sheet":
+            self.show_cheat_sheet()
+            return True
+        if action == "next_visit":
+            return self.next_visit()
+        return self.triage.perform(action)
+
+    # --- panel / menu ----------------------------------------------------------------------
+    def _button(self, text: str, slot) -> QPushButton:
+        b = QPushButton(text)
+        b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys keep going to the window
+        b.clicked.connect(slot)
+        return b
+
+    def _build_panel(self) -> None:
+        panel = QWidget()
+        self.stats = QtLabelStats()
+        self.note_edit = QtNoteEdit()
+        self.note_edit.setPlaceholderText("note on the selected source (Enter saves)")
+        self.note_edit.returnPressed.connect(self.commit_note)
+        grid = QGridLayout()
+        for i, (text, action) in enumerate((("Real", "label_real"), ("Bogus", "label_bogus"),
+                                            ("Unsure", "label_unsure"), ("Clear", "clear_label"))):
+            keys = "/".join(self.keymap.keys_for(action))
+            grid.addWidget(self._button(f"{text} [{keys}]",
+                                        functools.partial(self.trigger, action)), 0, i)
+        grid.addWidget(self._button("Undo", functools.partial(self.trigger, "undo")), 1, 0)
+        grid.addWidget(self._button("Next unlabelled",
+                                    functools.partial(self.trigger, "next_unlabelled")), 1, 1)
+        grid.addWidget(self._button("Remaining → bogus…", self.label_remaining_bogus), 1, 2)
+        grid.addWidget(self._button("Next visit", self.next_visit), 1, 3)
+        self.hide_scores_check = QCheckBox("Hide model scores while labelling")
+        self.hide_labelled_check = QCheckBox("Hide labelled sources")
+        for cb in (self.hide_scores_check, self.hide_labelled_check):
+            cb.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.hide_scores_check.setChecked(self.triage.hide_scores)
+        self.hide_labelled_check.setChecked(self.triage.hide_labelled)
+        self.hide_scores_check.toggled.connect(self.set_hide_scores)
+        self.hide_labelled_check.toggled.connect(self.set_hide_labelled)
+        lay = QVBoxLayout(panel)
+        lay.addWidget(self.stats)
+        lay.addLayout(grid)
+        lay.addWidget(self.note_edit)
+        lay.addWidget(self.hide_scores_check)
+        lay.addWidget(self.hide_labelled_check)
+        lay.addStretch(1)
+        self.panel = panel
+        if hasattr(self.window, "add_dock"):
+            self.dock = self.window.add_dock("Labels", panel)
+
+    def _build_menu(self) -> None:
+        from diascan.qt import qt_session
+
+        menu = getattr(self.window, "session_menu", None)
+        if menu is None:
+            menu = self.window.menuBar().addMenu("&Session")
+        self.menu = menu
+        self.actions: dict[str, QAction] = {}
+
+        def add(name: str, text: str, slot, checkable: bool = False) -> QAction:
+            act = QAction(text, self.window)
+            act.setCheckable(checkable)
+            (act.toggled if checkable else act.triggered).connect(slot)
+            menu.addAction(act)
+            self.actions[name] = act
+            return act
+
+        add("open", "Open session…", lambda: qt_session.open_session_dialog(self))
+        add("export", "Export labels…", lambda: qt_session.export_dialog(self))
+        add("export_view", "Export view as PNG…",
+            lambda: qt_session.export_png_dialog(self, "frames"))
+        add("export_plots", "Export plots as PNG…",
+            lambda: qt_session.export_png_dialog(self, "plots"))
+        menu.addSeparator()
+        add("hide_scores", "Hide model scores", self.hide_scores_check.setChecked, True)
+        add("hide_labelled", "Hide labelled sources", self.hide_labelled_check.setChecked, True)
+        add("remaining_bogus", "Label all remaining as bogus…", self.label_remaining_bogus)
+        add("next_visit", "Next visit", self.next_visit)
+        menu.addSeparator()
+        add("cheat_sheet", "Keyboard shortcuts…", self.show_cheat_sheet)
+        add("keys", "Labelling keys…", self.show_key_prefs)
+
+    # --- actions ---------------------------------------------------------------------------
+    def commit_note(self) -> None:
+        self.triage.set_note(self.note_edit.text())
+        table = getattr(self.window, "table", None)
+        (table or self.window).setFocus()
+
+    def label_remaining_bogus(self, confirm: bool = True) -> int:
+        """Label every unlabelled source of this visit bogus, after a confirmation dialog."""
+        n = self.triage.store.statistics().unlabelled
+        if n == 0:
+            return 0
+        if confirm:
+            box = QMessageBox(
+                QMessageBox.Icon.Question, "Label remaining as bogus",
+                f"Label all {n} unlabelled sources of {self.session.current.name} as bogus?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self.window,
+            )
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            self.last_dialog = box
+            if box.exec() != QMessageBox.StandardButton.Yes:
+                return 0
+        return self.triage.label_remaining_bogus()
+
+    def set_hide_scores(self, on: bool) -> None:
+        self.triage.set_option("hide_scores", on)
+        self.actions["hide_scores"].setChecked(on)
+        self.hide_scores_check.setChecked(on)
+        self._apply_hide_scores()
+        self.autosave.save()
+
+    def set_hide_labelled(self, on: bool) -> None:
+        self.triage.set_option("hide_labelled", on)
+        self.actions["hide_labelled"].setChecked(on)
+        self.hide_labelled_check.setChecked(on)
+        self._apply_hide_labelled()
+        self.autosave.save()
+
+    def next_visit(self) -> bool:
+        if not self.triage.next_visit():
+            return False
+        self.visit_requested.emit(self.session.current_visit)
+        self.sync_window()
+        self.autosave.save()
+        return True
+
+    def show_cheat_sheet(self) -> None:
+        from diascan.qt.qt_prefs import QtCheatSheet
+
+        self.cheat_sheet = QtCheatSheet(self.keymap, self.window)
+        self.cheat_sheet.show()
+
+    def show_key_prefs(self) -> None:
+        from diascan.qt.qt_prefs import QtKeyPrefsDialog
+
+        dlg = QtKeyPrefsDialog(self.keymap, self.keymap_path, self.window)
+        self.key_prefs = dlg
+        dlg.accepted.connect(self.install_shortcuts)
+        dlg.open()
+
+    def close(self) -> None:
+        """Save (selection and view included) and stop autosaving; call when the window closes."""
+        self.autosave.save()
+        self.autosave.detach()
+
+    def set_session(self, session: Session, path: str | Path) -> None:
+        """Switch to another session (File > Open session)."""
+        self.autosave.detach()
+        self.session = session
+        self.session_path = Path(path)
+        self.triage = Triage(session)
+        self.triage.add_selection_listener(self._triage_selected)
+        self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
+                                 before_save=self._store_view)
+        self._watch_visits()
+        self.hide_scores_check.setChecked(self.triage.hide_scores)
+        self.hide_labelled_check.setChecked(self.triage.hide_labelled)
+        remember_last_session(self.session_path)
+        self.visit_requested.emit(session.current_visit)
+        self.sync_window()
+
+    # --- window sync -----------------------------------------------------------------------
+    def sync_window(self) -> None:
+        """Mirror labels, options, view and selection of the current visit into the window."""
+        ids = self.window.source_ids()
+        visit = self.session.current
+        if ids and set(ids) != set(visit.labels.ids):
+            log.info("window shows sources that are not in this visit; labels not mirrored")
+            self.stats.update_from(self.session)
+            return
+        src = getattr(self.window, "sources", None)
+        if src is not None:
+            for sid in visit.labels.ids:
+                row = src.index_of(sid)
+                lab = visit.labels.label(sid)
+                if row is not None and src.labels[row] != (lab.value if lab else None):
+                    src.set_label(row, lab.value if lab else None)
+        self._restore_view(visit.view)
+        self._apply_hide_scores()
+        self._apply_hide_labelled()
+        if visit.current_source is not None and visit.current_source in visit.labels:
+            self.window.select_source(visit.current_source)
+        self._show_note()
+        self.stats.update_from(self.session)
+
+    def _watch_visits(self) -> None:
+        for v in self.session.visits:
+            self.autosave.watch(v)
+            v.labels.add_listener(functools.partial(self._labels_changed, v))
+
+    def _labels_changed(self, visit: VisitEntry, ids: list) -> None:
+        if visit is not self.session.current:
+            return
+        src = getattr(self.window, "sources", None)
+        if src is not None:
+            for sid in ids:
+                row = src.index_of(sid)
+                if row is not None:
+                    lab = visit.labels.label(sid)
+                    src.set_label(row, lab.value if lab else None)
+        if self.triage.hide_labelled:
+            self._apply_hide_labelled()
+        self._show_note()
+        self.stats.update_from(self.session)
+        self.labels_changed.emit(list(ids))
+
+    def _triage_selected(self, sid) -> None:
+        if sid is not None:
+            self.window.select_source(sid)
+        self._show_note()
+
+    def _window_selected(self, sid: int) -> None:
+        if sid in self.triage.store:
+            self.triage.select(sid, notify=False)
+            self._show_note()
+
+    def _show_note(self) -> None:
+        sid = self.triage.current
+        note = "" if sid is None else self.triage.store.note(sid)
+        if not self.note_edit.hasFocus():
+            self.note_edit.setText(note)
+
+    def _apply_hide_scores(self) -> None:
+        table = getattr(self.window, "table", None)
+        if table is None:
+            return
+        from diascan.qt.qt_table import COL
+
+        for col in ("score", "reliability"):
+            table.setColumnHidden(COL[col], self.triage.hide_scores)
+        tabs, plots = getattr(self.window, "side_tabs", None), getattr(self.window, "plots", None)
+        if tabs is not None and plots is not None:
+            tabs.setTabVisible(tabs.indexOf(plots), not self.triage.hide_scores)
+
+    def _apply_hide_labelled(self) -> None:
+        table = getattr(self.window, "table", None)
+        src = getattr(self.window, "sources", None)
+        if table is None or src is None:
+            return
+        proxy = table.model()
+        store = self.triage.store
+        for r in range(proxy.rowCount()):
+            row = proxy.mapToSource(proxy.index(r, 0)).row()
+            sid = int(src.ids[row])
+            hidden = self.triage.hide_labelled and sid in store and store.label(sid) is not None
+            table.setRowHidden(r, hidden)
+
+    def _store_view(self) -> None:
+        state = getattr(self.window, "state", None)
+        if state is not None and hasattr(state, "to_dict"):
+            view = dict(state.to_dict())
+            view.pop("selected_id", None)
+            self.session.current.view = view
+
+    def _restore_view(self, view: dict) -> None:
+        state = getattr(self.window, "state", None)
+        if state is None or not view:
+            return
+        for key, value in view.items():
+            try:
+                if key == "frames":
+                    for name, fd in value.items():
+                        frame = state.frames.get(name)
+                        for k, v in fd.items():
+                            if frame is not None and hasattr(frame, k):
+                                setattr(frame, k, tuple(v) if isinstance(v, list) else v)
+                elif key in ("hidden_statuses", "mask_planes_on"):
+                    setattr(state, key, set(value))
+                elif hasattr(state, key):
+                    setattr(state, key, value)
+            except (AttributeError, TypeError, ValueError) as exc:  # a stale setting: skip it
+                log.warning("view setting %s not restored: %s", key, exc)
+
+    def _save_error(self, exc: SessionError) -> None:
+        msg = f"Autosave failed: {exc}"
+        bar = getattr(self.window, "statusBar", None)
+        if bar is not None:
+            bar().showMessage(msg, 15000)
+        self.save_failed.emit(msg)
+
+
+def _load_keymap(path) -> KeyMap:
+    try:
+        return KeyMap.load(path)
+    except Exception as exc:  # a broken prefs file must not stop the viewer
+        log.warning("key bindings not loaded (%s); using defaults", exc)
+        return KeyMap()
+
+
+__all__ = ["Label", "QtLabelController", "QtLabelStats"]

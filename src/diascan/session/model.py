@@ -1,0 +1,276 @@
+"""The session data model: visits with their input files, scored sources and labels.
+
+A :class:`Session` holds a list of :class:`VisitEntry` (the visit/detector triplets the user
+works through), the index of the current visit and free view settings. Each visit records its
+input files as :class:`FileRef` (path, sha256, size), the model used, its sources
+(:class:`SourceRecord`) and a :class:`~diascan.session.labels.LabelStore` with the labels.
+See ``docs/session-schema.md`` for the file format (written by :mod:`diascan.session.store`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diascan.session.labels import LabelRecord, LabelStore, SourceId, utc_now
+
+#: Session file schema version written by this code.
+SCHEMA_VERSION = 1
+
+#: File roles of a visit, in display order.
+FILE_ROLES = ("science", "difference", "template", "catalog")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class FileRef:
+    """An input file: path as given (absolute), sha256 and size in bytes when known."""
+
+    path: str
+    sha256: str | None = None
+    size: int | None = None
+
+    @classmethod
+    def from_path(cls, path: str | Path, checksum: bool = True) -> FileRef:
+        """Reference an existing file, with its size and (by default) sha256."""
+        p = Path(path).expanduser().resolve()
+        st = p.stat()
+        return cls(str(p), sha256_file(p) if checksum else None, st.st_size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str) -> FileRef:
+        if isinstance(data, str):
+            return cls(data)
+        return cls(str(data["path"]), data.get("sha256"), data.get("size"))
+
+
+#: Named source fields, in table order (schema v1). Others go into ``SourceRecord.extra``.
+SOURCE_FIELDS = (
+    "id", "ra", "dec", "x", "y", "psfFlux", "snr", "score", "original_reliability", "status",
+)
+
+#: Accepted input column names per field (first match wins) for :func:`sources_from_table`.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "diaSourceId", "source_id", "sourceId"),
+    "ra": ("ra", "coord_ra_deg", "RA"),
+    "dec": ("dec", "coord_dec_deg", "DEC", "Dec"),
+    "x": ("x", "base_SdssCentroid_x", "xcentroid"),
+    "y": ("y", "base_SdssCentroid_y", "ycentroid"),
+    "psfFlux": ("psfFlux", "psf_flux", "base_PsfFlux_instFlux", "flux"),
+    "snr": ("snr", "SNR"),
+    "score": ("score", "new_reliability", "recomputed_reliability", "reliability_new"),
+    "original_reliability": ("original_reliability", "reliability"),
+    "status": ("status", "match_status"),
+}
+
+
+@dataclass
+class SourceRecord:
+    """One scored source (labels live in the visit's :class:`LabelStore`)."""
+
+    id: SourceId
+    ra: float | None = None
+    dec: float | None = None
+    x: float | None = None
+    y: float | None = None
+    psfFlux: float | None = None  # noqa: N815 - Rubin column name
+    snr: float | None = None
+    score: float | None = None
+    original_reliability: float | None = None
+    status: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _num(value: Any) -> float | None:
+    if value is None or value is np.ma.masked:
+        return None
+    v = float(value)
+    return None if math.isnan(v) else v
+
+
+def _id(value: Any) -> SourceId:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        return value
+    f = float(value)
+    return int(value) if f.is_integer() else str(value)
+
+
+def sources_from_table(table: Any) -> list[SourceRecord]:
+    """Build source records from an astropy Table, a dict of arrays or a pandas-like frame.
+
+    Column names may be the Rubin ones (``diaSourceId``, ``reliability``...; see
+    :data:`COLUMN_ALIASES`); ``id`` is required. Missing numeric values become ``None``.
+    """
+    names = list(table.colnames) if hasattr(table, "colnames") else list(table.keys())
+    chosen: dict[str, str] = {}
+    for fld, aliases in COLUMN_ALIASES.items():
+        for a in aliases:
+            if a in names and a not in chosen.values():
+                chosen[fld] = a
+                break
+    if "id" not in chosen:
+        raise ValueError(f"no source id column (one of {', '.join(COLUMN_ALIASES['id'])})")
+    n = len(table[chosen["id"]])
+    cols = {fld: list(table[col]) for fld, col in chosen.items()}
+    out = []
+    for i in range(n):
+        kw: dict[str, Any] = {"id": _id(cols["id"][i])}
+        for fld in SOURCE_FIELDS[1:-1]:
+            if fld in cols:
+                kw[fld] = _num(cols[fld][i])
+        if "status" in cols:
+            s = cols["status"][i]
+            kw["status"] = s.decode() if isinstance(s, bytes) else str(s)
+        out.append(SourceRecord(**kw))
+    return out
+
+
+@dataclass
+class VisitEntry:
+    """One visit/detector: input files, model, sources and their labels."""
+
+    science: FileRef | None = None
+    difference: FileRef | None = None
+    template: FileRef | None = None
+    template_patches: list[FileRef] = field(default_factory=list)
+    catalog: FileRef | None = None
+    visit: int | None = None
+    detector: int | None = None
+    band: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    sources: list[SourceRecord] = field(default_factory=list)
+    labels: LabelStore | None = None
+    view: dict[str, Any] = field(default_factory=dict)
+    current_source: SourceId | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is None:
+            self.labels = LabelStore([s.id for s in self.sources])
+
+    @classmethod
+    def create(
+        cls,
+        sources: Sequence[SourceRecord],
+        *,
+        science: str | Path | FileRef | None = None,
+        difference: str | Path | FileRef | None = None,
+        template: str | Path | FileRef | None = None,
+        template_patches: Sequence[str | Path | FileRef] = (),
+        catalog: str | Path | FileRef | None = None,
+        checksum: bool = True,
+        records: dict[SourceId, LabelRecord] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        **kw: Any,
+    ) -> VisitEntry:
+        """A visit from source records and input paths (existing files get size + sha256)."""
+
+        def ref(p):
+            if p is None or isinstance(p, FileRef):
+                return p
+            return FileRef.from_path(p, checksum) if os.path.exists(p) else FileRef(str(p))
+
+        srcs = list(sources)
+        return cls(
+            science=ref(science),
+            difference=ref(difference),
+            template=ref(template),
+            template_patches=[ref(p) for p in template_patches],
+            catalog=ref(catalog),
+            sources=srcs,
+            labels=LabelStore([s.id for s in srcs], records, clock=clock),
+            **kw,
+        )
+
+    @property
+    def name(self) -> str:
+        """Short display name, e.g. ``visit 2024120400123 det 5``."""
+        if self.visit is not None:
+            det = f" det {self.detector}" if self.detector is not None else ""
+            return f"visit {self.visit}{det}"
+        if self.difference is not None:
+            return Path(self.difference.path).name
+        return "visit"
+
+    def files(self) -> list[tuple[str, FileRef]]:
+        """``(role, ref)`` of every input file (template patches as ``template_patch[i]``)."""
+        out = [(r, getattr(self, r)) for r in FILE_ROLES if getattr(self, r) is not None]
+        out += [(f"template_patch[{i}]", p) for i, p in enumerate(self.template_patches)]
+        return out
+
+    def source(self, sid: SourceId) -> SourceRecord:
+        for s in self.sources:
+            if s.id == sid:
+                return s
+        raise KeyError(f"unknown source id {sid!r}")
+
+    def progress(self) -> tuple[int, int]:
+        """``(labelled, total)`` for this visit."""
+        st = self.labels.statistics()
+        return st.labelled, st.total
+
+
+@dataclass
+class Session:
+    """All visits of one inspection session, the current visit and the view settings."""
+
+    visits: list[VisitEntry] = field(default_factory=list)
+    current_visit: int = 0
+    view_settings: dict[str, Any] = field(default_factory=dict)
+    created: str | None = None
+    modified: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def current(self) -> VisitEntry:
+        if not self.visits:
+            raise IndexError("session has no visits")
+        return self.visits[self.current_visit]
+
+    def next_visit(self) -> VisitEntry | None:
+        """Move to the next visit (``None`` and no move at the last one)."""
+        if self.current_visit + 1 >= len(self.visits):
+            return None
+        self.current_visit += 1
+        return self.current
+
+    def previous_visit(self) -> VisitEntry | None:
+        if self.current_visit == 0:
+            return None
+        self.current_visit -= 1
+        return self.current
+
+    def next_unfinished_visit(self) -> int | None:
+        """Index of the first visit after the current one (wrapping) with unlabelled sources."""
+        n = len(self.visits)
+        for k in range(1, n + 1):
+            i = (self.current_visit + k) % n
+            done, total = self.visits[i].progress()
+            if done < total:
+                return i
+        return None
+
+    def progress(self) -> list[tuple[str, int, int]]:
+        """``(name, labelled, total)`` per visit."""
+        return [(v.name, *v.progress()) for v in self.visits]

@@ -1,0 +1,149 @@
+"""Qt-free labelling loop: the selected source of the current visit and the named actions.
+
+:class:`Triage` turns action names (see :data:`diascan.session.keymap.ACTIONS`) into label
+changes and selection moves, so key handling is testable without a window; the Qt controller
+only maps key presses to :meth:`Triage.perform` and mirrors :attr:`Triage.current` into the
+main window's selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from diascan.session.labels import Label, LabelStore, SourceId
+from diascan.session.model import Session, VisitEntry
+
+LABEL_ACTIONS = {
+    "label_real": Label.REAL,
+    "label_bogus": Label.BOGUS,
+    "label_unsure": Label.UNSURE,
+    "clear_label": None,
+}
+
+
+class Triage:
+    """Selection and labelling actions over one session (current visit)."""
+
+    def __init__(self, session: Session, auto_advance: bool = True) -> None:
+        self.session = session
+        #: After a label, move to the next unlabelled source.
+        self.auto_advance = auto_advance
+        #: Hide model scores while labelling (for unbiased labels); read by the views.
+        self.hide_scores = bool(session.view_settings.get("hide_scores", False))
+        #: Skip labelled sources when moving with next/previous.
+        self.hide_labelled = bool(session.view_settings.get("hide_labelled", False))
+        self._selection_listeners: list[Callable[[SourceId | None], None]] = []
+
+    # --- state -----------------------------------------------------------------------------
+    @property
+    def visit(self) -> VisitEntry:
+        return self.session.current
+
+    @property
+    def store(self) -> LabelStore:
+        return self.visit.labels
+
+    @property
+    def current(self) -> SourceId | None:
+        return self.visit.current_source
+
+    def add_selection_listener(self, fn: Callable[[SourceId | None], None]) -> None:
+        self._selection_listeners.append(fn)
+
+    def select(self, sid: SourceId | None, notify: bool = True) -> None:
+        """Make ``sid`` the current source (``notify=False`` when the view already shows it)."""
+        if sid is not None and sid not in self.store:
+            raise KeyError(f"unknown source id {sid!r}")
+        changed = sid != self.visit.current_source
+        self.visit.current_source = sid
+        if notify and changed:
+            for fn in list(self._selection_listeners):
+                fn(sid)
+
+    def set_option(self, name: str, value: bool) -> None:
+        """Set ``hide_scores`` or ``hide_labelled`` (kept in the session's view settings)."""
+        if name not in ("hide_scores", "hide_labelled"):
+            raise KeyError(name)
+        setattr(self, name, bool(value))
+        self.session.view_settings[name] = bool(value)
+
+    def visible_ids(self) -> list[SourceId]:
+        """Source ids to show (labelled ones dropped when ``hide_labelled``)."""
+        if not self.hide_labelled:
+            return self.store.ids
+        return self.store.ids_with([None])
+
+    def set_visit(self, index: int) -> VisitEntry:
+        if not 0 <= index < len(self.session.visits):
+            raise IndexError(f"no visit {index}")
+        self.session.current_visit = index
+        for fn in list(self._selection_listeners):
+            fn(self.current)
+        return self.visit
+
+    # --- actions ---------------------------------------------------------------------------
+    def perform(self, action: str) -> bool:
+        """Run a named action; ``False`` when it did nothing (or belongs to the UI, such as
+        ``edit_note`` and ``cheat_sheet``)."""
+        if action in LABEL_ACTIONS:
+            return self.label_current(LABEL_ACTIONS[action])
+        if action == "next":
+            return self._move(self._skip_next(+1))
+        if action == "previous":
+            return self._move(self._skip_next(-1))
+        if action == "next_unlabelled":
+            return self._move(self.store.next_unlabelled(self.current))
+        if action == "undo":
+            return self.undo()
+        if action == "next_visit":
+            return self.next_visit()
+        return False
+
+    def label_current(self, label: Label | None) -> bool:
+        sid = self.current
+        if sid is None:
+            return False
+        if label is not None and self.auto_advance:
+            # move first, so the autosave triggered by the label records the new selection
+            nxt = self.store.next_unlabelled(sid)
+            if nxt is not None and nxt != sid:
+                self.select(nxt)
+        if self.store.label(sid) == label:
+            return False
+        self.store.set_label(sid, label)
+        return True
+
+    def set_note(self, note: str) -> bool:
+        if self.current is None:
+            return False
+        self.store.set_note(self.current, note)
+        return True
+
+    def undo(self) -> bool:
+        changed = self.store.undo()
+        if not changed:
+            return False
+        if len(changed) == 1:
+            self.select(changed[0])
+        return True
+
+    def label_remaining_bogus(self) -> int:
+        return self.store.label_remaining(Label.BOGUS)
+
+    def next_visit(self) -> bool:
+        if self.session.current_visit + 1 >= len(self.session.visits):
+            return False
+        self.set_visit(self.session.current_visit + 1)
+        return True
+
+    def _skip_next(self, step: int) -> SourceId | None:
+        skip = (lambda s: self.store.label(s) is not None) if self.hide_labelled else None
+        if step > 0:
+            return self.store.next(self.current, skip)
+        return self.store.previous(self.current, skip)
+
+    def _move(self, sid: SourceId | None) -> bool:
+        if sid is None:
+            return False
+        self.select(sid)
+        return True

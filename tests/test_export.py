@@ -1,0 +1,117 @@
+"""Export round trips for every format, the DS9 region file, overwrite rules and the CLI."""
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from astropy.table import Table
+from regions import CircleSkyRegion, Regions
+
+from diascan.cli.main import main
+from diascan.errors import InputError
+from diascan.session import Session, SourceRecord, VisitEntry, export_sources, save_session
+from diascan.session.export import parse_label_filter
+
+
+def read_table(path):
+    if path.suffix == ".parquet":
+        return Table(pq.read_table(path).to_pydict())
+    return Table.read(path)
+
+
+@pytest.fixture
+def session():
+    visits = []
+    for k in range(2):
+        srcs = [
+            SourceRecord(id=9_000_000_000 + 10 * k + i, ra=53.0 + 0.01 * i, dec=-28.0 + 0.01 * k,
+                         x=100.0 + i, y=200.0 + k, psfFlux=1000.0 * (i + 1), snr=5.0 + i,
+                         score=0.2 * i, original_reliability=None if i == 2 else 0.5,
+                         status="matched")
+            for i in range(4)
+        ]
+        visits.append(VisitEntry.create(srcs, visit=100 + k, detector=k))
+    a, b = visits
+    a.labels.set_label(9_000_000_000, "real")
+    a.labels.set_note(9_000_000_000, 'looks fine, "star"')
+    a.labels.set_label(9_000_000_001, "bogus")
+    a.labels.set_label(9_000_000_002, "unsure")
+    b.labels.set_label(9_000_000_013, "real")
+    return Session(visits=visits)
+
+
+@pytest.mark.parametrize("ext", [".csv", ".ecsv", ".fits", ".parquet"])
+def test_table_round_trip(session, tmp_path, ext):
+    out = tmp_path / f"labels{ext}"
+    assert export_sources(session, out) == 4
+    t = read_table(out)
+    assert list(t["id"]) == [9_000_000_000, 9_000_000_001, 9_000_000_002, 9_000_000_013]
+    assert t["id"].dtype.kind == "i"
+    assert [str(x) for x in t["label"]] == ["real", "bogus", "unsure", "real"]
+    assert list(t["visit"]) == [100, 100, 100, 101]
+    assert str(t["note"][0]) == 'looks fine, "star"'
+    assert t["ra"][1] == pytest.approx(53.01) and t["x"][3] == pytest.approx(103.0)
+    assert t["psfFlux"][2] == pytest.approx(3000.0) and t["score"][1] == pytest.approx(0.2)
+    missing = t["original_reliability"][2]
+    assert np.ma.is_masked(missing) or np.isnan(missing)  # FITS reads NaN back as masked
+    assert all(str(s) == "matched" for s in t["status"])
+    assert str(t["label_time"][0]).endswith("Z")
+
+
+def test_label_and_visit_filters(session, tmp_path):
+    out = tmp_path / "f.ecsv"
+    assert export_sources(session, out, labels=parse_label_filter("real,unsure")) == 3
+    assert export_sources(session, out, labels=["real"], visits=[1], overwrite=True) == 1
+    assert export_sources(session, out, labels=["none"], overwrite=True) == 4  # unlabelled
+    assert set(Table.read(out)["label"].filled("")) <= {""}
+
+
+def test_region_file_reads_back_in_sky_coordinates(session, tmp_path):
+    out = tmp_path / "labels.reg"
+    assert export_sources(session, out, frame="fk5") == 4
+    text = out.read_text()
+    assert ("fk5" in text or "j2000" in text) and "image" not in text
+    regs = Regions.read(out, format="ds9")
+    assert len(regs) == 4
+    assert all(isinstance(r, CircleSkyRegion) for r in regs)
+    colours = [r.visual.get("color") or r.visual.get("edgecolor") for r in regs]
+    assert colours == ["green", "red", "yellow", "green"]
+    assert [str(r.meta["text"]) for r in regs] == ["9000000000", "9000000001", "9000000002",
+                                              "9000000013"]
+    assert regs[1].center.ra.deg == pytest.approx(53.01)
+    assert regs[3].center.dec.deg == pytest.approx(-27.99)
+    assert regs[0].radius.to_value("arcsec") == pytest.approx(2.0, abs=1e-4)  # 8 decimals in deg
+
+
+def test_refuses_overwrite_and_unknown_format(session, tmp_path):
+    out = tmp_path / "x.csv"
+    out.write_text("keep me")
+    with pytest.raises(InputError, match="exists"):
+        export_sources(session, out)
+    assert out.read_text() == "keep me"
+    assert export_sources(session, out, overwrite=True) == 4
+    with pytest.raises(InputError, match="unknown export format"):
+        export_sources(session, tmp_path / "x.txt")
+    with pytest.raises(ValueError, match="unknown label"):
+        parse_label_filter("real,maybe")
+
+
+def test_cli_export(session, tmp_path, capsys):
+    sess = save_session(session, tmp_path / "s.json")
+    out = tmp_path / "out.parquet"
+    assert main(["export", str(sess), "--out", str(out), "--labels", "real"]) == 0
+    assert list(read_table(out)["id"]) == [9_000_000_000, 9_000_000_013]
+    capsys.readouterr()
+    # existing file without --overwrite: exit 2 and one line
+    assert main(["export", str(sess), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exists" in err[0] and "--overwrite" in err[0]
+    assert main(["export", str(sess), "--out", str(out), "--overwrite", "--visit", "2"]) == 0
+    assert len(read_table(out)) == 1
+    capsys.readouterr()
+    for bad in (["--labels", "maybe"], ["--visit", "3"]):
+        assert main(["export", str(sess), "--out", str(tmp_path / "o.csv"), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "error" in err[0]
+    assert main(["export", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o.csv")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()

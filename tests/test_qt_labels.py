@@ -1,0 +1,274 @@
+"""Keyboard labelling on the real main window (offscreen): keys, notes, undo, toggles,
+confirmation, preferences, autosave, resume, export and the locate-files dialog."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from types import SimpleNamespace  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from astropy.table import Table  # noqa: E402
+from astropy.wcs import WCS  # noqa: E402
+from PyQt6.QtCore import Qt, QTimer  # noqa: E402
+from PyQt6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from diascan.io.images import ImageData  # noqa: E402
+from diascan.session import Label, load_session  # noqa: E402
+
+pytestmark = pytest.mark.gui
+N = 8
+IDS = list(range(100, 100 + N))
+
+
+def _image(n, seed):
+    rng = np.random.default_rng(seed)
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [150.0, 2.0]
+    w.wcs.crpix = [n / 2, n / 2]
+    w.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    img = rng.normal(0.0, 1.0, (n, n)).astype(np.float32)
+    return ImageData(image=img, mask=np.zeros((n, n), np.int32),
+                     variance=np.ones((n, n), np.float32), wcs=w)
+
+
+@pytest.fixture(scope="module")
+def result():
+    n = 128
+    sci = _image(n, 1)
+    x = np.linspace(20, 100, N)
+    y = np.linspace(30, 90, N)
+    ra, dec = sci.wcs.pixel_to_world_values(x, y)
+    det = Table({"id": np.array(IDS), "x": x, "y": y, "ra": ra, "dec": dec,
+                 "snr": np.full(N, 9.0), "psfFlux": np.full(N, 1e3),
+                 "original_reliability": np.linspace(0, 1, N), "score": np.linspace(1, 0, N),
+                 "status": np.array(["matched"] * N)})
+    return SimpleNamespace(science=sci, template=_image(n, 2), difference=_image(n, 3),
+                           detections=det, missing=Table({"x": [], "y": []}))
+
+
+@pytest.fixture(autouse=True)
+def dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def make_window(qtbot, result):
+    from diascan.qt.qt_main_window import QtMainWindow
+
+    w = QtMainWindow()
+    qtbot.addWidget(w)
+    w.show_errors_as_dialogs = False
+    w.show()
+    with qtbot.waitSignal(w.data_loaded, timeout=5000):
+        w.set_result(result)
+    return w
+
+
+@pytest.fixture
+def win(qtbot, result):
+    return make_window(qtbot, result)
+
+
+@pytest.fixture
+def ctl(win, tmp_path):
+    from diascan.qt.qt_labels import QtLabelController
+
+    c = QtLabelController(win, session_path=tmp_path / "s.json")
+    win.select_source(IDS[0])
+    win.table.setFocus()
+    return c
+
+
+def on_disk(ctl, sid):
+    lab = load_session(ctl.session_path).current.labels
+    return lab.label(sid), lab.note(sid)
+
+
+def press(qtbot, widget, key, mod=Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(widget, key, mod)
+
+
+def test_label_keys_move_and_autosave(qtbot, win, ctl):
+    store = ctl.session.current.labels
+    press(qtbot, win.table, Qt.Key.Key_R)
+    assert store.label(100) is Label.REAL
+    assert win.selected_id() == 101  # advanced to the next unlabelled source
+    assert on_disk(ctl, 100) == (Label.REAL, "")
+    assert win.sources.labels[0] == "real"  # mirrored into the table/markers
+    row = win.proxy.mapFromSource(win.table_model.index(0, 0)).row()
+    from diascan.qt.qt_table import COL
+
+    assert win.proxy.index(row, COL["label"]).data() == "real"
+    # same keys with focus on the image frames: 'b' wins over the window's blink shortcut
+    win.frames.setFocus()
+    press(qtbot, win.frames, Qt.Key.Key_B)
+    assert store.label(101) is Label.BOGUS and win.selected_id() == 102
+    assert any("Blink" in s for s in ctl.disabled_window_shortcuts)
+    press(qtbot, win.frames, Qt.Key.Key_U)
+    assert store.label(102) is Label.UNSURE
+    press(qtbot, win.table, Qt.Key.Key_Left)
+    assert win.selected_id() == 102
+    press(qtbot, win.table, Qt.Key.Key_P)
+    assert win.selected_id() == 101
+    press(qtbot, win.table, Qt.Key.Key_0)
+    assert store.label(101) is None
+    press(qtbot, win.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert store.label(101) is Label.BOGUS and on_disk(ctl, 101)[0] is Label.BOGUS
+    press(qtbot, win.table, Qt.Key.Key_Space)
+    assert win.selected_id() == 103  # next unlabelled
+    press(qtbot, win.table, Qt.Key.Key_N)
+    assert win.selected_id() == 104
+    st = store.statistics()
+    assert (st.real, st.bogus, st.unsure) == (1, 1, 1)
+    assert "real 1 · bogus 1 · unsure 1" in ctl.stats.text.text()
+    assert ctl.stats.bar.value() == 3
+
+
+def test_text_fields_keep_typed_keys(qtbot, win, ctl):
+    win.filter_edit.setFocus()
+    qtbot.keyClicks(win.filter_edit, "rb u0")
+    assert win.filter_edit.text() == "rb u0"
+    assert ctl.session.current.labels.statistics().labelled == 0
+
+
+def test_note_editor(qtbot, win, ctl):
+    win.select_source(103)
+    press(qtbot, win.table, Qt.Key.Key_E)
+    assert ctl.note_edit.hasFocus()
+    qtbot.keyClicks(ctl.note_edit, "dipole, real?")
+    press(qtbot, ctl.note_edit, Qt.Key.Key_Return)
+    assert ctl.session.current.labels.note(103) == "dipole, real?"
+    assert on_disk(ctl, 103) == (None, "dipole, real?")
+    assert not ctl.note_edit.hasFocus()
+    assert ctl.session.current.labels.label(103) is None  # the 'r' typed was text, not a label
+
+
+def _answer(button):
+    def click():
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        box.button(button).click()
+
+    QTimer.singleShot(0, click)
+
+
+def test_label_remaining_bogus_asks_first(qtbot, win, ctl):
+    store = ctl.session.current.labels
+    press(qtbot, win.table, Qt.Key.Key_R)
+    _answer(QMessageBox.StandardButton.Cancel)
+    assert ctl.label_remaining_bogus() == 0
+    assert store.statistics().bogus == 0
+    _answer(QMessageBox.StandardButton.Yes)
+    assert ctl.label_remaining_bogus() == N - 1
+    assert store.statistics().bogus == N - 1 and store.label(100) is Label.REAL
+    assert load_session(ctl.session_path).current.labels.statistics().bogus == N - 1
+    win.activateWindow()  # shortcuts need the active window; the message box had it
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=2000)
+    press(qtbot, win.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert store.statistics().bogus == 0
+
+
+def test_hide_scores_and_labelled(qtbot, win, ctl):
+    from diascan.qt.qt_table import COL
+
+    ctl.actions["hide_scores"].trigger()
+    assert win.table.isColumnHidden(COL["score"]) and win.table.isColumnHidden(COL["reliability"])
+    assert ctl.hide_scores_check.isChecked()
+    assert load_session(ctl.session_path).view_settings["hide_scores"] is True
+    press(qtbot, win.table, Qt.Key.Key_R)
+    ctl.hide_labelled_check.setChecked(True)
+    hidden = [win.table.isRowHidden(r) for r in range(win.proxy.rowCount())]
+    assert sum(hidden) == 1
+    press(qtbot, win.table, Qt.Key.Key_B)  # labels 101, which then disappears
+    assert sum(win.table.isRowHidden(r) for r in range(win.proxy.rowCount())) == 2
+    ctl.set_hide_scores(False)
+    assert not win.table.isColumnHidden(COL["score"])
+
+
+def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):
+    from diascan.qt.qt_labels import QtLabelController
+
+    press(qtbot, win.table, Qt.Key.Key_R)
+    press(qtbot, win.table, Qt.Key.Key_U)
+    win.state.single = True
+    ctl.set_hide_scores(True)  # saves, with the view
+    win.select_source(105)
+    ctl.trigger("label_bogus")
+    path = ctl.session_path
+    win.close()
+    w2 = make_window(qtbot, result)
+    assert w2.state.single is False
+    c2 = QtLabelController(w2, session=load_session(path), session_path=path)
+    assert w2.sources.labels[:2] == ["real", "unsure"] and w2.sources.labels[5] == "bogus"
+    assert w2.selected_id() == 106
+    assert w2.state.single is True
+    assert c2.hide_scores_check.isChecked()
+
+
+def test_key_preferences_are_remapped_and_persisted(qtbot, win, ctl):
+    from diascan.qt.qt_prefs import QtKeyPrefsDialog
+    from diascan.session.keymap import KeyMap, default_keys_path
+
+    dlg = QtKeyPrefsDialog(ctl.keymap, parent=win)
+    qtbot.addWidget(dlg)
+    dlg.edits["label_real"].setText("B")
+    dlg.accept()
+    assert "key B is bound to" in dlg.error_label.text() and not default_keys_path().exists()
+    dlg.edits["label_real"].setText("1")
+    dlg.accepted.connect(ctl.install_shortcuts)
+    with qtbot.waitSignal(dlg.accepted, timeout=1000):
+        dlg.accept()
+    assert KeyMap.load().keys_for("label_real") == ["1"]
+    press(qtbot, win.table, Qt.Key.Key_R)
+    assert ctl.session.current.labels.label(100) is None
+    press(qtbot, win.table, Qt.Key.Key_1)
+    assert ctl.session.current.labels.label(100) is Label.REAL
+
+
+def test_cheat_sheet_on_question_mark(qtbot, win, ctl):
+    press(qtbot, win.table, Qt.Key.Key_Question)
+    sheet = ctl.cheat_sheet
+    qtbot.addWidget(sheet)
+    assert sheet.isVisible()
+    texts = [sheet.table.item(r, 1).text() for r in range(sheet.table.rowCount())]
+    assert "N, Right" in texts and "Ctrl+Z" in texts
+
+
+def test_export_asks_before_replacing(qtbot, win, ctl, tmp_path):
+    from diascan.qt.qt_session import export_png, export_to
+
+    press(qtbot, win.table, Qt.Key.Key_R)
+    out = tmp_path / "labels.ecsv"
+    assert export_to(ctl, out) == 1
+    out.write_text("keep")
+    _answer(QMessageBox.StandardButton.No)
+    assert export_to(ctl, out) is None and out.read_text() == "keep"
+    _answer(QMessageBox.StandardButton.Yes)
+    assert export_to(ctl, out) == 1 and len(Table.read(out)) == 1
+    png = export_png(win.frames, tmp_path / "view.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_locate_moved_files_dialog(qtbot, tmp_path):
+    from diascan.qt.qt_session import QtLocateFilesDialog
+    from diascan.session import Session, SourceRecord, VisitEntry
+
+    f = tmp_path / "diff.fits"
+    f.write_bytes(b"difference image bytes")
+    s = Session(visits=[VisitEntry.create([SourceRecord(id=1)], difference=f)])
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    f.rename(moved / "diff.fits")
+    dlg = QtLocateFilesDialog(s)
+    qtbot.addWidget(dlg)
+    assert dlg.list.count() == 1 and "missing" in dlg.list.item(0).text()
+    assert dlg.search_folder(moved) == 1
+    assert dlg.list.count() == 0
+    assert s.current.difference.path == str((moved / "diff.fits").resolve())
+    json.dumps(s.current.difference.to_json())

@@ -1,0 +1,244 @@
+"""Session files: round trip, atomic autosave under SIGKILL, errors, migration, the v1 fixture,
+input verification and the resume memory."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from diascan.errors import SessionError
+from diascan.session import (
+    Autosave,
+    FileRef,
+    Label,
+    Session,
+    SourceRecord,
+    VisitEntry,
+    load_session,
+    locate_in_folder,
+    relocate,
+    save_session,
+    verify_inputs,
+)
+from diascan.session import store as store_mod
+from diascan.session.recent import last_session, remember_last_session
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sessions"
+
+
+def make_session(tmp_path, n=4):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir(exist_ok=True)
+    for name in ("sci.fits", "diff.fits", "cat.parquet"):
+        (inputs / name).write_bytes(name.encode() * 100)
+    srcs = [
+        SourceRecord(id=500 + i, ra=150.0 + i / 1000, dec=2.0, x=10.0 * i, y=5.0, psfFlux=100.0,
+                     snr=7.5, score=0.1 * i, original_reliability=float("nan"), status="matched")
+        for i in range(n)
+    ]
+    v = VisitEntry.create(srcs, science=inputs / "sci.fits", difference=inputs / "diff.fits",
+                          catalog=inputs / "cat.parquet", visit=7, detector=3,
+                          model_name="tac_cnn", model_version="1")
+    return Session(visits=[v], view_settings={"stretch": "zscale"})
+
+
+def test_round_trip_restores_labels_and_view(tmp_path):
+    s = make_session(tmp_path)
+    v = s.current
+    assert v.science.sha256 and v.science.size == 800
+    v.labels.set_label(501, "real")
+    v.labels.set_note(501, "ok, \"quoted\"\nsecond line")
+    v.labels.set_label(502, "unsure")
+    v.current_source = 502
+    v.view["zoom"] = 3.5
+    path = save_session(s, tmp_path / "s.json")
+    back = load_session(path)
+    bv = back.current
+    assert bv.labels.label(501) is Label.REAL
+    assert bv.labels.note(501) == v.labels.note(501)
+    assert bv.labels.label_time(501) is not None
+    assert bv.labels.label(500) is None
+    assert bv.current_source == 502 and bv.view == {"zoom": 3.5}
+    assert back.view_settings == {"stretch": "zscale"}
+    assert bv.source(503).score == pytest.approx(0.3)
+    assert bv.source(500).original_reliability is None  # NaN stored as null
+    assert bv.science == v.science and bv.model_name == "tac_cnn"
+    assert back.created and back.modified
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_autosave_writes_on_every_change(tmp_path):
+    s = make_session(tmp_path)
+    path = tmp_path / "auto.json"
+    auto = Autosave(s, path)
+    s.current.labels.set_label(500, "bogus")
+    assert load_session(path).current.labels.label(500) is Label.BOGUS
+    s.current.labels.undo()
+    assert load_session(path).current.labels.label(500) is None
+    assert auto.saves == 2
+    auto.detach()
+    s.current.labels.set_label(500, "real")
+    assert auto.saves == 2
+
+
+def test_autosave_error_goes_to_callback(tmp_path):
+    s = make_session(tmp_path)
+    errors = []
+    auto = Autosave(s, tmp_path / "no_such_dir" / "s.json", on_error=errors.append)
+    s.current.labels.set_label(500, "real")
+    assert len(errors) == 1 and isinstance(errors[0], SessionError)
+    assert auto.last_error is errors[0]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{not json", "invalid JSON"),
+        ('{"format": "other"}', "not a diascan session"),
+        ('{"format": "diascan-session", "schema_version": 99, "visits": []}', "newer"),
+        ('{"format": "diascan-session", "schema_version": 1}', "broken session file"),
+        ('{"format": "diascan-session", "schema_version": 1, "visits": [{"sources": '
+         '[{"id": 1, "label": "maybe"}]}]}', "unknown label"),
+    ],
+)
+def test_broken_files_raise_session_error(tmp_path, text, match):
+    p = tmp_path / "bad.json"
+    p.write_text(text)
+    with pytest.raises(SessionError, match=match) as info:
+        load_session(p)
+    assert info.value.path == p
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SessionError, match="not found"):
+        load_session(tmp_path / "nope.json")
+
+
+def test_migration_hook_runs_for_old_versions(tmp_path, monkeypatch):
+    s = make_session(tmp_path)
+    path = save_session(s, tmp_path / "v1.json")
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+
+    def v1_to_v2(doc):
+        doc["view_settings"]["migrated"] = True
+        return doc
+
+    monkeypatch.setitem(store_mod.MIGRATIONS, 1, v1_to_v2)
+    assert load_session(path).view_settings["migrated"] is True
+    monkeypatch.delitem(store_mod.MIGRATIONS, 1)
+    with pytest.raises(SessionError, match="no migration from schema version 1"):
+        load_session(path)
+
+
+def test_v1_fixture_of_2026_11_25_loads():
+    s = load_session(FIXTURES / "session_v1_2026-11-25.json")
+    assert len(s.visits) == 2 and s.current_visit == 0
+    a, b = s.visits
+    assert (a.visit, a.detector, a.band) == (2024112500101, 4, "r")
+    assert a.model_name == "tac_cnn_comcam" and a.model_version == "2025-02-18"
+    assert len(a.template_patches) == 2 and a.template is None
+    assert [a.labels.label(i) for i in (3000, 3001, 3002, 3003)] == [
+        Label.REAL, Label.BOGUS, Label.UNSURE, None]
+    assert a.labels.note(3001) == "dipole on a bright star"
+    assert a.labels.note(3003) == "note without a label"
+    assert a.labels.label_time(3001).isoformat() == "2026-11-25T04:00:03+00:00"
+    assert a.source(3005).score is None and a.source(3004).status == "new_only"
+    assert a.current_source == 3003 and a.view["stretch"] == "zscale"
+    assert b.labels.statistics().real == 1
+    assert s.view_settings["hide_scores"] is True
+    assert s.progress() == [("visit 2024112500101 det 4", 3, 6), ("visit 2024112500102 det 5", 1, 6)]
+
+
+CRASH_CHILD = r"""
+import sys
+from diascan.session import Autosave, Session, SourceRecord, VisitEntry
+path = sys.argv[1]
+# large notes make the file write (not the JSON encoding) the longest step, so kills land in it
+srcs = [SourceRecord(id=i, ra=10.0, dec=-5.0, x=float(i), y=1.0, score=0.5, status="matched",
+                     extra={"pad": "x" * 20_000}) for i in range(300)]
+s = Session(visits=[VisitEntry.create(srcs)])
+Autosave(s, path).save()
+labels = ["real", "bogus", "unsure", None]
+i = 0
+while True:
+    s.current.labels.set_label(i % 300, labels[i % 4])
+    print(i, flush=True)
+    i += 1
+"""
+
+
+def test_autosave_survives_sigkill_mid_write(tmp_path):
+    rng = random.Random(20261125)
+    path = tmp_path / "crash.json"
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, str(path)],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            for _ in range(rng.randint(2, 6)):  # wait for some saves ...
+                assert proc.stdout.readline()
+            time.sleep(rng.uniform(0.0, 0.05))  # ... then kill at a random moment of a save
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+        assert proc.returncode == -signal.SIGKILL
+        s = load_session(path)  # the previous or the new version, never a broken file
+        assert len(s.current.sources) == 300
+        json.loads(path.read_text())
+
+
+def test_verify_relocate_and_locate(tmp_path):
+    s = make_session(tmp_path)
+    assert verify_inputs(s) == []
+    inputs = tmp_path / "inputs"
+    (inputs / "diff.fits").write_bytes(b"other content of same size?")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (inputs / "sci.fits").rename(moved / "sci.fits")
+    (inputs / "cat.parquet").rename(moved / "cat.parquet")
+    problems = {p.role: p.problem for p in verify_inputs(s)}
+    assert problems == {"science": "missing", "difference": "changed", "catalog": "missing"}
+    with pytest.raises(ValueError, match="does not match"):
+        relocate(s, s.current.science.path, moved / "cat.parquet")
+    assert relocate(s, s.current.science.path, moved / "sci.fits") == 1
+    assert locate_in_folder(s, tmp_path) == 1  # the catalog, by name and checksum
+    assert [p.role for p in verify_inputs(s)] == ["difference"]
+    assert s.current.catalog == FileRef(str((moved / "cat.parquet").resolve()),
+                                        s.current.catalog.sha256, 1100)
+
+
+def test_remember_last_session(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    assert last_session() is None
+    p = save_session(make_session(tmp_path), tmp_path / "s.json")
+    remember_last_session(p)
+    assert last_session() == p.resolve()
+    p.unlink()
+    assert last_session() is None
+
+
+def test_sources_from_rubin_table_and_many_visits(tmp_path):
+    from astropy.table import Table
+
+    from diascan.session import sources_from_table
+
+    t = Table({"diaSourceId": [7, 8], "ra": [1.0, 2.0], "dec": [3.0, float("nan")],
+               "x": [1.5, 2.5], "y": [3.5, 4.5], "psfFlux": [10.0, 20.0], "snr": [6.0, 7.0],
+               "reliability": [0.1, 0.9], "score": [0.2, 0.8], "status": ["matched", "new_only"]})
+    srcs = sources_from_table(t)
+    assert srcs[1].id == 8 and srcs[1].dec is None and srcs[1].original_reliability == 0.9
+    assert srcs[0].score == 0.2 and srcs[1].status == "new_only"
+    s = Session(visits=[VisitEntry.create(srcs, visit=1), VisitEntry.create(srcs[:1], visit=2)])
+    s.visits[1].labels.set_label(7, "real")
+    assert s.next_unfinished_visit() == 0  # visit 2 is done, wraps to visit 1
+    assert s.next_visit() is s.visits[1] and s.next_visit() is None
+    assert s.next_unfinished_visit() == 0
+    back = load_session(save_session(s, tmp_path / "m.json"))
+    assert back.current_visit == 1 and back.progress() == [("visit 1", 0, 2), ("visit 2", 1, 1)]
