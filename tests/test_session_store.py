@@ -1,13 +1,10 @@
 """Session files: round trip, atomic autosave under SIGKILL, errors, migration, the v1 fixture,
 input verification and the resume memory."""
 
-import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -156,42 +153,89 @@ def test_v1_fixture_of_2026_11_25_loads():
 
 
 CRASH_CHILD = r"""
-import sys
+import os, sys, time
+import diascan.session.store as store
 from diascan.session import Autosave, Session, SourceRecord, VisitEntry
-path = sys.argv[1]
-# large notes make the file write (not the JSON encoding) the longest step, so kills land in it
-srcs = [SourceRecord(id=i, ra=10.0, dec=-5.0, x=float(i), y=1.0, score=0.5, status="matched",
-                     extra={"pad": "x" * 20_000}) for i in range(300)]
+
+path, mode = sys.argv[1], sys.argv[2]
+state = {"saves": 0}
+
+
+class SlowFile:
+    # A file whose writes go out in chunks; in the middle of a save (after a few saves) it says
+    # so on stdout and stalls, so the parent's SIGKILL lands exactly mid-write.
+    def __init__(self, fh):
+        self._fh = fh
+
+    def write(self, text):
+        half = len(text) // 2
+        self._fh.write(text[:half])
+        self._fh.flush()
+        if state["saves"] >= 3:
+            print("mid-write", flush=True)
+            time.sleep(30)
+        self._fh.write(text[half:])
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._fh.__exit__(*exc)
+
+
+real_fdopen = os.fdopen
+os.fdopen = lambda *a, **k: SlowFile(real_fdopen(*a, **k))
+if mode == "naive":  # the negative control: a plain in-place write
+    def naive_write(p, text):
+        with SlowFile(open(p, "w", encoding="utf-8")) as fh:
+            fh.write(text)
+    store.atomic_write_text = naive_write
+
+srcs = [SourceRecord(id=i, ra=10.0, dec=-5.0, x=float(i), y=1.0, score=0.5, status="matched")
+        for i in range(300)]
 s = Session(visits=[VisitEntry.create(srcs)])
 Autosave(s, path).save()
 labels = ["real", "bogus", "unsure", None]
 i = 0
 while True:
     s.current.labels.set_label(i % 300, labels[i % 4])
-    print(i, flush=True)
+    state["saves"] += 1
     i += 1
 """
 
 
+def _kill_mid_write(path: Path, mode: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, str(path), mode],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "mid-write"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
 def test_autosave_survives_sigkill_mid_write(tmp_path):
-    rng = random.Random(20261125)
     path = tmp_path / "crash.json"
-    for _ in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", CRASH_CHILD, str(path)],
-                                stdout=subprocess.PIPE, text=True)
-        try:
-            for _ in range(rng.randint(2, 6)):  # wait for some saves ...
-                assert proc.stdout.readline()
-            time.sleep(rng.uniform(0.0, 0.05))  # ... then kill at a random moment of a save
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            proc.kill()
-            proc.wait()
-            proc.stdout.close()
-        assert proc.returncode == -signal.SIGKILL
-        s = load_session(path)  # the previous or the new version, never a broken file
+    for _ in range(2):
+        _kill_mid_write(path, "atomic")
+        s = load_session(path)  # the previous version, never a broken file
         assert len(s.current.sources) == 300
-        json.loads(path.read_text())
+        assert s.current.labels.statistics().labelled >= 2
+
+
+def test_sigkill_harness_catches_a_non_atomic_writer(tmp_path):
+    """Negative control: the same kill breaks a plain in-place write, so the test above can fail."""
+    path = tmp_path / "crash.json"
+    _kill_mid_write(path, "naive")
+    with pytest.raises(SessionError):
+        load_session(path)
 
 
 def test_verify_relocate_and_locate(tmp_path):
