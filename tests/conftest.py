@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# GUI tests drive real Qt widgets without a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

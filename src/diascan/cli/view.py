@@ -1,0 +1,39 @@
+"""``diascan view``: the interactive viewer. Qt is imported only inside :func:`run`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "view",
+        help="open the viewer on the demo data or your files",
+        description="Open the viewer: science, warped template and difference frames, the "
+        "re-detected sources and their recomputed scores.",
+    )
+    src = p.add_argument_group("data (default: --demo)")
+    src.add_argument("--demo", action="store_true", help="the built-in demo data (default)")
+    src.add_argument("--small-demo", action="store_true", help="the small 1024x1024 demo")
+    src.add_argument("--science", metavar="FITS", help="science (visit) image")
+    src.add_argument("--difference", metavar="FITS", help="difference image")
+    src.add_argument("--template", metavar="FITS", help="template already on the science grid")
+    src.add_argument(
+        "--template-patches", metavar="FITS", nargs="+", help="template_coadd patches to warp"
+    )
+    src.add_argument("--catalog", metavar="FILE", help="dia_source catalog (Parquet/CSV/FITS)")
+    src.add_argument("--target", metavar="RA,DEC", help="known transient position in degrees")
+    p.add_argument("--model", metavar="PKG", help="model package directory or name")
+    p.add_argument("--session", metavar="FILE", help="open or create an inspection session")
+    p.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="save the window as PNG once loading and scoring finished, then quit",
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from diascan.qt.app import run_viewer
+
+    return run_viewer(args)

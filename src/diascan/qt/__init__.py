@@ -1,0 +1,1 @@
+"""Qt viewer (the only package that imports PyQt6/pyqtgraph)."""

@@ -1,0 +1,702 @@
+"""The main window: frames, source table, cutouts, plots, controls, workers.
+
+Hooks for the session engineer: :attr:`QtMainWindow.table_model`, :meth:`selection_model`,
+:meth:`select_source`, :meth:`source_ids`, the ``selection_changed(int)`` signal, the "Session"
+menu (:attr:`session_menu`) and the right dock area (:meth:`add_dock`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QItemSelectionModel, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from diascan import viewstate as vs
+from diascan.qt.qt_cutouts import QtCutouts
+from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
+from diascan.qt.qt_plots import QtPlots
+from diascan.qt.qt_table import COLUMNS, QtSourceFilter, QtSourceTable, QtSourceTableModel
+from diascan.qt.qt_workers import QtWorker
+
+log = logging.getLogger(__name__)
+
+#: A loader runs in a worker: ``loader(progress=..., cancel=..., emit_batch=...) -> result``.
+Loader = Callable[..., Any]
+
+
+class QtMainWindow(QMainWindow):
+    """diascan's viewer window. ``set_result`` shows a pipeline result; ``load`` makes one."""
+
+    selection_changed = pyqtSignal(int)
+    data_loaded = pyqtSignal()
+    load_failed = pyqtSignal(str)
+    rescore_done = pyqtSignal(object)  # (indices, scores) or None when cancelled/failed
+    error_shown = pyqtSignal(str)
+
+    def __init__(self, state: vs.ViewerState | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("diascan")
+        self.resize(1500, 950)
+        self.setAcceptDrops(True)
+        self.state = state or vs.ViewerState()
+        self.sources: vs.SourceSet | None = None
+        self.images: dict[str, Any] = {}
+        self.result: Any = None
+        self.model: Any = None
+        self.model_specs: dict[str, Any] = {}
+        self.worker: QtWorker | None = None
+        self._pending: tuple | None = None
+        self.last_error: str | None = None
+        self.show_errors_as_dialogs = True
+        self._dialogs: list[QMessageBox] = []
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(50)
+        self._refresh_timer.timeout.connect(self._refresh_scores)
+
+        self.frames = QtFrames(self.state)
+        self.table_model = QtSourceTableModel()
+        self.proxy = QtSourceFilter(self.state)
+        self.proxy.setSourceModel(self.table_model)
+        self.table = QtSourceTable(self.proxy)
+        self.cutouts = QtCutouts()
+        self.plots = QtPlots(self.state)
+        self._build_layout()
+        self._build_controls()
+        self._build_menus()
+        self._build_statusbar()
+        self._connect()
+        adopt_menus(self)
+
+    # -- layout --------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("filter rows (any column)")
+        self.goto_edit = QLineEdit()
+        self.goto_edit.setPlaceholderText("go to id or RA,DEC (deg)")
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit)
+        top.addWidget(self.goto_edit)
+        table_box = QWidget()
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addLayout(top)
+        tl.addWidget(self.table)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.addTab(self.cutouts, "Cutouts")
+        self.side_tabs.addTab(self.plots, "Plots")
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(table_box)
+        bottom.addWidget(self.side_tabs)
+        bottom.setSizes([900, 500])
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(self.frames)
+        main.addWidget(bottom)
+        main.setSizes([560, 360])
+        self.setCentralWidget(main)
+
+    def _build_controls(self) -> None:
+        bar = self.addToolBar("Display")
+        bar.setObjectName("display_toolbar")
+        self.frame_combo = QComboBox()
+        self.frame_combo.addItems(vs.FRAMES)
+        self.stretch_combo = QComboBox()
+        self.stretch_combo.addItems(vs.STRETCHES)
+        self.limits_combo = QComboBox()
+        self.limits_combo.addItems(vs.LIMIT_MODES)
+        self.cmap_combo = QComboBox()
+        self.cmap_combo.addItems(vs.COLORMAPS)
+        self.symmetric_check = QCheckBox("symmetric")
+        for label, w in (
+            ("frame", self.frame_combo),
+            ("stretch", self.stretch_combo),
+            ("limits", self.limits_combo),
+            ("cmap", self.cmap_combo),
+        ):
+            bar.addWidget(QLabel(f" {label} "))
+            bar.addWidget(w)
+        bar.addWidget(self.symmetric_check)
+        bar.addSeparator()
+        self.blink_back_btn = QPushButton("◀ blink")
+        self.blink_btn = QPushButton("blink ▶")
+        self.single_check = QCheckBox("single frame")
+        for w in (self.blink_back_btn, self.blink_btn, self.single_check):
+            bar.addWidget(w)
+        bar.addSeparator()
+        self.threshold_check = QCheckBox("score threshold")
+        bar.addWidget(self.threshold_check)
+
+        bar2 = self.addToolBar("Model")
+        bar2.setObjectName("model_toolbar")
+        bar2.addWidget(QLabel(" model "))
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumWidth(220)
+        bar2.addWidget(self.model_combo)
+        self.rescore_sel_btn = QPushButton("Rescore selected")
+        self.rescore_all_btn = QPushButton("Rescore all")
+        bar2.addWidget(self.rescore_sel_btn)
+        bar2.addWidget(self.rescore_all_btn)
+
+        # Mask planes dock.
+        self.mask_box = QWidget()
+        self.mask_layout = QVBoxLayout(self.mask_box)
+        self.mask_layout.addWidget(QLabel("transparency"))
+        self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
+        self.alpha_slider.setRange(0, 100)
+        self.alpha_slider.setValue(int(self.state.mask_alpha * 100))
+        self.mask_layout.addWidget(self.alpha_slider)
+        self.mask_checks: dict[str, QCheckBox] = {}
+        self.mask_layout.addStretch(1)
+        self.mask_dock = self.add_dock("Mask planes", self.mask_box)
+        self._sync_frame_controls()
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        self.open_action = QAction("&Open images…", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self.open_dialog)
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        view_menu = mb.addMenu("&View")
+        for text, key, slot in (
+            ("Blink forward", "B", lambda: self.state.blink(1)),
+            ("Blink backward", "Shift+B", lambda: self.state.blink(-1)),
+            ("Single/triple frame", "T", self.toggle_single),
+            ("Go to…", "Ctrl+G", self.goto_edit.setFocus),
+        ):
+            act = QAction(text, self)
+            act.setShortcut(QKeySequence(key))
+            act.triggered.connect(slot)
+            view_menu.addAction(act)
+            self.addAction(act)
+        self.view_menu = view_menu
+        score_menu = mb.addMenu("S&core")
+        act = QAction("Rescore selected", self)
+        act.triggered.connect(self.rescore_selected)
+        score_menu.addAction(act)
+        act = QAction("Rescore all", self)
+        act.setShortcut(QKeySequence("Ctrl+R"))
+        act.triggered.connect(self.rescore_all)
+        score_menu.addAction(act)
+        self.addAction(act)
+        self.session_menu = mb.addMenu("&Session")
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            sc = QShortcut(QKeySequence(key), self.table)
+            sc.activated.connect(self.rescore_selected)
+
+    def _build_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.cursor_label = QLabel("")
+        sb.addWidget(self.cursor_label, 1)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setRange(0, 1000)
+        self.progress.setVisible(False)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setVisible(False)
+        self.cancel_btn.clicked.connect(self.cancel_work)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_btn)
+
+    def add_dock(self, title: str, widget: QWidget,
+                 area=Qt.DockWidgetArea.RightDockWidgetArea) -> QDockWidget:
+        """Add ``widget`` in a dock (used by the session controller too)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _connect(self) -> None:
+        self.frames.source_clicked.connect(self._select_row_and_center)
+        self.plots.source_clicked.connect(self._select_row_and_center)
+        self.frames.cursor_moved.connect(self._update_cursor)
+        self.table.selectionModel().currentRowChanged.connect(self._table_row_changed)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.goto_edit.returnPressed.connect(lambda: self.goto(self.goto_edit.text()))
+        self.frame_combo.currentTextChanged.connect(lambda _: self._sync_frame_controls())
+        self.stretch_combo.currentTextChanged.connect(lambda v: self._set_frame("stretch", v))
+        self.limits_combo.currentTextChanged.connect(lambda v: self._set_frame("limits", v))
+        self.cmap_combo.currentTextChanged.connect(lambda v: self._set_frame("colormap", v))
+        self.symmetric_check.toggled.connect(lambda v: self._set_frame("symmetric", v))
+        self.blink_btn.clicked.connect(lambda: self.state.blink(1))
+        self.blink_back_btn.clicked.connect(lambda: self.state.blink(-1))
+        self.single_check.toggled.connect(lambda v: setattr(self.state, "single", v))
+        self.threshold_check.toggled.connect(self.plots.set_threshold_enabled)
+        self.alpha_slider.valueChanged.connect(lambda v: setattr(self.state, "mask_alpha", v / 100))
+        self.rescore_sel_btn.clicked.connect(self.rescore_selected)
+        self.rescore_all_btn.clicked.connect(self.rescore_all)
+        self.model_combo.currentIndexChanged.connect(self._model_changed)
+        self.state.connect(self._on_state)
+        for fs in self.state.frames.values():
+            fs.connect(lambda _name, _value: self._sync_frame_controls())
+
+    # -- public API (session engineer, tests) ---------------------------------------------
+    def source_ids(self) -> list[int]:
+        """Ids of all detections, in table-model row order."""
+        return [] if self.sources is None else [int(i) for i in self.sources.ids]
+
+    def selection_model(self) -> QItemSelectionModel:
+        return self.table.selectionModel()
+
+    def selected_id(self) -> int | None:
+        return self.state.selected_id
+
+    def select_source(self, source_id: int, center: bool = True) -> bool:
+        """Select detection ``source_id``: table row, marker highlight, cutouts; centre the view."""
+        if self.sources is None:
+            return False
+        row = self.sources.index_of(source_id)
+        if row is None:
+            return False
+        self._select_row(row, center=center)
+        return True
+
+    # -- data ----------------------------------------------------------------------------
+    def load(self, loader: Loader) -> QtWorker:
+        """Run ``loader`` in a worker (progress bar, cancel); its result goes to set_result."""
+        self.cancel_work()
+        frames = self.state.frames
+
+        def work(progress, cancel, emit_batch):
+            result = loader(progress=progress, cancel=cancel, emit_batch=emit_batch)
+            cancel.check()
+            images = {n: getattr(result, n, None) for n in vs.FRAMES}
+            return result, vs.prepare_display(images, frames, progress)
+
+        worker = QtWorker(work)
+        worker.signals.finished.connect(lambda res: self.set_result(*res))
+        worker.signals.errored.connect(self._load_error)
+        worker.signals.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
+        self._start(worker, "loading")
+        return worker
+
+    def _load_error(self, msg: str) -> None:
+        self.show_error("Could not load the data", msg)
+        self.load_failed.emit(msg)
+
+    def set_result(self, result: Any, display: dict | None = None) -> None:
+        """Show a pipeline result (science/template/difference ImageData, detections, missing).
+
+        ``display``: prepared display copies and levels (``viewstate.prepare_display``).
+        """
+        self.result = result
+        self.images = {
+            name: getattr(result, name, None) for name in ("science", "template", "difference")
+        }
+        self.frames.set_images(self.images, display)
+        dets = getattr(result, "detections", None)
+        self.sources = vs.SourceSet.from_table(dets) if dets is not None else None
+        missing_xy = _missing_xy(getattr(result, "missing", None), self.images.get("science"))
+        if self.sources is not None:
+            self.table_model.set_sources(self.sources)
+            self.sources.connect(self._on_sources)
+            self.frames.set_sources(self.sources, missing_xy)
+            self.plots.set_sources(self.sources)
+            _set_column_widths(self.table)
+        self._build_mask_checks()
+        sci = self.images.get("science")
+        if sci is not None and getattr(sci, "path", None):
+            self.setWindowTitle(f"diascan — {Path(sci.path).name}")
+        if self.sources is not None and self.state.selected_id is None:
+            targets = np.flatnonzero(self.sources.status == "target")
+            if targets.size:  # start on the known transient
+                self._select_row(int(targets[0]), center=False)
+        self.statusBar().showMessage(
+            f"{len(self.sources) if self.sources is not None else 0} detections, "
+            f"{len(missing_xy)} catalog rows unmatched",
+            10000,
+        )
+        self.data_loaded.emit()
+
+    def _build_mask_checks(self) -> None:
+        for cb in self.mask_checks.values():
+            cb.setParent(None)
+            cb.deleteLater()
+        self.mask_checks = {}
+        planes: dict[str, int] = {}
+        for img in self.images.values():
+            if img is not None:
+                planes.update(img.mask_planes)
+        for name in sorted(planes, key=planes.get):
+            cb = QCheckBox(name)
+            col = MASK_COLORS.get(name, (255, 0, 255))
+            cb.setStyleSheet(f"QCheckBox {{ color: rgb{col}; }}")
+            cb.setChecked(name in self.state.mask_planes_on)
+            cb.toggled.connect(lambda on, n=name: self.state.toggle_mask_plane(n, on))
+            self.mask_layout.insertWidget(self.mask_layout.count() - 1, cb)
+            self.mask_checks[name] = cb
+
+    # -- models and rescoring --------------------------------------------------------------
+    def set_models(self, specs: dict[str, Any], current: str | None = None) -> None:
+        """Fill the model switcher: name -> spec (path for ``load_model``, or a loaded model)."""
+        self.model_specs = dict(specs)
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItems(list(specs))
+        if current in specs:
+            self.model_combo.setCurrentText(current)
+        self.model_combo.blockSignals(False)
+        name = self.model_combo.currentText() or None
+        self.model = None
+        self.state.model_name = name
+
+    def _model_changed(self, _index: int) -> None:
+        name = self.model_combo.currentText() or None
+        self.model = None
+        self.state.model_name = name
+        if name is not None and self.sources is not None and len(self.sources):
+            self.rescore_all()
+
+    def _resolve_model(self, cancel=None):
+        if self.model is not None:
+            return self.model
+        spec = self.model_specs.get(self.state.model_name)
+        if spec is None:
+            raise RuntimeError("no model selected")
+        if hasattr(spec, "score_stamps"):
+            return spec
+        from diascan.models import load_model
+
+        return load_model(spec)
+
+    def rescore_selected(self) -> QtWorker | None:
+        """Rescore the selected source in the background."""
+        if self.sources is None or self.state.selected_id is None:
+            self.statusBar().showMessage("select a source first", 3000)
+            return None
+        return self.rescore([self.sources.index_of(self.state.selected_id)])
+
+    def rescore_all(self) -> QtWorker | None:
+        """Rescore every detection in the background, streaming results per batch."""
+        if self.sources is None:
+            return None
+        return self.rescore(np.arange(len(self.sources)))
+
+    def rescore(self, indices, batch_size: int = 64) -> QtWorker | None:
+        """Start a rescoring worker on rows ``indices`` (a running one is cancelled first)."""
+        if self.sources is None:
+            return None
+        if self.worker is not None and self.worker.running:
+            self._pending = (list(indices), batch_size)
+            self.worker.cancel()
+            return None
+        if not self.model_specs and self.model is None:
+            self.show_error("No model", "no model package found; see `diascan models`")
+            return None
+        sources, images = self.sources, dict(self.images)
+        model_holder = {}
+
+        def work(progress, cancel, emit_batch):
+            model = self._resolve_model(cancel)
+            model_holder["model"] = model
+            return vs.rescore_batches(
+                model, sources, indices, images["difference"], images["science"],
+                images["template"], batch_size=batch_size, on_batch=emit_batch,
+                progress=progress, cancel=cancel,
+            )
+
+        worker = QtWorker(work)
+        worker.signals.batch_done.connect(self._batch_done)
+        worker.signals.finished.connect(
+            lambda res: self._rescore_finished(res, model_holder.get("model"))
+        )
+        worker.signals.errored.connect(self._rescore_error)
+        worker.signals.cancelled.connect(self._rescore_cancelled)
+        self._start(worker, "scoring")
+        return worker
+
+    def _batch_done(self, indices, scores) -> None:
+        if self.sources is not None:
+            self.sources.set_scores(indices, scores)
+
+    def _rescore_finished(self, res, model) -> None:
+        if model is not None:
+            self.model = model
+        self._refresh_timer.stop()
+        self._refresh_scores()
+        n = len(res[0])
+        self.statusBar().showMessage(f"rescored {n} source(s) with {self.state.model_name}", 5000)
+        self.rescore_done.emit(res)
+
+    def _rescore_error(self, msg: str) -> None:
+        self.show_error("Rescoring failed", msg)
+        self.rescore_done.emit(None)
+
+    def _rescore_cancelled(self) -> None:
+        self.statusBar().showMessage("rescoring cancelled", 3000)
+        self.rescore_done.emit(None)
+
+    def _on_sources(self, kind: str, indices) -> None:
+        # Batches can arrive faster than a repaint: coalesce marker/plot/filter refreshes
+        # (napari's qthrottled idea) so the GUI thread does one rebuild per ~50 ms at most.
+        if kind == "scores" and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _refresh_scores(self) -> None:
+        if self.sources is None:
+            return
+        self.frames.refresh_markers()
+        self.plots.refresh()
+        if self.state.threshold is not None:
+            self.proxy.refilter()
+        if self.state.selected_id is not None:
+            self._show_cutouts()
+
+    # -- workers -------------------------------------------------------------------------
+    def _start(self, worker: QtWorker, what: str) -> None:
+        self.worker = worker
+        self.progress.setValue(0)
+        self.progress.setFormat(f"{what} %p%")
+        self.progress.setVisible(True)
+        self.cancel_btn.setVisible(True)
+        worker.signals.progress.connect(self._progress)
+        worker.signals.done.connect(lambda: self._worker_done(worker))
+        worker.start()
+
+    def _progress(self, stage: str, fraction: float, message: str) -> None:
+        self.progress.setFormat(f"{stage} %p%")
+        self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        if message:
+            self.statusBar().showMessage(f"{stage}: {message}")
+
+    def _worker_done(self, worker: QtWorker) -> None:
+        if self.worker is worker:
+            self.worker = None
+            self.progress.setVisible(False)
+            self.cancel_btn.setVisible(False)
+        if self._pending is not None:
+            indices, batch = self._pending
+            self._pending = None
+            self.rescore(indices, batch)
+
+    def cancel_work(self) -> None:
+        """Cancel the running worker (loading or rescoring)."""
+        self._pending = None
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def wait_idle(self, msecs: int = 30000) -> None:
+        """Block until the worker thread pool is idle (shutdown and tests)."""
+        from PyQt6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(msecs)
+
+    # -- selection -----------------------------------------------------------------------
+    def _select_row_and_center(self, row: int) -> None:
+        self._select_row(row, center=True)
+
+    def _select_row(self, row: int, center: bool = True) -> None:
+        src = self.sources
+        if src is None:
+            return
+        sid = int(src.ids[row])
+        self.state.selected_id = sid
+        self.table.select_source_row(row)
+        if center:
+            self.frames.center_on(float(src.x[row]), float(src.y[row]))
+
+    def _table_row_changed(self, current, _previous) -> None:
+        if not current.isValid() or self.sources is None:
+            return
+        row = self.proxy.mapToSource(current).row()
+        sid = int(self.sources.ids[row])
+        if sid != self.state.selected_id:
+            self.state.selected_id = sid
+            self.frames.center_on(float(self.sources.x[row]), float(self.sources.y[row]))
+
+    def _on_state(self, name: str, value) -> None:
+        if name == "selected_id" and value is not None:
+            self._show_cutouts()
+            self.selection_changed.emit(int(value))
+        elif name == "single" and self.single_check.isChecked() != bool(value):
+            self.single_check.setChecked(bool(value))
+        elif name == "mask_planes_on":  # state restored from a session: mirror in the widgets
+            for plane, cb in self.mask_checks.items():
+                if cb.isChecked() != (plane in value):
+                    cb.blockSignals(True)
+                    cb.setChecked(plane in value)
+                    cb.blockSignals(False)
+        elif name == "mask_alpha" and self.alpha_slider.value() != round(value * 100):
+            self.alpha_slider.blockSignals(True)
+            self.alpha_slider.setValue(round(value * 100))
+            self.alpha_slider.blockSignals(False)
+        elif name == "threshold" and self.threshold_check.isChecked() != (value is not None):
+            self.threshold_check.blockSignals(True)
+            self.threshold_check.setChecked(value is not None)
+            self.threshold_check.blockSignals(False)
+
+    def _show_cutouts(self) -> None:
+        row = self.sources.index_of(self.state.selected_id) if self.sources is not None else None
+        if row is None or any(self.images.get(k) is None for k in vs.FRAMES):
+            return
+        size = int(getattr(self.model, "stamp_size", 51))
+        self.cutouts.show_source(self.sources, row, self.images, size)
+
+    def goto(self, text: str) -> bool:
+        """Go to a source by id or by 'RA,DEC' (nearest detection)."""
+        if self.sources is None:
+            return False
+        try:
+            row = self.sources.find(text)
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 5000)
+            return False
+        if row is None:
+            self.statusBar().showMessage(f"no source for {text!r}", 5000)
+            return False
+        self._select_row(row, center=True)
+        return True
+
+    def toggle_single(self) -> None:
+        self.state.single = not self.state.single
+
+    # -- display controls ----------------------------------------------------------------
+    def _sync_frame_controls(self) -> None:
+        fs = self.state.frames[self.frame_combo.currentText()]
+        for combo, value in (
+            (self.stretch_combo, fs.stretch),
+            (self.limits_combo, fs.limits),
+            (self.cmap_combo, fs.colormap),
+        ):
+            combo.blockSignals(True)
+            combo.setCurrentText(value)
+            combo.blockSignals(False)
+        self.symmetric_check.blockSignals(True)
+        self.symmetric_check.setChecked(fs.symmetric)
+        self.symmetric_check.blockSignals(False)
+
+    def _set_frame(self, attr: str, value) -> None:
+        setattr(self.state.frames[self.frame_combo.currentText()], attr, value)
+
+    def _update_cursor(self, x: float, y: float) -> None:
+        self.cursor_label.setText(self.cursor_text(x, y))
+
+    def cursor_text(self, x: float, y: float) -> str:
+        """Status-bar readout at parent pixel (x, y): x, y, RA/Dec, values, mask planes."""
+        xi, yi = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+        parts = [f"x {xi}  y {yi}"]
+        sci = self.images.get("science")
+        if sci is not None and sci.has_sky:
+            ra, dec = sci.wcs.pixel_to_world_values(x - sci.x0, y - sci.y0)
+            parts.append(f"RA {float(ra):.6f}  Dec {float(dec):.6f}")
+        planes: list[str] = []
+        for name in vs.FRAMES:
+            img = self.images.get(name)
+            if img is None:
+                continue
+            r, c = yi - img.y0, xi - img.x0
+            if 0 <= r < img.shape[0] and 0 <= c < img.shape[1]:
+                parts.append(f"{name[:4]} {float(img.image[r, c]):.4g}")
+                if name == "science" or not planes:
+                    planes = vs.planes_set(int(img.mask[r, c]), img.mask_planes)
+        if planes:
+            parts.append("mask " + ",".join(planes))
+        return "   ".join(parts)
+
+    # -- errors, files -------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        """Show an error in a (non-blocking) dialog and the log."""
+        log.error("%s: %s", title, message)
+        self.last_error = message
+        self.statusBar().showMessage(f"{title}: {message}", 10000)
+        if self.show_errors_as_dialogs:
+            box = QMessageBox(QMessageBox.Icon.Critical, title, message, parent=self)
+            box.setModal(False)
+            box.finished.connect(lambda _=0, b=box: self._dialogs.remove(b))
+            self._dialogs.append(box)
+            box.show()
+        self.error_shown.emit(message)
+
+    def open_dialog(self) -> None:
+        """File > Open: pick science, difference, template(s) and catalog files."""
+        from diascan.errors import InputError
+        from diascan.qt.qt_open import QtOpenDialog
+
+        dlg = QtOpenDialog(self)
+        if dlg.exec():
+            try:
+                self.open_files(dlg.files())
+            except InputError as exc:
+                self.show_error("Cannot open", str(exc))
+
+    def open_files(self, files: dict[str, Any]) -> None:
+        """Load user files (keys: science, difference, template, template_patches, catalog)."""
+        from diascan.qt.app import files_loader
+
+        self.load(files_loader(files))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        from diascan.qt.app import guess_roles
+
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        files = guess_roles(paths)
+        if files is None:
+            self.show_error(
+                "Cannot open dropped files",
+                "drop a folder with science/difference/template FITS and a catalog, or those files",
+            )
+            return
+        self.open_files(files)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.cancel_work()
+        self.wait_idle(10000)
+        for box in list(self._dialogs):
+            box.close()
+        super().closeEvent(event)
+
+
+def _missing_xy(missing: Any, science: Any) -> np.ndarray:
+    """Parent-pixel positions of catalog rows no detection matched."""
+    if missing is None or len(missing) == 0:
+        return np.empty((0, 2))
+    cols = missing.colnames
+    if "x" in cols and "y" in cols:
+        return np.column_stack([np.asarray(missing["x"], float), np.asarray(missing["y"], float)])
+    if science is not None and science.has_sky and "ra" in cols:
+        px, py = science.wcs.world_to_pixel_values(
+            np.asarray(missing["ra"], float), np.asarray(missing["dec"], float)
+        )
+        return np.column_stack([px + science.x0, py + science.y0])
+    return np.empty((0, 2))
+
+
+def _set_column_widths(table: QtSourceTable) -> None:
+    """Fixed widths from the header names (resizeColumnsToContents scans every row: slow)."""
+    fm = table.fontMetrics()
+    widths = {"id": 12, "RA": 11, "Dec": 11, "status": 10, "label": 8}
+    for col, (name, _, _) in enumerate(COLUMNS):
+        chars = widths.get(name, max(len(name) + 1, 7))
+        table.setColumnWidth(col, fm.horizontalAdvance("0") * chars + 12)

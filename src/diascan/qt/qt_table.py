@@ -1,0 +1,174 @@
+"""The source table: a model over :class:`diascan.viewstate.SourceSet`, a filter proxy, a view."""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PyQt6.QtGui import QColor
+from PyQt6.QtWidgets import QAbstractItemView, QTableView, QWidget
+
+from diascan import viewstate as vs
+
+#: (header, SourceSet attribute, format)
+COLUMNS: list[tuple[str, str, str]] = [
+    ("id", "ids", "{}"),
+    ("x", "x", "{:.1f}"),
+    ("y", "y", "{:.1f}"),
+    ("RA", "ra", "{:.6f}"),
+    ("Dec", "dec", "{:.6f}"),
+    ("SNR", "snr", "{:.1f}"),
+    ("flux", "flux", "{:.0f}"),
+    ("reliability", "original", "{:.4f}"),
+    ("score", "score", "{:.4f}"),
+    ("status", "status", "{}"),
+    ("label", "labels", "{}"),
+]
+COL = {h: k for k, (h, _, _) in enumerate(COLUMNS)}
+SORT_ROLE = Qt.ItemDataRole.UserRole
+STATUS_COLORS = {
+    "matched": QColor(255, 140, 0),
+    "unmatched": QColor(230, 30, 30),
+    "target": QColor(0, 200, 200),
+}
+
+
+class QtSourceTableModel(QAbstractTableModel):
+    """Rows = detections; scores and labels update in place through SourceSet listeners."""
+
+    def __init__(self, sources: vs.SourceSet | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.sources = sources or _empty_sources()
+        self.sources.connect(self._on_sources)
+
+    def set_sources(self, sources: vs.SourceSet) -> None:
+        self.beginResetModel()
+        self.sources = sources
+        sources.connect(self._on_sources)
+        self.endResetModel()
+
+    def _on_sources(self, kind: str, indices: np.ndarray) -> None:
+        if len(indices) == 0:
+            return
+        col = COL["score"] if kind == "scores" else COL["label"]
+        top, bottom = int(np.min(indices)), int(np.max(indices))
+        self.dataChanged.emit(self.index(top, col), self.index(bottom, col))
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.sources)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section][0]
+        return None
+
+    def value(self, row: int, col: int):
+        attr = COLUMNS[col][1]
+        v = getattr(self.sources, attr)[row]
+        return v
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        r, c = index.row(), index.column()
+        v = self.value(r, c)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if v is None:
+                return ""
+            if isinstance(v, float | np.floating) and not np.isfinite(v):
+                return ""
+            return COLUMNS[c][2].format(v)
+        if role == SORT_ROLE:
+            if isinstance(v, np.integer):
+                return int(v)
+            if isinstance(v, float | np.floating):
+                return float(v) if np.isfinite(v) else -np.inf
+            return "" if v is None else str(v)
+        if role == Qt.ItemDataRole.ForegroundRole and c == COL["status"]:
+            return STATUS_COLORS.get(str(v))
+        if role == Qt.ItemDataRole.TextAlignmentRole and c < COL["status"]:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class QtSourceFilter(QSortFilterProxyModel):
+    """Sorts by the numeric value and hides rows below the score threshold or hidden statuses."""
+
+    def __init__(self, state: vs.ViewerState, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setSortRole(SORT_ROLE)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setFilterKeyColumn(-1)
+        self._visible: np.ndarray | None = None
+        state.connect(self._on_state)
+
+    def _on_state(self, name: str, value) -> None:
+        if name in ("threshold", "hidden_statuses"):
+            self.refilter()
+
+    def refilter(self) -> None:
+        self._visible = None
+        self.invalidateFilter() if hasattr(self, "invalidateFilter") else self.invalidate()
+
+    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
+        src = self.sourceModel().sources
+        if self._visible is None or len(self._visible) != len(src):
+            self._visible = src.visible(self.state.threshold, self.state.hidden_statuses)
+        if not self._visible[row]:
+            return False
+        return super().filterAcceptsRow(row, parent)
+
+
+class QtSourceTable(QTableView):
+    """Sortable, filterable table view; selection is single-row."""
+
+    def __init__(self, proxy: QtSourceFilter, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setModel(proxy)
+        self.setSortingEnabled(True)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(20)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.sortByColumn(COL["id"], Qt.SortOrder.AscendingOrder)
+
+    def proxy(self) -> QtSourceFilter:
+        return self.model()  # type: ignore[return-value]
+
+    def source_row_of_current(self) -> int | None:
+        idx = self.currentIndex()
+        if not idx.isValid():
+            return None
+        return self.proxy().mapToSource(idx).row()
+
+    def select_source_row(self, row: int) -> bool:
+        """Select and scroll to source row ``row``; False if it is filtered out."""
+        proxy = self.proxy()
+        src_idx = proxy.sourceModel().index(row, 0)
+        idx = proxy.mapFromSource(src_idx)
+        if not idx.isValid():
+            return False
+        if self.currentIndex().row() != idx.row() or not self.selectionModel().isRowSelected(
+            idx.row(), QModelIndex()
+        ):
+            self.selectRow(idx.row())
+        self.scrollTo(idx)
+        return True
+
+
+def _empty_sources() -> vs.SourceSet:
+    e = np.empty(0)
+    return vs.SourceSet(
+        ids=np.empty(0, dtype=np.int64), x=e, y=e, ra=e, dec=e, snr=e, flux=e,
+        original=e, score=e, status=np.empty(0, dtype=object),
+    )

@@ -1,0 +1,472 @@
+"""Qt-free viewer state and display preparation (glue/napari style).
+
+The viewer's state lives in plain observable objects (:class:`FrameState`, :class:`ViewerState`,
+:class:`SourceSet`) that Qt widgets bind to, so the state can be tested, saved and restored
+without a window. Display preparation (``display_copy``, ``compute_levels``, ``stretch_curve``)
+is pure numpy/astropy.
+
+Stretch choice (measured, see tests/benchmarks): a stretch is applied through the colour lookup
+table (``stretch_curve`` composed with the colormap, 4096 entries) instead of recomputing the
+display copy, so changing the stretch costs one LUT rebuild (< 1 ms) rather than a pass over the
+16 Mpix image (~150-400 ms for astropy's stretches on 4k x 4k).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+STRETCHES = ("linear", "sqrt", "log", "asinh")
+LIMIT_MODES = ("zscale", "minmax", "99.5%", "99%", "95%")
+COLORMAPS = ("grey", "viridis", "inferno", "magma", "CET-D1")
+FRAMES = ("science", "template", "difference")
+STATUSES = ("matched", "unmatched", "target", "missing")
+
+#: Number of pixels used to compute display limits (a strided subsample of the image).
+LEVEL_SAMPLE = 250_000
+
+
+class Observable:
+    """Tiny observer: attribute assignments to fields in ``_observed`` call listeners.
+
+    ``obj.connect(callback)`` registers ``callback(name, value)``; assigning an observed attribute
+    to a new value notifies every callback.
+    """
+
+    _observed: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_listeners", [])
+
+    def connect(self, callback: Callable[[str, Any], None]) -> None:
+        """Register ``callback(name, value)`` called after an observed attribute changes."""
+        self._listeners.append(callback)
+
+    def disconnect(self, callback: Callable[[str, Any], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def notify(self, name: str) -> None:
+        """Tell every listener that ``name`` changed (for in-place changes of mutable fields)."""
+        value = getattr(self, name)
+        for cb in list(self._listeners):
+            cb(name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        old = getattr(self, name, _MISSING)
+        object.__setattr__(self, name, value)
+        if name in self._observed and not _same(old, value):
+            self.notify(name)
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # arrays and odd types: treat as changed
+        return False
+
+
+class FrameState(Observable):
+    """Display settings of one frame: stretch, limits mode, colormap, levels."""
+
+    _observed = ("stretch", "limits", "colormap", "levels", "symmetric")
+
+    def __init__(
+        self,
+        stretch: str = "linear",
+        limits: str = "zscale",
+        colormap: str = "grey",
+        symmetric: bool = False,
+    ) -> None:
+        super().__init__()
+        self.stretch = stretch
+        self.limits = limits
+        self.colormap = colormap
+        self.symmetric = symmetric
+        self.levels: tuple[float, float] = (0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stretch": self.stretch,
+            "limits": self.limits,
+            "colormap": self.colormap,
+            "symmetric": self.symmetric,
+        }
+
+
+class ViewerState(Observable):
+    """Everything the viewer shows apart from the data: selection, blink, masks, filters."""
+
+    _observed = (
+        "selected_id",
+        "blink_index",
+        "single",
+        "mask_alpha",
+        "threshold",
+        "hidden_statuses",
+        "model_name",
+        "mask_planes_on",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: dict[str, FrameState] = {
+            "science": FrameState(),
+            "template": FrameState(),
+            "difference": FrameState(limits="zscale", symmetric=True),
+        }
+        self.selected_id: int | None = None
+        self.blink_index = 0
+        self.single = False
+        self.mask_planes_on: frozenset[str] = frozenset()
+        self.mask_alpha = 0.5
+        self.threshold: float | None = None
+        self.hidden_statuses: frozenset[str] = frozenset()
+        self.model_name: str | None = None
+
+    def blink(self, step: int = 1) -> int:
+        """Advance the blink frame by ``step`` (negative = backwards); returns the new index."""
+        self.blink_index = (self.blink_index + step) % len(FRAMES)
+        return self.blink_index
+
+    @property
+    def blink_frame(self) -> str:
+        return FRAMES[self.blink_index]
+
+    def toggle_mask_plane(self, name: str, on: bool) -> None:
+        planes = set(self.mask_planes_on)
+        (planes.add if on else planes.discard)(name)
+        self.mask_planes_on = frozenset(planes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frames": {k: f.to_dict() for k, f in self.frames.items()},
+            "selected_id": self.selected_id,
+            "blink_index": self.blink_index,
+            "single": self.single,
+            "mask_planes_on": sorted(self.mask_planes_on),
+            "mask_alpha": self.mask_alpha,
+            "threshold": self.threshold,
+            "hidden_statuses": sorted(self.hidden_statuses),
+            "model_name": self.model_name,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Display preparation
+
+
+def display_copy(image: np.ndarray, max_side: int | None = None) -> np.ndarray:
+    """Float32, C-contiguous, NaN/inf-free copy of ``image`` for display (made once per frame).
+
+    With ``max_side`` the copy is block-subsampled by an integer stride so no side exceeds it.
+    Non-finite pixels are replaced by the median of the finite ones (0 if none).
+    """
+    arr = np.asarray(image)
+    if max_side is not None and max(arr.shape) > max_side:
+        step = int(np.ceil(max(arr.shape) / max_side))
+        arr = arr[::step, ::step]
+    out = np.array(arr, dtype=np.float32, order="C", copy=True)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        good = out[~bad]
+        out[bad] = np.float32(np.median(good[:: max(1, good.size // LEVEL_SAMPLE)])) if good.size else 0.0
+    return out
+
+
+def prepare_display(
+    images: dict[str, Any],
+    frames: dict[str, FrameState],
+    progress: Callable[[str, float, str], None] | None = None,
+) -> dict[str, tuple[np.ndarray, tuple[float, float]]]:
+    """Display copy and levels of each frame (run in the loading worker, off the GUI thread)."""
+    out = {}
+    names = [n for n in FRAMES if images.get(n) is not None]
+    for k, name in enumerate(names):
+        disp = display_copy(images[name].image)
+        fs = frames[name]
+        out[name] = (disp, compute_levels(disp, fs.limits, fs.symmetric))
+        if progress is not None:
+            progress("display", (k + 1) / len(names), f"prepared {name}")
+    return out
+
+
+def sample(image: np.ndarray, n: int = LEVEL_SAMPLE) -> np.ndarray:
+    """A strided subsample of about ``n`` finite pixels of ``image`` (flattened)."""
+    flat = np.asarray(image).ravel()
+    step = max(1, flat.size // n)
+    s = flat[::step]
+    return s[np.isfinite(s)]
+
+
+def compute_levels(
+    image_sample: np.ndarray, mode: str = "zscale", symmetric: bool = False
+) -> tuple[float, float]:
+    """Display limits ``(lo, hi)`` of a (sub)sample with astropy's interval classes.
+
+    ``mode``: 'zscale', 'minmax' or a percentile like '99.5%' / '99.5'. ``symmetric`` makes the
+    limits ``(-m, m)`` around zero with ``m = max(|lo|, |hi|)`` (difference images).
+    """
+    from astropy.visualization import MinMaxInterval, PercentileInterval, ZScaleInterval
+
+    data = sample(image_sample)
+    if data.size == 0:
+        return (0.0, 1.0)
+    if mode == "zscale":
+        interval = ZScaleInterval()
+    elif mode == "minmax":
+        interval = MinMaxInterval()
+    else:
+        try:
+            pct = float(str(mode).rstrip("%"))
+        except ValueError:
+            raise ValueError(f"unknown limits mode {mode!r}") from None
+        interval = PercentileInterval(pct)
+    lo, hi = (float(v) for v in interval.get_limits(data))
+    if symmetric:
+        m = max(abs(lo), abs(hi))
+        lo, hi = -m, m
+    if not hi > lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def stretch_curve(name: str, n: int = 4096) -> np.ndarray:
+    """The stretch ``name`` evaluated on ``n`` points of [0, 1] (for a colour lookup table)."""
+    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, SqrtStretch
+
+    stretches = {
+        "linear": LinearStretch,
+        "sqrt": SqrtStretch,
+        "log": LogStretch,
+        "asinh": AsinhStretch,
+    }
+    if name not in stretches:
+        raise ValueError(f"unknown stretch {name!r}; one of {', '.join(stretches)}")
+    x = np.linspace(0.0, 1.0, n)
+    return np.clip(stretches[name]()(x, clip=True), 0.0, 1.0)
+
+
+def apply_stretch(image: np.ndarray, levels: tuple[float, float], name: str) -> np.ndarray:
+    """Normalise ``image`` to [0, 1] with ``levels`` and apply the stretch (slow path, for tests
+    and benchmarks comparing against the lookup-table route)."""
+    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, SqrtStretch
+
+    lo, hi = levels
+    norm = np.clip((np.asarray(image, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
+    cls = {"linear": LinearStretch, "sqrt": SqrtStretch, "log": LogStretch,
+           "asinh": AsinhStretch}[name]
+    return cls()(norm, clip=True)
+
+
+def mask_overlay(
+    mask: np.ndarray,
+    planes: dict[str, int],
+    on: Iterable[str],
+    colors: dict[str, tuple[int, int, int]],
+    alpha: float,
+) -> np.ndarray | None:
+    """An RGBA uint8 overlay (H, W, 4) of the mask planes in ``on``; None if none is on."""
+    names = [p for p in on if p in planes]
+    if not names:
+        return None
+    out = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    a = int(round(255 * float(np.clip(alpha, 0.0, 1.0))))
+    for name in names:
+        hit = (mask & (1 << planes[name])) != 0
+        r, g, b = colors.get(name, (255, 0, 255))
+        out[hit] = (r, g, b, a)
+    return out
+
+
+def planes_set(value: int, planes: dict[str, int]) -> list[str]:
+    """Names of the mask planes whose bit is set in ``value``."""
+    return [name for name, bit in sorted(planes.items(), key=lambda kv: kv[1]) if value >> bit & 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+def _col(table: Any, *names: str) -> np.ndarray | None:
+    cols = getattr(table, "colnames", None) or list(getattr(table, "columns", []))
+    for n in names:
+        if n in cols:
+            return np.asarray(table[n])
+    return None
+
+
+@dataclass
+class SourceSet:
+    """Detections as plain arrays, with scores/labels that change while the viewer runs.
+
+    Listeners registered with :meth:`connect` get ``callback(kind, indices)`` with kind
+    'scores', 'labels' or 'reset'.
+    """
+
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    ra: np.ndarray
+    dec: np.ndarray
+    snr: np.ndarray
+    flux: np.ndarray
+    original: np.ndarray
+    score: np.ndarray
+    status: np.ndarray
+    labels: list[str | None] = field(default_factory=list)
+    _listeners: list[Callable[[str, np.ndarray], None]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            self.labels = [None] * len(self.ids)
+        self._index = {int(i): k for k, i in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_table(cls, table: Any) -> SourceSet:
+        """Build from the pipeline's detections table (missing columns become NaN/'unmatched')."""
+        n = len(table)
+
+        def num(*names: str) -> np.ndarray:
+            c = _col(table, *names)
+            # Always a copy: scores are written in place and must not alter the caller's table.
+            return np.full(n, np.nan) if c is None else np.array(c, dtype=float, copy=True)
+
+        ids = _col(table, "id", "diaSourceId")
+        ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        status = _col(table, "status")
+        status = np.full(n, "unmatched", dtype=object) if status is None else status.astype(object)
+        return cls(
+            ids=ids,
+            x=num("x", "base_SdssCentroid_x"),
+            y=num("y", "base_SdssCentroid_y"),
+            ra=num("ra", "coord_ra_deg"),
+            dec=num("dec", "coord_dec_deg"),
+            snr=num("snr", "significance"),
+            flux=num("psfFlux", "flux", "base_PsfFlux_instFlux"),
+            original=num("original_reliability", "reliability"),
+            score=num("score"),
+            status=np.array([str(s) for s in status], dtype=object),
+        )
+
+    def connect(self, callback: Callable[[str, np.ndarray], None]) -> None:
+        self._listeners.append(callback)
+
+    def _emit(self, kind: str, indices: np.ndarray) -> None:
+        for cb in list(self._listeners):
+            cb(kind, indices)
+
+    def index_of(self, source_id: int) -> int | None:
+        """Row index of ``source_id`` or None."""
+        return self._index.get(int(source_id))
+
+    def set_scores(self, indices: Sequence[int] | np.ndarray, scores: Sequence[float]) -> None:
+        """Store recomputed scores for rows ``indices`` and notify listeners."""
+        idx = np.asarray(indices, dtype=int)
+        self.score[idx] = np.asarray(scores, dtype=float)
+        self._emit("scores", idx)
+
+    def set_label(self, index: int, label: str | None) -> None:
+        self.labels[index] = label
+        self._emit("labels", np.array([index]))
+
+    def visible(self, threshold: float | None, hidden: Iterable[str] = ()) -> np.ndarray:
+        """Boolean mask of rows shown: status not hidden and score >= threshold (if set).
+
+        Rows without a recomputed score use the original reliability; rows with neither pass.
+        """
+        hidden = set(hidden)
+        ok = np.array([s not in hidden for s in self.status], dtype=bool)
+        if threshold is not None:
+            val = np.where(np.isfinite(self.score), self.score, self.original)
+            ok &= ~(np.isfinite(val) & (val < threshold))
+        return ok
+
+    def nearest(self, x: float, y: float, max_dist: float = np.inf) -> int | None:
+        """Row index of the source nearest parent pixel (x, y) within ``max_dist``."""
+        if len(self) == 0:
+            return None
+        d = np.hypot(self.x - x, self.y - y)
+        k = int(np.nanargmin(d)) if np.isfinite(d).any() else None
+        if k is None or d[k] > max_dist:
+            return None
+        return k
+
+    def find(self, text: str, wcs: Any = None) -> int | None:
+        """Row index for a go-to string: an id, or 'RA,DEC' in degrees (nearest source)."""
+        text = text.strip()
+        if "," in text or " " in text.strip():
+            parts = [p for p in text.replace(",", " ").split() if p]
+            if len(parts) != 2:
+                raise ValueError(f"cannot read {text!r} as 'RA,DEC' in degrees")
+            ra, dec = (float(p) for p in parts)
+            if not np.isfinite(self.ra).any():
+                return None
+            from astropy.coordinates import SkyCoord
+
+            coords = SkyCoord(self.ra, self.dec, unit="deg")
+            sep = coords.separation(SkyCoord(ra, dec, unit="deg")).deg
+            return int(np.nanargmin(sep))
+        try:
+            return self.index_of(int(text))
+        except ValueError:
+            raise ValueError(f"cannot read {text!r} as a source id or 'RA,DEC'") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rescoring in batches (called from the viewer's worker thread; Qt-free)
+
+
+def _stamps(x, y, diff, sci, tmpl, size: int = 51) -> np.ndarray:
+    """(N, 3, size, size) stamps [difference, science, template] via diascan.cutouts."""
+    from diascan.cutouts import cut_stamps
+
+    return np.asarray(cut_stamps(x, y, diff, sci, tmpl, size=size), dtype=np.float32)
+
+
+def rescore_batches(
+    model: Any,
+    sources: SourceSet,
+    indices: Sequence[int] | np.ndarray,
+    difference: Any,
+    science: Any,
+    template: Any,
+    *,
+    batch_size: int = 64,
+    on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    progress: Callable[[str, float, str], None] | None = None,
+    cancel: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score rows ``indices`` of ``sources`` with ``model.score_stamps`` batch by batch.
+
+    ``on_batch(indices, scores)`` is called after each batch (the viewer streams results into its
+    table); cancellation is checked between batches. Returns all ``(indices, scores)``.
+    """
+    from diascan.progress import check, report
+
+    idx = np.asarray(indices, dtype=int)
+    out = np.full(idx.size, np.nan, dtype=np.float32)
+    n = idx.size
+    report(progress, "score", 0.0, f"scoring {n} sources")
+    for start in range(0, n, batch_size):
+        check(cancel)
+        part = idx[start : start + batch_size]
+        size = int(getattr(model, "stamp_size", 51))
+        stamps = _stamps(sources.x[part], sources.y[part], difference, science, template, size)
+        check(cancel)
+        scores = np.asarray(model.score_stamps(stamps), dtype=np.float32).reshape(-1)
+        out[start : start + part.size] = scores
+        if on_batch is not None:
+            on_batch(part, scores)
+        done = start + part.size
+        report(progress, "score", done / max(n, 1), f"scored {done}/{n}")
+    return idx, out

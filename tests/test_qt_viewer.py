@@ -1,0 +1,435 @@
+"""The real main window, offscreen: load, select, sync, rescore in a worker, blink, stretch."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from types import SimpleNamespace  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from astropy.table import Table  # noqa: E402
+from astropy.wcs import WCS  # noqa: E402
+
+from diascan.io.images import ImageData  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+N_SOURCES = 40
+
+
+def _image(n: int, seed: int, stars: np.ndarray) -> ImageData:
+    rng = np.random.default_rng(seed)
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [150.0, 2.0]
+    w.wcs.crpix = [n / 2, n / 2]
+    w.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+    img = rng.normal(0.0, 1.0, (n, n)).astype(np.float32)
+    yy, xx = np.mgrid[:n, :n]
+    for x, y in stars:
+        img += 50 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0).astype(np.float32)
+    img[5, 5] = np.nan
+    mask = np.zeros((n, n), np.int32)
+    mask[:8] |= 1 << 4  # EDGE
+    mask[100:104, 100:104] |= 1 << 1  # SAT
+    return ImageData(image=img, mask=mask, variance=np.ones((n, n), np.float32), wcs=w)
+
+
+@pytest.fixture(scope="module")
+def result():
+    """A pipeline-like result on real ImageData and an astropy Table."""
+    n = 384
+    rng = np.random.default_rng(5)
+    x = rng.uniform(30, n - 30, N_SOURCES)
+    y = rng.uniform(30, n - 30, N_SOURCES)
+    x[-1], y[-1] = 3.0, 3.0  # on the border: all-zero stamps
+    stars = np.column_stack([x, y])
+    sci, tmpl, diff = _image(n, 1, stars), _image(n, 2, stars[5:]), _image(n, 3, stars[:5])
+    ra, dec = sci.wcs.pixel_to_world_values(x, y)
+    status = np.array(["matched"] * N_SOURCES, dtype="U9")
+    status[:6] = "unmatched"
+    status[7] = "target"
+    det = Table(
+        {
+            "id": np.arange(100, 100 + N_SOURCES),
+            "x": x,
+            "y": y,
+            "ra": ra,
+            "dec": dec,
+            "snr": rng.uniform(5, 50, N_SOURCES),
+            "psfFlux": rng.uniform(1e3, 1e4, N_SOURCES),
+            "original_reliability": rng.uniform(0, 1, N_SOURCES),
+            "score": np.full(N_SOURCES, np.nan),
+            "status": status,
+        }
+    )
+    missing = Table({"x": [50.0, 60.0], "y": [300.0, 310.0]})
+    return SimpleNamespace(science=sci, template=tmpl, difference=diff, detections=det,
+                           missing=missing)
+
+
+@pytest.fixture(scope="module")
+def dp1_model(dp1_model_dir):
+    from diascan.models import load_model
+
+    return load_model(dp1_model_dir)
+
+
+@pytest.fixture
+def win(qtbot, result, dp1_model):
+    from diascan.qt.qt_main_window import QtMainWindow
+
+    w = QtMainWindow()
+    qtbot.addWidget(w)
+    w.show_errors_as_dialogs = False
+    w.set_models({"dp1": dp1_model}, "dp1")
+    w.show()
+    with qtbot.waitSignal(w.data_loaded, timeout=5000):
+        w.set_result(result)
+    yield w
+    w.cancel_work()
+    w.wait_idle()
+
+
+def _row_of_current(w) -> int:
+    return w.proxy.mapToSource(w.table.currentIndex()).row()
+
+
+def test_window_shows_frames_markers_table(win, result):
+    assert win.table_model.rowCount() == N_SOURCES
+    assert win.frames.marker_count == N_SOURCES + 2  # detections + catalog-only rows
+    for name in ("science", "template", "difference"):
+        item = win.frames.views[name].images[0]
+        assert item.image.dtype == np.float32 and item.image.flags.c_contiguous
+        assert np.isfinite(item.image).all()
+    symbols = {p.symbol() for p in win.frames.views["difference"].markers.points()}
+    assert {"o", "s", "star", "d"} <= symbols
+    assert win.source_ids() == list(range(100, 100 + N_SOURCES))
+    lo, hi = win.state.frames["difference"].levels
+    assert lo == -hi  # difference is symmetric by default
+
+
+def test_click_marker_selects_row_and_centres(win, qtbot, result):
+    k = 12
+    with qtbot.waitSignal(win.selection_changed, timeout=2000) as sig:
+        win.frames.click_source_marker(k)
+    assert sig.args == [100 + k]
+    assert _row_of_current(win) == k
+    (xa, xb), (ya, yb) = win.frames.view_range()
+    assert (xa + xb) / 2 == pytest.approx(result.detections["x"][k], abs=1.0)
+    assert (ya + yb) / 2 == pytest.approx(result.detections["y"][k], abs=1.0)
+    hl = win.frames.views["template"].highlight.points()
+    assert len(hl) == 1 and hl[0].pos().x() == pytest.approx(result.detections["x"][k])
+    assert win.frames.views["science"].vline.value() == pytest.approx(result.detections["x"][k])
+    assert win.cutouts.stamps is not None and win.cutouts.stamps.shape == (3, 51, 51)
+
+
+def test_table_row_selects_marker(win, qtbot, result):
+    k = 20
+    with qtbot.waitSignal(win.selection_changed, timeout=2000):
+        win.table.selectRow(win.proxy.mapFromSource(win.table_model.index(k, 0)).row())
+    assert win.state.selected_id == 100 + k
+    hl = win.frames.views["difference"].highlight.points()
+    assert hl[0].pos().y() == pytest.approx(result.detections["y"][k])
+    # Sorting does not break the mapping.
+    win.table.sortByColumn(5, win.table.horizontalHeader().sortIndicatorOrder())
+    assert win.select_source(100 + 3)
+    assert _row_of_current(win) == 3
+
+
+def test_pan_zoom_linked_across_frames(win):
+    sci = win.frames.views["science"].vb
+    win.frames.views["difference"].vb.setRange(xRange=(100, 160), yRange=(200, 260), padding=0)
+    for name in ("science", "template"):
+        (xa, xb), (ya, yb) = win.frames.views[name].vb.viewRange()
+        assert (xa + xb) / 2 == pytest.approx(130, abs=0.5)
+        assert (ya + yb) / 2 == pytest.approx(230, abs=0.5)
+    sci.scaleBy((2, 2))
+    w = [np.diff(v.vb.viewRange()[0])[0] for v in win.frames.views.values()]
+    assert w[1] == pytest.approx(w[0], rel=0.01) and w[2] == pytest.approx(w[0], rel=0.01)
+
+
+def test_goto_by_id_and_radec(win, result):
+    assert win.goto("105")
+    assert win.state.selected_id == 105
+    ra, dec = result.detections["ra"][9], result.detections["dec"][9]
+    assert win.goto(f"{ra},{dec}")
+    assert win.state.selected_id == 109
+    assert not win.goto("nonsense")
+
+
+def test_rescore_selected_with_enter(win, qtbot, dp1_model, result):
+    from PyQt6.QtCore import Qt
+
+    from diascan.cutouts import cut_stamps
+
+    win.select_source(110)
+    win.table.setFocus()
+    with qtbot.waitSignal(win.rescore_done, timeout=20000) as sig:
+        qtbot.keyClick(win.table, Qt.Key.Key_Return)
+    idx, scores = sig.args[0]
+    assert idx.tolist() == [10]
+    r = result
+    expect = dp1_model.score_stamps(
+        cut_stamps(r.detections["x"][10:11], r.detections["y"][10:11], r.difference,
+                   r.science, r.template)
+    )
+    assert scores[0] == pytest.approx(float(expect[0]), abs=1e-6)
+    assert win.sources.score[10] == pytest.approx(float(expect[0]), abs=1e-6)
+    text = win.table_model.index(10, 8).data()
+    assert text == f"{expect[0]:.4f}"
+    assert "recomputed" in win.cutouts.info.text()
+
+
+def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot):
+    from PyQt6.QtCore import QTimer
+
+    ticks = []
+    batches = []
+    clicked_while_running = []
+
+    def tick():
+        running = win.worker is not None and win.worker.running
+        ticks.append(running)
+        if running and not clicked_while_running:
+            win.frames.click_source_marker(15)  # user input handled mid-rescore
+            clicked_while_running.append(win.state.selected_id)
+
+    timer = QTimer()
+    timer.setInterval(0)
+    timer.timeout.connect(tick)
+    # A long rescore: every source 40 times over, in batches of 8 (200 batches).
+    indices = np.tile(np.arange(N_SOURCES), 40)
+    worker = win.rescore(indices, batch_size=8)
+    worker.signals.batch_done.connect(lambda i, s: batches.append(len(i)))
+    timer.start()
+    with qtbot.waitSignal(win.rescore_done, timeout=60000) as sig:
+        pass
+    timer.stop()
+    assert sig.args[0] is not None
+    assert sum(batches) == indices.size and len(batches) == indices.size // 8
+    assert sum(ticks) > 3  # the event loop ran while the worker was busy
+    assert clicked_while_running == [115]
+    assert np.isfinite(win.sources.score).all()
+    # The border source (all-zero stamps) gets the model's all-zero score.
+    assert win.sources.score[-1] == pytest.approx(0.4863438, abs=1e-5)
+    tip = win.frames.tooltip(data=0)
+    assert f"{win.sources.score[0]:.3f}" in tip
+
+
+def test_rescore_cancel(win, qtbot):
+    done = []
+    worker = win.rescore(np.tile(np.arange(N_SOURCES), 50), batch_size=1)
+    worker.signals.batch_done.connect(lambda i, s: done.append(1))
+    with qtbot.waitSignal(worker.signals.batch_done, timeout=10000):
+        pass
+    with qtbot.waitSignal(worker.signals.cancelled, timeout=10000):
+        win.cancel_btn.click()
+    assert 0 < len(done) < 50 * N_SOURCES
+    assert not win.progress.isVisible()
+
+
+def test_rescore_error_is_reported_not_raised(win, qtbot, tmp_path):
+    bad = tmp_path / "not_a_model"
+    bad.mkdir()
+    win.set_models({"broken": bad}, "broken")
+    with qtbot.waitSignal(win.error_shown, timeout=10000) as sig:
+        win.rescore_all()
+    assert "not_a_model" in sig.args[0]
+    assert win.isVisible()
+
+
+def test_error_dialog_is_shown(win, qtbot):
+    from PyQt6.QtWidgets import QMessageBox
+
+    win.show_errors_as_dialogs = True
+    win.show_error("Oops", "/some/file.fits: broken")
+    boxes = [w for w in win.findChildren(QMessageBox) if w.isVisible()]
+    assert boxes and "/some/file.fits" in boxes[0].text()
+    boxes[0].close()
+
+
+def test_model_switch_rescores(win, qtbot, dp1_model):
+    win.set_models({"a": dp1_model, "b": dp1_model}, "a")
+    with qtbot.waitSignal(win.rescore_done, timeout=30000) as sig:
+        win.model_combo.setCurrentText("b")
+    assert win.state.model_name == "b"
+    assert len(sig.args[0][0]) == N_SOURCES
+
+
+def test_blink_toggles_visibility_not_images(win, qtbot):
+    from PyQt6.QtCore import Qt
+
+    bv = win.frames.blink_view
+    arrays = [item.image for item in bv.images]
+    win.single_check.setChecked(True)
+    assert bv.isVisible() and not win.frames.views["science"].isVisible()
+    assert [i.isVisible() for i in bv.images] == [True, False, False]
+    qtbot.keyClick(win, Qt.Key.Key_B)
+    assert [i.isVisible() for i in bv.images] == [False, True, False]
+    qtbot.keyClick(win, Qt.Key.Key_B, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(win, Qt.Key.Key_B, Qt.KeyboardModifier.ShiftModifier)
+    assert [i.isVisible() for i in bv.images] == [False, False, True]
+    win.blink_btn.click()
+    assert win.state.blink_index == 0
+    assert all(a is item.image for a, item in zip(arrays, bv.images, strict=True))
+    qtbot.keyClick(win, Qt.Key.Key_T)
+    assert not bv.isVisible() and win.frames.views["science"].isVisible()
+
+
+def test_stretch_limits_colormap(win):
+    item = win.frames.views["science"].images[0]
+    lut_lin = np.array(item.lut)
+    win.frame_combo.setCurrentText("science")
+    win.stretch_combo.setCurrentText("asinh")
+    assert win.state.frames["science"].stretch == "asinh"
+    lut_asinh = np.array(item.lut)
+    assert lut_asinh[len(lut_asinh) // 4, 0] > lut_lin[len(lut_lin) // 4, 0]
+    zs = win.state.frames["science"].levels
+    win.limits_combo.setCurrentText("minmax")
+    mm = win.state.frames["science"].levels
+    assert mm[1] > zs[1] and tuple(item.levels) == pytest.approx(mm)
+    win.cmap_combo.setCurrentText("viridis")
+    assert not np.array_equal(np.array(item.lut), lut_asinh)
+    # Other frames are untouched.
+    assert win.state.frames["template"].stretch == "linear"
+
+
+def test_threshold_filters_table_and_markers(win):
+    orig = win.sources.original
+    win.threshold_check.setChecked(True)
+    win.state.threshold = 0.5
+    expect = int(np.sum(orig >= 0.5))
+    assert win.proxy.rowCount() == expect
+    assert win.frames.marker_count == expect + 2
+    win.state.hidden_statuses = frozenset({"missing", "unmatched"})
+    assert win.frames.marker_count == int(
+        np.sum((orig >= 0.5) & (win.sources.status != "unmatched"))
+    )
+    win.threshold_check.setChecked(False)
+    assert win.state.threshold is None
+
+
+def test_mask_overlay_toggle_and_alpha(win):
+    ov = win.frames.views["science"].overlays[0]
+    assert not ov.isVisible()
+    win.mask_checks["SAT"].setChecked(True)
+    assert ov.isVisible() and ov.image.shape[-1] == 4
+    assert ov.image[102, 102, 3] == 255 and ov.image[200, 200, 3] == 0
+    win.alpha_slider.setValue(20)
+    assert ov.opacity() == pytest.approx(0.2)
+    win.mask_checks["SAT"].setChecked(False)
+    assert not ov.isVisible()
+
+
+def test_cursor_readout(win):
+    text = win.cursor_text(101.2, 102.0)
+    assert "x 101  y 102" in text and "RA 15" in text and "SAT" in text
+    assert "diff" in text and "temp" in text
+
+
+def test_plot_click_selects(win, qtbot):
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    assert len(win.plots.points.points()) == N_SOURCES
+    pts = [p for p in win.plots.points.points() if p.data() == 4]
+    with qtbot.waitSignal(win.selection_changed, timeout=2000):
+        win.plots._clicked(win.plots.points, pts)
+    assert win.state.selected_id == 104
+
+
+def test_no_top_level_widget_leaks(qtbot, result, dp1_model):
+    from PyQt6.QtCore import QCoreApplication, QEvent
+    from PyQt6.QtWidgets import QApplication
+
+    from diascan.qt.qt_main_window import QtMainWindow
+
+    before = set(map(id, QApplication.topLevelWidgets()))
+    w = QtMainWindow()
+    w.set_models({"dp1": dp1_model}, "dp1")
+    w.show()
+    w.set_result(result)
+    w.select_source(101)
+    w.close()
+    w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    after = set(map(id, QApplication.topLevelWidgets()))
+    assert after <= before
+
+
+# --- the real small demo through the pipeline, loaded by the window's worker -----------------
+
+
+@pytest.fixture
+def empty_win(qtbot, dp1_model):
+    from diascan.qt.qt_main_window import QtMainWindow
+
+    w = QtMainWindow()
+    qtbot.addWidget(w)
+    w.show_errors_as_dialogs = False
+    w.set_models({"dp1": dp1_model}, "dp1")
+    w.show()
+    yield w
+    w.cancel_work()
+    w.wait_idle()
+
+
+def test_load_small_demo_in_worker(empty_win, qtbot, small_demo):
+    from diascan.qt.app import files_loader, folder_files
+
+    files = folder_files(small_demo)
+    assert files["catalog"].name == "dia_source.parquet"
+    assert len(files["template_patches"]) >= 1
+    progress = []
+    worker = empty_win.load(files_loader(files))
+    worker.signals.progress.connect(lambda stage, f, m: progress.append(stage))
+    assert empty_win.progress.isVisible()
+    with qtbot.waitSignal(empty_win.data_loaded, timeout=60000):
+        pass
+    assert progress  # stages were reported while loading
+    n = len(empty_win.result.detections)
+    assert n > 5 and empty_win.table_model.rowCount() == n
+    assert "matched" in set(empty_win.sources.status)
+    with qtbot.waitSignal(empty_win.rescore_done, timeout=60000) as sig:
+        empty_win.rescore_all()
+    assert np.isfinite(empty_win.sources.score).all() and len(sig.args[0][0]) == n
+
+
+def test_drop_folder_loads(empty_win, qtbot, small_demo):
+    from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(small_demo))])
+    ev = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime,
+                    Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(empty_win.data_loaded, timeout=60000):
+        empty_win.dropEvent(ev)
+    assert len(empty_win.source_ids()) > 5
+
+
+def test_drop_unusable_files_is_an_error(empty_win, qtbot, tmp_path):
+    from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PyQt6.QtGui import QDropEvent
+
+    (tmp_path / "notes.txt").write_text("x")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                    Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(empty_win.error_shown, timeout=2000):
+        empty_win.dropEvent(ev)
+
+
+def test_load_error_names_the_file(empty_win, qtbot, tmp_path):
+    from diascan.qt.app import files_loader
+
+    bad = tmp_path / "science.fits"
+    bad.write_text("not a FITS file")
+    with qtbot.waitSignal(empty_win.load_failed, timeout=20000) as sig:
+        empty_win.load(files_loader({"science": bad, "difference": bad, "template": bad}))
+    assert "science.fits" in sig.args[0]
+    assert empty_win.isVisible() and empty_win.sources is None

@@ -1,0 +1,179 @@
+"""Qt-free viewer state and display preparation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from diascan import viewstate as vs
+
+
+def test_viewstate_does_not_import_qt():
+    code = "import sys, diascan.viewstate; print('PyQt6' in sys.modules, 'pyqtgraph' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_observable_notifies_only_on_change():
+    st = vs.ViewerState()
+    seen = []
+    st.connect(lambda name, value: seen.append((name, value)))
+    st.selected_id = 5
+    st.selected_id = 5
+    st.threshold = 0.3
+    assert seen == [("selected_id", 5), ("threshold", 0.3)]
+
+
+def test_blink_cycles_forwards_and_backwards():
+    st = vs.ViewerState()
+    assert [st.blink(1) for _ in range(4)] == [1, 2, 0, 1]
+    assert [st.blink(-1) for _ in range(3)] == [0, 2, 1]
+    assert st.blink_frame == "template"
+
+
+def test_mask_toggles_and_dict():
+    st = vs.ViewerState()
+    st.toggle_mask_plane("SAT", True)
+    st.toggle_mask_plane("EDGE", True)
+    st.toggle_mask_plane("SAT", False)
+    d = st.to_dict()
+    assert d["mask_planes_on"] == ["EDGE"]
+    assert d["frames"]["difference"]["symmetric"] is True
+
+
+def test_display_copy_is_float32_contiguous_nan_free():
+    a = np.arange(20.0, dtype=np.float64).reshape(4, 5).T  # Fortran-ordered view
+    a[0, 0] = np.nan
+    a[1, 1] = np.inf
+    out = vs.display_copy(a)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    assert np.isfinite(out).all()
+    assert out.shape == a.shape
+    assert out[2, 2] == a[2, 2]
+    small = vs.display_copy(np.ones((1000, 400)), max_side=250)
+    assert max(small.shape) <= 250
+
+
+def test_compute_levels_modes():
+    rng = np.random.default_rng(0)
+    img = rng.normal(10.0, 2.0, (512, 512)).astype(np.float32)
+    img[0, :5] = 1e6  # a few hot pixels
+    lo, hi = vs.compute_levels(img, "minmax")
+    assert hi == pytest.approx(1e6)
+    lo, hi = vs.compute_levels(img, "zscale")
+    assert 0 < lo < 10 < hi < 30
+    lo99, hi99 = vs.compute_levels(img, "99%")
+    lo95, hi95 = vs.compute_levels(img, "95%")
+    assert lo99 < lo95 < hi95 < hi99 < 1e6
+    slo, shi = vs.compute_levels(img - 10, "99.5%", symmetric=True)
+    assert slo == -shi and shi > 0
+    with pytest.raises(ValueError):
+        vs.compute_levels(img, "bogus")
+    assert vs.compute_levels(np.full((4, 4), np.nan)) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("name", vs.STRETCHES)
+def test_stretch_curve_monotonic(name):
+    c = vs.stretch_curve(name, 256)
+    assert c[0] == pytest.approx(0.0) and c[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(c) >= 0)
+    if name != "linear":
+        assert c[64] > 0.25  # boosts faint values
+
+
+def test_stretch_lut_matches_direct_stretch():
+    """The LUT route (levels + curve lookup) gives the same result as stretching the pixels."""
+    rng = np.random.default_rng(1)
+    img = rng.normal(0, 1, (64, 64)).astype(np.float32)
+    levels = (-1.0, 2.0)
+    direct = vs.apply_stretch(img, levels, "asinh")
+    curve = vs.stretch_curve("asinh", 4096)
+    norm = np.clip((img - levels[0]) / (levels[1] - levels[0]), 0, 1)
+    via_lut = curve[np.round(norm * 4095).astype(int)]
+    assert np.max(np.abs(direct - via_lut)) < 0.01
+    with pytest.raises(ValueError):
+        vs.stretch_curve("gamma")
+
+
+def test_mask_overlay_and_planes_set():
+    planes = {"BAD": 0, "SAT": 3}
+    mask = np.array([[0, 1], [8, 9]], dtype=np.int32)
+    assert vs.mask_overlay(mask, planes, [], {}, 0.5) is None
+    ov = vs.mask_overlay(mask, planes, ["SAT"], {"SAT": (0, 255, 0)}, 1.0)
+    assert ov.shape == (2, 2, 4)
+    assert ov[1, 0].tolist() == [0, 255, 0, 255] and ov[0, 1, 3] == 0
+    assert vs.planes_set(9, planes) == ["BAD", "SAT"]
+
+
+def _table():
+    return Table(
+        {
+            "id": [10, 11, 12, 13],
+            "x": [10.0, 50.0, 90.0, 30.0],
+            "y": [10.0, 50.0, 90.0, 70.0],
+            "ra": [150.0, 150.001, 150.002, 150.003],
+            "dec": [2.0, 2.001, 2.002, 2.003],
+            "snr": [6.0, 7.0, 8.0, 9.0],
+            "psfFlux": [1.0, 2.0, 3.0, 4.0],
+            "original_reliability": [0.9, 0.2, 0.6, 0.1],
+            "score": [np.nan] * 4,
+            "status": ["matched", "unmatched", "target", "matched"],
+        }
+    )
+
+
+def test_sourceset_scores_filter_find():
+    s = vs.SourceSet.from_table(_table())
+    events = []
+    s.connect(lambda kind, idx: events.append((kind, list(idx))))
+    assert s.index_of(12) == 2 and s.index_of(99) is None
+    # Threshold uses the original reliability until a score exists.
+    assert s.visible(0.5).tolist() == [True, False, True, False]
+    s.set_scores([1], [0.8])
+    assert events == [("scores", [1])]
+    assert s.visible(0.5).tolist() == [True, True, True, False]
+    assert s.visible(None, hidden={"matched"}).tolist() == [False, True, True, False]
+    assert s.find("13") == 3
+    assert s.find("150.002, 2.002") == 2
+    assert s.nearest(49, 52) == 1 and s.nearest(49, 52, max_dist=1) is None
+    with pytest.raises(ValueError):
+        s.find("abc")
+
+
+def test_sourceset_tolerates_missing_columns():
+    s = vs.SourceSet.from_table(Table({"x": [1.0], "y": [2.0]}))
+    assert s.ids.tolist() == [0] and s.status.tolist() == ["unmatched"]
+    assert np.isnan(s.score[0])
+
+
+def test_rescore_batches_streams_and_cancels(dp1_model_dir):
+    from diascan.cutouts import cut_stamps
+    from diascan.io.images import ImageData
+    from diascan.models import load_model
+    from diascan.progress import CancelToken
+
+    rng = np.random.default_rng(2)
+    imgs = [
+        ImageData(image=rng.normal(0, 1, (128, 128)).astype(np.float32),
+                  mask=np.zeros((128, 128), np.int32), variance=np.ones((128, 128), np.float32))
+        for _ in range(3)
+    ]
+    s = vs.SourceSet.from_table(_table())
+    model = load_model(dp1_model_dir)
+    batches = []
+    idx, scores = vs.rescore_batches(
+        model, s, [0, 1, 2, 3], *imgs, batch_size=3, on_batch=lambda i, sc: batches.append(list(i))
+    )
+    assert batches == [[0, 1, 2], [3]]
+    stamps = cut_stamps(s.x, s.y, *imgs)
+    np.testing.assert_allclose(scores, model.score_stamps(stamps), rtol=1e-5)
+    tok = CancelToken()
+    tok.cancel()
+    from diascan.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        vs.rescore_batches(model, s, [0], *imgs, cancel=tok)
