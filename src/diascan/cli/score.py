@@ -1,0 +1,170 @@
+"""``diascan score``: load -> template -> detect -> score -> match for one visit/detector.
+
+Writes one table (Parquet, ECSV, FITS or CSV by the extension of ``--out``) with the detection
+columns plus ``score``, ``original_reliability``, ``status`` and the model name/version; catalog
+rows no detection matched are appended with ``status = 'missing'`` only when ``--with-missing``.
+Progress goes to stderr unless ``--quiet``. Bad input: one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from diascan.errors import InputError
+from diascan.pipeline import STAGES, PipelineInputs, read_target, run_pipeline
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "score",
+        help="detect, score and match the sources of one visit/detector (headless)",
+        description=__doc__.split("\n\n")[0],
+    )
+    src = p.add_argument_group("data")
+    src.add_argument("--demo", action="store_true", help="the built-in demo data (cached)")
+    src.add_argument("--small-demo", action="store_true", help="the small 1024x1024 demo")
+    src.add_argument("--science", metavar="FITS", help="science (visit) image")
+    src.add_argument("--difference", metavar="FITS", help="difference image")
+    src.add_argument("--template", metavar="FITS", help="template image (any grid)")
+    src.add_argument(
+        "--template-patches", metavar="FITS", nargs="+", default=[],
+        help="template coadd patches to warp and mosaic onto the science grid",
+    )  # fmt: skip
+    src.add_argument("--catalog", metavar="FILE", help="dia_source catalog (Parquet/CSV/FITS)")
+    src.add_argument("--target", metavar="RA,DEC", help="known transient position in degrees")
+    src.add_argument("--visit", type=int, help="catalog visit (default: science header)")
+    src.add_argument("--detector", type=int, help="catalog detector (default: science header)")
+    p.add_argument("--model", metavar="PKG", help="model package directory or name")
+    p.add_argument("--no-score", action="store_true", help="skip scoring (detect and match only)")
+    p.add_argument("--threshold", type=float, default=5.0, help="detection threshold (sigma)")
+    p.add_argument("--radius", type=float, default=1.0, help="match radius in arcsec")
+    p.add_argument("--out", metavar="FILE", required=True, help=".parquet, .ecsv, .fits or .csv")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--with-missing",
+        action="store_true",
+        help="append unmatched catalog rows (status 'missing') to the table",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def parse_target(text: str | None) -> tuple[float, float] | None:
+    """``"RA,DEC"`` in degrees -> ``(ra, dec)``; InputError on bad text."""
+    if text is None:
+        return None
+    try:
+        ra, dec = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(None, f"--target must be RA,DEC in degrees, got {text!r}") from None
+    if not (-90.0 <= dec <= 90.0):
+        raise InputError(None, f"--target declination {dec} is outside [-90, 90]")
+    return ra % 360.0, dec
+
+
+def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
+    """Build :class:`PipelineInputs` from the command line (shared with ``diascan view``)."""
+    target = parse_target(getattr(args, "target", None))
+    if getattr(args, "demo", False) or getattr(args, "small_demo", False):
+        from diascan.demo import cached_demo
+
+        folder = Path(cached_demo(small=bool(args.small_demo)))
+        return PipelineInputs(
+            science=folder / "science.fits",
+            difference=folder / "difference.fits",
+            template_patches=sorted(folder.glob("template_coadd_*.fits")),
+            catalog=folder / "dia_source.parquet",
+            model=args.model,
+            target=target if target is not None else read_target(folder / "target.json"),
+            threshold=args.threshold,
+            match_radius_arcsec=args.radius,
+        )
+    missing = [f"--{n}" for n in ("science", "difference") if not getattr(args, n)]
+    if missing:
+        raise InputError(None, f"{' and '.join(missing)} required (or --demo / --small-demo)")
+    if not args.template and not args.template_patches:
+        raise InputError(None, "a template is required: --template T or --template-patches P ...")
+    return PipelineInputs(
+        science=Path(args.science),
+        difference=Path(args.difference),
+        template=Path(args.template) if args.template else None,
+        template_patches=[Path(p) for p in args.template_patches],
+        catalog=Path(args.catalog) if args.catalog else None,
+        model=args.model,
+        target=target,
+        visit=args.visit,
+        detector=args.detector,
+        threshold=args.threshold,
+        match_radius_arcsec=args.radius,
+    )
+
+
+class _TerminalProgress:
+    """One self-overwriting stderr line per stage: ``[3/5] detect  ####....  60%  message``."""
+
+    def __init__(self, stream=sys.stderr, width: int = 24) -> None:
+        self.stream = stream
+        self.width = width
+        self.stage: str | None = None
+        self.tty = getattr(stream, "isatty", lambda: False)()
+        self.last = 0.0
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        new_stage = stage != self.stage
+        if new_stage and self.stage is not None:
+            self.stream.write("\n" if self.tty else "")
+        if not new_stage and fraction < 1.0 and now - self.last < 0.1:
+            return  # rate-limit redraws
+        self.stage, self.last = stage, now
+        k = STAGES.index(stage) + 1 if stage in STAGES else 0
+        n = int(round(max(0.0, min(1.0, fraction)) * self.width))
+        bar = "#" * n + "." * (self.width - n)
+        line = f"[{k}/{len(STAGES)}] {stage:<8} {bar} {fraction:4.0%}  {message}"
+        if self.tty:
+            self.stream.write("\r" + line[:110].ljust(110))
+        elif new_stage or fraction >= 1.0:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.stage is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from astropy.table import vstack
+
+    from diascan.io.tables import table_format, write_table
+
+    out = Path(args.out)
+    if table_format(out) not in ("parquet", "ecsv", "fits", "csv"):
+        raise InputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")
+    if out.exists() and not args.overwrite:
+        raise InputError(out, "exists; refusing to overwrite it (use --overwrite)")
+    inputs = inputs_from_args(args)
+    progress = None if args.quiet else _TerminalProgress()
+    try:
+        result = run_pipeline(inputs, score=not args.no_score, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    table = result.detections
+    if args.with_missing and len(result.missing):
+        table = vstack([table, result.missing], join_type="outer", metadata_conflicts="silent")
+    table.meta["timings"] = {k: round(v, 4) for k, v in result.timings.items()}
+    table.meta["notes"] = list(result.notes)
+    write_table(table, out, overwrite=args.overwrite)
+    if not args.quiet:
+        m = result.match
+        print(
+            f"{len(result.detections)} sources -> {out}; matched {m.n_matched}, "
+            f"unmatched {m.n_unmatched}, missing {m.n_missing}"
+            + (f"; model {result.model_name} {result.model_version}" if result.model_name else ""),
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,258 @@
+"""The headless DIA pipeline for one visit/detector: load -> template -> detect -> score -> match.
+
+Each stage is a function of its own so the Qt viewer can run them in a worker one by one and
+rescore without redoing the rest; :func:`run_pipeline` chains them and records per-stage timings.
+Scoring plugs in through the models API (``diascan.models.load_model`` and
+``diascan.models.scoring.score_sources``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from diascan.detection import detect_and_measure
+from diascan.errors import InputError
+from diascan.io import ImageData, read_catalog, read_image
+from diascan.matching import MatchResult, match_catalog
+from diascan.progress import CancelToken, ProgressCallback, check, report
+from diascan.template import build_template
+
+#: Stages in order (names used in progress reports and ``PipelineResult.timings``).
+STAGES = ("load", "template", "detect", "score", "match")
+
+
+@dataclass
+class PipelineInputs:
+    """What one pipeline run reads. Paths may be ``str`` or ``Path``."""
+
+    science: Path
+    difference: Path
+    template: Path | None = None
+    template_patches: list[Path] = field(default_factory=list)
+    catalog: Path | None = None
+    model: str | None = None  #: model package name or path; None = bundled default
+    target: tuple[float, float] | None = None  #: (ra, dec) degrees
+    visit: int | None = None  #: catalog selection; default: the science header's visit
+    detector: int | None = None
+    threshold: float = 5.0
+    psf_sigma: float | None = None
+    match_radius_arcsec: float = 1.0
+
+
+@dataclass
+class LoadedInputs:
+    """Images and catalog read by :func:`load_inputs`."""
+
+    science: ImageData
+    difference: ImageData
+    templates: list[ImageData]
+    catalog: Table | None
+
+
+@dataclass
+class PipelineResult:
+    """Everything a run produced; ``detections`` has all detection columns + score + status."""
+
+    science: ImageData
+    difference: ImageData
+    template: ImageData
+    detections: Table
+    missing: Table
+    catalog: Table | None
+    model_name: str | None = None
+    model_version: str | None = None
+    match: MatchResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_target(path: str | Path) -> tuple[float, float]:
+    """``(ra, dec)`` degrees from a JSON file with ``ra`` and ``dec`` keys (the demo's target.json)."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+        return float(d["ra"]), float(d["dec"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(path, f"not a target file with 'ra' and 'dec': {exc}") from exc
+
+
+def load_inputs(
+    inputs: PipelineInputs,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LoadedInputs:
+    """Read science, difference, template(s) and the catalog rows of this visit/detector."""
+    paths: list[Path] = []
+    if inputs.template is not None:
+        paths.append(Path(inputs.template))
+    paths.extend(Path(p) for p in inputs.template_patches)
+    if not paths:
+        raise InputError(None, "no template given (a template image or template patches)")
+    n = 2 + len(paths) + (inputs.catalog is not None)
+    report(progress, "load", 0.0, "science image")
+    science = read_image(inputs.science)
+    check(cancel)
+    report(progress, "load", 1 / n, "difference image")
+    difference = read_image(inputs.difference)
+    if difference.shape != science.shape or (difference.x0, difference.y0) != (
+        science.x0,
+        science.y0,
+    ):
+        raise InputError(
+            inputs.difference,
+            f"difference bbox {difference.bbox} differs from the science bbox {science.bbox}",
+        )
+    templates = []
+    for i, p in enumerate(paths):
+        check(cancel)
+        report(progress, "load", (2 + i) / n, f"template {p.name}")
+        templates.append(read_image(p))
+    catalog = None
+    if inputs.catalog is not None:
+        check(cancel)
+        report(progress, "load", (n - 1) / n, "catalog")
+        visit = inputs.visit if inputs.visit is not None else science.metadata.get("visit")
+        detector = (
+            inputs.detector if inputs.detector is not None else science.metadata.get("detector")
+        )
+        catalog = read_catalog(inputs.catalog, visit=visit, detector=detector)
+    report(progress, "load", 1.0, "inputs read")
+    return LoadedInputs(science, difference, templates, catalog)
+
+
+def make_template(
+    science: ImageData,
+    templates: Sequence[ImageData],
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImageData:
+    """The template on the science grid grown by 20 px (see :func:`diascan.template.build_template`)."""
+    return build_template(science, templates, grow=20, progress=progress, cancel=cancel)
+
+
+def detect(
+    difference: ImageData,
+    science: ImageData | None,
+    threshold: float = 5.0,
+    psf_sigma: float | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Table:
+    """Detections and measurements on the difference image (see :mod:`diascan.detection`)."""
+    return detect_and_measure(
+        difference, science, threshold=threshold, psf_sigma=psf_sigma, progress=progress,
+        cancel=cancel,
+    )  # fmt: skip
+
+
+def score_detections(
+    detections: Table,
+    difference: ImageData,
+    science: ImageData,
+    template: ImageData,
+    model=None,
+    batch_size: int = 64,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[Table, str, str]:
+    """Copy of ``detections`` with a float32 ``score`` column; returns ``(table, name, version)``.
+
+    ``model`` is a loaded model package, a package name or path, or None (the bundled default).
+    """
+    from diascan.models import load_model
+    from diascan.models.scoring import score_sources
+
+    if model is None or isinstance(model, (str, Path)):
+        report(progress, "score", 0.0, "loading model")
+        model = load_model(model)
+    check(cancel)
+    scores = score_sources(
+        model, detections, difference, science, template, batch_size=batch_size,
+        progress=progress, cancel=cancel,
+    )  # fmt: skip
+    out = detections.copy(copy_data=False)
+    out["score"] = np.asarray(scores, dtype=np.float32)
+    out["model_name"] = np.full(len(out), str(model.name))
+    out["model_version"] = np.full(len(out), str(model.version))
+    out.meta.update(model_name=str(model.name), model_version=str(model.version))
+    return out, str(model.name), str(model.version)
+
+
+def match(
+    detections: Table,
+    catalog: Table | None,
+    target: tuple[float, float] | None = None,
+    radius_arcsec: float = 1.0,
+) -> MatchResult:
+    """Match to the catalog (an empty catalog when None: all detections ``unmatched``)."""
+    if catalog is None:
+        catalog = Table({"ra": np.zeros(0), "dec": np.zeros(0)})
+    return match_catalog(detections, catalog, radius_arcsec=radius_arcsec, target=target)
+
+
+def run_pipeline(
+    inputs: PipelineInputs,
+    *,
+    score: bool = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> PipelineResult:
+    """Run all stages for one visit/detector and return the images, tables and timings."""
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    t0 = time.perf_counter()
+    loaded = load_inputs(inputs, progress, cancel)
+    timings["load"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    template = make_template(loaded.science, loaded.templates, progress, cancel)
+    timings["template"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    det = detect(
+        loaded.difference, loaded.science, inputs.threshold, inputs.psf_sigma, progress, cancel
+    )
+    timings["detect"] = time.perf_counter() - t0
+
+    name = version = None
+    t0 = time.perf_counter()
+    if score:
+        det, name, version = score_detections(
+            det, loaded.difference, loaded.science, template, inputs.model, progress=progress,
+            cancel=cancel,
+        )  # fmt: skip
+    else:
+        det["score"] = np.full(len(det), np.nan, dtype=np.float32)
+        notes.append("not scored")
+    timings["score"] = time.perf_counter() - t0
+
+    check(cancel)
+    t0 = time.perf_counter()
+    report(progress, "match", 0.0, "matching to the catalog")
+    result = match(det, loaded.catalog, inputs.target, inputs.match_radius_arcsec)
+    timings["match"] = time.perf_counter() - t0
+    report(progress, "match", 1.0, f"{result.n_matched} matched, {result.n_missing} missing")
+    notes.extend(result.notes)
+    if loaded.catalog is None:
+        notes.append("no catalog: nothing matched")
+    return PipelineResult(
+        science=loaded.science,
+        difference=loaded.difference,
+        template=template,
+        detections=result.detections,
+        missing=result.missing,
+        catalog=loaded.catalog,
+        model_name=name,
+        model_version=version,
+        match=result,
+        timings=timings,
+        notes=notes,
+    )

@@ -1,0 +1,346 @@
+"""Template on the science pixel grid (the equivalent of Rubin's ``GetTemplateTask``).
+
+:func:`build_template` warps one template image, or several coadd patches from one or more tracts,
+onto the science bounding box grown by ``grow`` pixels (``x0 = science.x0 - grow``) with the
+science WCS (rubin-facts.md section 3):
+
+* image and variance are interpolated, masks are OR-ed over the 2 x 2 input pixels around each
+  sample point (the "bilinear-OR" rule: every input pixel with a non-zero bilinear weight counts);
+* several inputs are combined pixel by pixel with weight ``1 / sigma = variance ** -0.5``:
+  ``image = sum(w I) / sum(w)``, ``variance = sum(w V) / sum(w)``. Patches of one tract share
+  pixels, so warping each patch and combining gives the same values as mosaicking the tract first;
+  inputs whose NO_DATA/BAD pixels fall on a sample point do not contribute there. Samples within
+  2 px of a patch's border (where the interpolation kernel runs off the patch) only count where no
+  patch covers the point from its interior, so patch seams leave no step;
+* output pixels no input covers get image 0, variance 0 and the NO_DATA bit;
+* a single template that already has the output grid (bbox and WCS) is returned untouched.
+
+Why not ``reproject`` for the pixels: measured on a 4072 x 4000 detector with 2 cores,
+``reproject_interp`` takes ~15 s and 2 GB, ``reproject_adaptive`` 37 s, ``reproject_exact`` 74 s,
+while the issue's budget is 2 s and 600 MB. Here the WCS mapping (output pixel -> template pixel)
+is computed exactly with astropy only on a coarse grid of nodes every ~32 px and interpolated
+with a cubic spline between them (star positions to 1e-4 px; tested), then image and variance with
+``torch.nn.functional.grid_sample(mode="bicubic")`` (Keys cubic convolution, a = -0.75, a 4 x 4
+kernel) in row blocks so the extra memory stays bounded. Measured on the full frame: bicubic
+``grid_sample`` 0.35 s per two planes, ``scipy.ndimage.map_coordinates`` order 3 2.5 s (order 1
+0.5 s); on a point source (sigma 1.7 px, rotated SIP grid) the cubic kernel keeps positions to
+1e-4 px and fluxes to 0.07 % (tests/test_template.py). Its weak point is smooth structure: Keys
+a = -0.75 does not reproduce linear ramps exactly (0.7 % of the amplitude of a 57 px wave, against
+0.13 % for a cubic spline); Lanczos-3 gathered in numpy/torch took 13-45 s on the full frame, a
+cubic spline (``map_coordinates`` order 3) 3.3 s for both planes, so Keys cubic is the choice.
+On the full demo detector (two patches) the whole template takes 1.8-2.8 s and ~470 MB extra
+peak memory on a busy 2-core machine; blocks skip output columns a patch cannot reach.
+No Jacobian (pixel-area) correction is applied, as in Rubin's warper: templates and visits share
+the 0.2 arcsec pixel scale. ``reproject`` is still used to test the warp against an independent
+implementation in the tests. A template whose WCS cannot be inverted over the science area is an
+input error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from astropy.wcs import WCS, Sip
+from scipy.interpolate import RectBivariateSpline
+
+from diascan.errors import ImageReadError, InputError
+from diascan.io.images import ImageData
+from diascan.progress import CancelToken, ProgressCallback, check, report
+
+#: Spacing of the exact WCS nodes of the pixel mapping (pixels).
+NODE_STEP = 32
+#: Rows warped per block (bounds the temporary memory to a few tens of MB per block).
+BLOCK_ROWS = 512
+#: Samples closer than this to a template's border are only used where nothing else covers.
+BORDER = 2.0
+#: Relative weight of border samples against interior ones.
+BORDER_WEIGHT = 1e-6
+#: Mask planes whose pixels do not contribute to the template.
+UNUSABLE_PLANES = ("NO_DATA",)
+
+STAGE = "template"
+
+
+def shift_wcs(wcs: WCS, dx: float, dy: float) -> WCS:
+    """Copy of ``wcs`` for pixel coordinates shifted by ``(dx, dy)``: new = old + d (SIP too)."""
+    out = wcs.deepcopy()
+    out.wcs.crpix = out.wcs.crpix + np.array([dx, dy], dtype=float)
+    if out.sip is not None:
+        s = out.sip
+        out.sip = Sip(s.a, s.b, s.ap, s.bp, np.asarray(s.crpix, dtype=float) + [dx, dy])
+    out.wcs.set()
+    return out
+
+
+def output_grid(science: ImageData, grow: int = 20) -> tuple[int, int, int, int, WCS]:
+    """``(x0, y0, nx, ny, wcs)`` of the template grid: science bbox grown by ``grow`` pixels."""
+    if not science.has_sky:
+        raise ImageReadError(
+            science.path, "science image has no celestial WCS; cannot warp a template"
+        )
+    ny, nx = science.shape
+    wcs = shift_wcs(science.wcs.celestial, grow, grow)
+    return science.x0 - grow, science.y0 - grow, nx + 2 * grow, ny + 2 * grow, wcs
+
+
+def _same_grid(
+    t: ImageData, x0: int, y0: int, nx: int, ny: int, wcs: WCS, tol: float = 1e-3
+) -> bool:
+    """True when ``t`` already has the output bbox and (within ``tol`` px) the output WCS."""
+    if (t.x0, t.y0) != (x0, y0) or t.shape != (ny, nx) or not t.has_sky:
+        return False
+    xs = np.array([0.0, nx - 1, 0.0, nx - 1, nx / 2])
+    ys = np.array([0.0, 0.0, ny - 1, ny - 1, ny / 2])
+    world = wcs.pixel_to_world_values(xs, ys)
+    px, py = t.wcs.celestial.world_to_pixel_values(*world)
+    return bool(np.all(np.hypot(px - xs, py - ys) < tol))
+
+
+def _mapping_nodes(out_wcs: WCS, t: ImageData, nx: int, ny: int) -> tuple[np.ndarray, ...]:
+    """Exact template pixel positions of a coarse grid of output pixels.
+
+    Returns ``(node_x, node_y, map_x, map_y)``: node coordinates along each axis and the template
+    array coordinates (``map_*`` of shape ``(len(node_y), len(node_x))``).
+    """
+    kx = max(2, int(np.ceil((nx - 1) / NODE_STEP)) + 1)
+    ky = max(2, int(np.ceil((ny - 1) / NODE_STEP)) + 1)
+    node_x = np.linspace(0.0, nx - 1, kx)
+    node_y = np.linspace(0.0, ny - 1, ky)
+    gx, gy = np.meshgrid(node_x, node_y)
+    world = out_wcs.pixel_to_world_values(gx, gy)
+    mx, my = t.wcs.celestial.world_to_pixel_values(*world)
+    return node_x, node_y, np.asarray(mx, dtype=np.float64), np.asarray(my, dtype=np.float64)
+
+
+def _remap_mask(mask: np.ndarray, src: dict[str, int], dst: dict[str, int]) -> np.ndarray:
+    """Translate mask bits from plane assignment ``src`` to ``dst`` (by plane name)."""
+    if all(dst.get(k) == v for k, v in src.items()):
+        return mask
+    out = np.zeros(mask.shape, dtype=np.int32)
+    for name, bit in src.items():
+        hit = (mask & (1 << bit)) != 0
+        if hit.any():
+            out[hit] |= np.int32(1 << dst[name])
+    return out
+
+
+def _union_planes(templates: Sequence[ImageData]) -> dict[str, int]:
+    """Mask planes of the first template, extended by the other templates' planes and NO_DATA."""
+    planes = dict(templates[0].mask_planes)
+    for t in templates[1:]:
+        for name in t.mask_planes:
+            if name not in planes:
+                planes[name] = _free_bit(planes)
+    if "NO_DATA" not in planes:
+        planes["NO_DATA"] = _free_bit(planes)
+    return planes
+
+
+def _free_bit(planes: dict[str, int]) -> int:
+    used = set(planes.values())
+    for b in range(31):
+        if b not in used:
+            return b
+    raise InputError(None, "templates use more than 31 distinct mask planes")
+
+
+class _Source:
+    """One input template prepared for block-wise warping."""
+
+    def __init__(
+        self, t: ImageData, out_wcs: WCS, nx: int, ny: int, planes: dict[str, int]
+    ) -> None:
+        if not t.has_sky:
+            raise ImageReadError(t.path, "template has no celestial WCS; cannot warp it")
+        self.t = t
+        self.node_x, self.node_y, mx, my = _mapping_nodes(out_wcs, t, nx, ny)
+        finite = np.isfinite(mx) & np.isfinite(my)
+        # Sky positions the template's projection cannot reach are far outside it.
+        mx = np.where(finite, mx, -1e6)
+        my = np.where(finite, my, -1e6)
+        tny, tnx = t.shape
+        self.tnx, self.tny = tnx, tny
+        # Does the template overlap the output at all (nodes every 32 px; pad by one step)?
+        pad = NODE_STEP + 2
+        self.overlaps = bool(
+            finite.all()
+            and np.any((mx > -pad) & (mx < tnx - 1 + pad) & (my > -pad) & (my < tny - 1 + pad))
+        )
+        self.node_mx, self.node_my = mx, my
+        kx = min(3, len(self.node_x) - 1)
+        ky = min(3, len(self.node_y) - 1)
+        self.spline_x = RectBivariateSpline(self.node_y, self.node_x, mx, kx=ky, ky=kx)
+        self.spline_y = RectBivariateSpline(self.node_y, self.node_x, my, kx=ky, ky=kx)
+        self.mask = _remap_mask(np.asarray(t.mask, dtype=np.int32), t.mask_planes, planes)
+        unusable = 0
+        for name in UNUSABLE_PLANES:
+            if name in planes:
+                unusable |= 1 << planes[name]
+        self.unusable = np.int32(unusable)
+        img = np.asarray(t.image, dtype=np.float32)
+        var = np.asarray(t.variance, dtype=np.float32)
+        bad = ~(np.isfinite(img) & np.isfinite(var))
+        if bad.any():
+            img = np.where(bad, 0.0, img).astype(np.float32)
+            var = np.where(bad, 0.0, var).astype(np.float32)
+            self.mask = self.mask.copy()
+            self.mask[bad] |= np.int32(1 << planes["NO_DATA"])
+        # Padded by one row/column so the 2 x 2 OR below needs no clipping of the +1 neighbours.
+        self.mask_flat = np.pad(self.mask, ((0, 1), (0, 1)), mode="edge").ravel()
+        # Image and variance as two channels of one tensor: one grid_sample call for both.
+        self.planes = torch.from_numpy(np.stack([img, var])[None])
+
+    def col_range(self, r0: int, r1: int, nx: int) -> tuple[int, int]:
+        """Output columns ``c0:c1`` of rows ``r0:r1`` that may fall on the template (from nodes)."""
+        step = self.node_y[1] - self.node_y[0]
+        rows = (self.node_y >= r0 - step) & (self.node_y <= r1 - 1 + step)
+        pad = 2 * NODE_STEP
+        mx, my = self.node_mx[rows], self.node_my[rows]
+        hit = (mx > -pad) & (mx < self.tnx - 1 + pad) & (my > -pad) & (my < self.tny - 1 + pad)
+        cols = np.flatnonzero(hit.any(axis=0))
+        if cols.size == 0:
+            return 0, 0
+        c0 = int(np.floor(self.node_x[max(cols[0] - 1, 0)]))
+        c1 = int(np.ceil(self.node_x[min(cols[-1] + 1, len(self.node_x) - 1)])) + 1
+        return max(c0, 0), min(c1, nx)
+
+    def block(self, r0: int, r1: int, c0: int, c1: int):
+        """Warp output rows ``r0:r1``, columns ``c0:c1``: image, variance, mask, inside, interior."""
+        # Exact WCS at the nodes, cubic spline in between (tensor-product evaluation on the block).
+        rows = np.arange(r0, r1, dtype=np.float64)
+        cols = np.arange(c0, c1, dtype=np.float64)
+        mx = self.spline_x(rows, cols).astype(np.float32)
+        my = self.spline_y(rows, cols).astype(np.float32)
+        tnx, tny = self.tnx, self.tny
+        inside = (mx >= -0.5) & (mx <= tnx - 0.5) & (my >= -0.5) & (my <= tny - 0.5)
+        interior = (
+            (mx >= BORDER) & (mx <= tnx - 1 - BORDER) & (my >= BORDER) & (my <= tny - 1 - BORDER)
+        )
+        # Sample image and variance (float32 normalised coordinates are exact to ~2e-4 px).
+        s = torch.empty((1, r1 - r0, c1 - c0, 2), dtype=torch.float32)
+        s[0, :, :, 0] = torch.from_numpy(mx * np.float32(2.0 / max(tnx - 1, 1)) - np.float32(1))
+        s[0, :, :, 1] = torch.from_numpy(my * np.float32(2.0 / max(tny - 1, 1)) - np.float32(1))
+        out = torch.nn.functional.grid_sample(
+            self.planes, s, mode="bicubic", padding_mode="border", align_corners=True
+        )[0].numpy()
+        # Mask: OR over the 2 x 2 input pixels around each sample point.
+        w = tnx + 1
+        fx = np.floor(mx, out=mx).clip(0, tnx - 1, out=mx).astype(np.intp)
+        idx = np.floor(my, out=my).clip(0, tny - 1, out=my).astype(np.intp)
+        idx *= w
+        idx += fx
+        mk = self.mask_flat
+        mask = np.take(mk, idx)
+        mask |= np.take(mk, idx + 1)
+        idx += w
+        mask |= np.take(mk, idx)
+        mask |= np.take(mk, idx + 1)
+        mask[~inside] = 0
+        return out[0], np.maximum(out[1], 0.0), mask, inside, interior
+
+
+def build_template(
+    science: ImageData,
+    templates: Sequence[ImageData],
+    grow: int = 20,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ImageData:
+    """Warp and mosaic ``templates`` onto the science grid grown by ``grow`` pixels.
+
+    Returns an :class:`ImageData` with ``x0 = science.x0 - grow`` (likewise ``y0``), the science
+    WCS (shifted to the grown array), mask planes of the first template plus ``NO_DATA``.
+    Raises :class:`~diascan.errors.InputError` when no template is given, a WCS is missing, or no
+    template overlaps the science image.
+    """
+    if not templates:
+        raise InputError(science.path, "no template image given")
+    x0, y0, nx, ny, out_wcs = output_grid(science, grow)
+    if len(templates) == 1 and _same_grid(templates[0], x0, y0, nx, ny, out_wcs):
+        report(progress, STAGE, 1.0, "template already on the science grid")
+        return templates[0]
+
+    planes = _union_planes(templates)
+    nodata = np.int32(1 << planes["NO_DATA"])
+    report(progress, STAGE, 0.0, f"mapping {len(templates)} template(s)")
+    sources = []
+    for t in templates:
+        check(cancel)
+        src = _Source(t, out_wcs, nx, ny, planes)
+        if src.overlaps:
+            sources.append(src)
+    if not sources:
+        names = ", ".join(str(t.path) for t in templates)
+        raise InputError(science.path, f"no template overlaps the science image ({names})")
+
+    image = np.zeros((ny, nx), dtype=np.float32)
+    variance = np.zeros((ny, nx), dtype=np.float32)
+    mask = np.zeros((ny, nx), dtype=np.int32)
+    nblocks = (ny + BLOCK_ROWS - 1) // BLOCK_ROWS
+    for b, r0 in enumerate(range(0, ny, BLOCK_ROWS)):
+        check(cancel)
+        r1 = min(ny, r0 + BLOCK_ROWS)
+        mask[r0:r1] = nodata
+        if len(sources) == 1:
+            c0, c1 = sources[0].col_range(r0, r1, nx)
+            if c1 > c0:
+                img, var, mk, inside, _ = sources[0].block(r0, r1, c0, c1)
+                usable = inside & ((mk & sources[0].unusable) == 0)
+                image[r0:r1, c0:c1] = np.where(usable, img, 0.0)
+                variance[r0:r1, c0:c1] = np.where(usable, var, 0.0)
+                mask[r0:r1, c0:c1] = np.where(usable, mk, mk | nodata)
+        else:
+            _mosaic_block(sources, r0, r1, nx, ny, nodata, image, variance, mask)
+        report(progress, STAGE, (b + 1) / nblocks, f"warped rows {r1}/{ny}")
+
+    meta = dict(templates[0].metadata)
+    meta["template_inputs"] = len(sources)
+    return ImageData(
+        image=image,
+        mask=mask,
+        variance=variance,
+        mask_planes=planes,
+        wcs=out_wcs,
+        x0=x0,
+        y0=y0,
+        bunit=templates[0].bunit,
+        metadata=meta,
+        path=templates[0].path if len(templates) == 1 else None,
+        notes=[f"template warped from {len(sources)} input(s) onto the science grid"],
+    )
+
+
+def _mosaic_block(sources, r0, r1, nx, ny, nodata, image, variance, mask) -> None:
+    """Combine the warped blocks of several inputs with 1/sigma weights into the outputs."""
+    shape = (r1 - r0, nx)
+    sw = np.zeros(shape, dtype=np.float32)
+    swi = np.zeros(shape, dtype=np.float32)
+    swv = np.zeros(shape, dtype=np.float32)
+    mk_interior = np.zeros(shape, dtype=np.int32)
+    mk_border = np.zeros(shape, dtype=np.int32)
+    any_interior = np.zeros(shape, dtype=bool)
+    for src in sources:
+        c0, c1 = src.col_range(r0, r1, nx)
+        if c1 <= c0:
+            continue
+        img, var, mk, inside, interior = src.block(r0, r1, c0, c1)
+        usable = inside & ((mk & src.unusable) == 0) & (var > 0)
+        w = 1.0 / np.sqrt(np.where(usable, var, np.float32(1)))
+        w = np.where(usable, np.where(interior, w, w * np.float32(BORDER_WEIGHT)), np.float32(0))
+        sl = (slice(None), slice(c0, c1))
+        sw[sl] += w
+        swi[sl] += w * img
+        swv[sl] += w * var
+        used_interior = usable & interior
+        any_interior[sl] |= used_interior
+        mk_interior[sl] |= np.where(used_interior, mk, 0)
+        mk_border[sl] |= np.where(inside & ~used_interior, mk, 0)
+    covered = sw > 0
+    safe = np.where(covered, sw, np.float32(1))
+    image[r0:r1] = np.where(covered, swi / safe, 0.0)
+    variance[r0:r1] = np.where(covered, swv / safe, 0.0)
+    # Mask bits of the inputs that were used: the interior ones where there are any.
+    used_mask = np.where(any_interior, mk_interior, mk_border & ~nodata)
+    mask[r0:r1] = np.where(covered, used_mask, mk_border | nodata)
