@@ -69,6 +69,8 @@ STAGE = "detect"
 TRUNCATE = 3.5
 #: Footprint growth in units of the PSF sigma.
 GROW_SIGMA = 2.4
+#: Opposite-signed peaks closer than this many PSF sigmas form one dipole source.
+DIPOLE_PAIR_SIGMA = 6.0
 #: Aperture radius (pixels) of ``apFlux``.
 AP_RADIUS = 12.0
 
@@ -407,7 +409,7 @@ def _peaks(snr: np.ndarray, inside: np.ndarray, threshold: float, radius: int, m
 
 def _split_peaks(labels, nfoot, snr, threshold, sigma, max_peaks: int = 16):
     """Split merged footprints into one source per peak (a positive and a negative peak closer
-    than 3 sigma make one dipole source); footprint pixels go to the nearest peak.
+    than DIPOLE_PAIR_SIGMA sigma make one dipole source); footprint pixels go to the nearest peak.
 
     Rubin does not deblend DIA footprints; without a split, unrelated sources whose grown
     footprints touch (2.4 sigma growth) would be lost as one, and the catalog check of the
@@ -417,7 +419,10 @@ def _split_peaks(labels, nfoot, snr, threshold, sigma, max_peaks: int = 16):
     ny, nx = labels.shape
     out = np.zeros_like(labels)
     radius = max(2, int(round(2 * sigma)))
-    pair_d2 = (3.0 * sigma) ** 2
+    # Rubin merges any overlapping positive and negative footprints into one dipole candidate.
+    # Measured on the demo, misregistration lobes peak up to ~4 sigma apart on the smoothed S/N
+    # map; 6 sigma pairs them reliably while unrelated sources further apart stay separate.
+    pair_d2 = (DIPOLE_PAIR_SIGMA * sigma) ** 2
     has_pos, has_neg, ppk, npk = [], [], [], []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
@@ -435,18 +440,25 @@ def _split_peaks(labels, nfoot, snr, threshold, sigma, max_peaks: int = 16):
                     )
                 )
             ]
-        # Pair each positive peak with its nearest free negative peak within 3 sigma.
-        groups: list[tuple[tuple[int, int] | None, tuple[int, int] | None]] = []
-        free = list(nn)
-        for p in pp:
-            best = None
-            if free:
-                d2 = [(p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 for q in free]
-                j = int(np.argmin(d2))
-                if d2[j] <= pair_d2:
-                    best = free.pop(j)
-            groups.append((p, best))
-        groups.extend((None, q) for q in free)
+        # Pair positive and negative peaks closest first (globally, so a third peak nearby
+        # cannot steal a dipole's lobe), up to DIPOLE_PAIR_SIGMA sigma apart.
+        cand = sorted(
+            ((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2, i, j)
+            for i, p in enumerate(pp)
+            for j, q in enumerate(nn)
+        )
+        pair_of: dict[int, int] = {}
+        used_neg: set[int] = set()
+        for d2, i, j in cand:
+            if d2 > pair_d2:
+                break
+            if i not in pair_of and j not in used_neg:
+                pair_of[i] = j
+                used_neg.add(j)
+        groups: list[tuple[tuple[int, int] | None, tuple[int, int] | None]] = [
+            (p, nn[pair_of[i]] if i in pair_of else None) for i, p in enumerate(pp)
+        ]
+        groups.extend((None, q) for j, q in enumerate(nn) if j not in used_neg)
         base = len(has_pos)
         if len(groups) == 1:
             owner = np.zeros(inside.shape, dtype=np.int64)

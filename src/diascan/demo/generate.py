@@ -42,7 +42,7 @@ from diascan.io.images import DEFAULT_MASK_PLANES, ImageData, write_exposure
 from diascan.progress import CancelToken, ProgressCallback, check, report
 
 #: Bump when the content of the demo changes (cache folders are keyed by it).
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 N_PATCHES = 2
 PATCH_NAMES = tuple(f"template_coadd_{i}.fits" for i in range(N_PATCHES))
 #: Every file a complete demo folder holds.
@@ -560,9 +560,26 @@ def generate_demo(
     inside = (ix >= border) & (ix < nx - border) & (iy >= border) & (iy < ny - border)
     ixc, iyc = np.clip(ix, 0, nx - 1), np.clip(iy, 0, ny - 1)
     bad_centre = (mask_diff[iyc, ixc] & (bit["EDGE"] | bit["NO_DATA"])) != 0
+    # Rubin removes "unphysical" sources whose central 3 x 3 pixels are all unusable (e.g. the
+    # saturated core of a bright-star residual); the released catalog never holds them.
+    unusable = bit["INTRP"] | bit["BAD"] | bit["EDGE"] | bit["NO_DATA"] | bit["SAT"]
+    all_centre_bad = np.ones(n_truth, dtype=bool)
+    for oy in (-1, 0, 1):
+        for ox in (-1, 0, 1):
+            yy, xx = np.clip(iy + oy, 0, ny - 1), np.clip(ix + ox, 0, nx - 1)
+            all_centre_bad &= (mask_diff[yy, xx] & unusable) != 0
+    bad_centre |= all_centre_bad
     detectable = (np.abs(snr) >= 7.0) & inside & ~bad_centre & (t["kind"] != "bad_column")
     rejected = ~t["is_real"] & (rng.uniform(size=n_truth) < 0.2)
     keep = np.flatnonzero(detectable & ~rejected)
+    # No deblending in Rubin DIA: of two sources closer than ~6 PSF sigma only the one with the
+    # higher |S/N| becomes a catalog row (their footprints merge into one source).
+    keep = keep[np.argsort(-np.abs(snr[keep]), kind="stable")]
+    lonely: list[int] = []
+    for k in keep:
+        if all(np.hypot(t["x"][k] - t["x"][j], t["y"][k] - t["y"][j]) > 6 * sig for j in lonely):
+            lonely.append(int(k))
+    keep = np.sort(np.array(lonely, dtype=np.int64))
     nk = keep.size
     noise_xy = np.clip(rng.normal(0.0, 0.12, (2, nk)), -0.45, 0.45)  # < 0.1 arcsec
     dx_ = t["x"][keep] + noise_xy[0]
