@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ pytestmark = pytest.mark.gui
 
 def _run(args, env_extra=None, drop=(), timeout=120):
     env = {k: v for k, v in os.environ.items() if k not in drop}
+    # the viewer autosaves a session and remembers it: keep that out of the user's folders
+    data = Path(tempfile.mkdtemp(prefix="diascan-cli-"))
+    (data / "config").mkdir()
+    env.update(XDG_DATA_HOME=str(data), XDG_CONFIG_HOME=str(data / "config"))
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "diascan.cli.main", *args],

@@ -112,6 +112,7 @@ class ViewerState(Observable):
         "hidden_statuses",
         "model_name",
         "mask_planes_on",
+        "hidden_labels",
     )
 
     def __init__(self) -> None:
@@ -129,6 +130,9 @@ class ViewerState(Observable):
         self.threshold: float | None = None
         self.hidden_statuses: frozenset[str] = frozenset()
         self.model_name: str | None = None
+        #: Labels whose sources the table and markers hide ("hide labelled sources"); set by
+        #: the label controller, not saved with the view (the session keeps that option).
+        self.hidden_labels: frozenset[str] = frozenset()
 
     def blink(self, step: int = 1) -> int:
         """Advance the blink frame by ``step`` (negative = backwards); returns the new index."""
@@ -145,6 +149,7 @@ class ViewerState(Observable):
         self.mask_planes_on = frozenset(planes)
 
     def to_dict(self) -> dict[str, Any]:
+        """The view settings as JSON-able values (see :meth:`from_dict`)."""
         return {
             "frames": {k: f.to_dict() for k, f in self.frames.items()},
             "selected_id": self.selected_id,
@@ -156,6 +161,61 @@ class ViewerState(Observable):
             "hidden_statuses": sorted(self.hidden_statuses),
             "model_name": self.model_name,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViewerState:
+        """A new state from :meth:`to_dict` output (unknown or bad values are skipped)."""
+        state = cls()
+        state.update_from_dict(data)
+        return state
+
+    def update_from_dict(self, data: dict[str, Any], selection: bool = True) -> list[str]:
+        """Apply :meth:`to_dict` output in place (listeners fire); returns the skipped keys.
+
+        Values are validated: a stale or hand-edited setting is skipped, never half applied.
+        ``selection=False`` leaves ``selected_id`` alone.
+        """
+        skipped: list[str] = []
+        for key, value in (data or {}).items():
+            try:
+                if key == "frames":
+                    for name, fd in dict(value).items():
+                        if name not in self.frames:
+                            raise ValueError(f"unknown frame {name!r}")
+                        _update_frame(self.frames[name], fd)
+                elif key == "selected_id":
+                    if selection:
+                        self.selected_id = None if value is None else int(value)
+                elif key == "blink_index":
+                    self.blink_index = int(value) % len(FRAMES)
+                elif key == "single":
+                    self.single = bool(value)
+                elif key == "mask_planes_on":
+                    self.mask_planes_on = frozenset(str(v) for v in value)
+                elif key == "mask_alpha":
+                    self.mask_alpha = min(1.0, max(0.0, float(value)))
+                elif key == "threshold":
+                    self.threshold = None if value is None else float(value)
+                elif key == "hidden_statuses":
+                    self.hidden_statuses = frozenset(str(v) for v in value)
+                elif key == "model_name":
+                    self.model_name = None if value is None else str(value)
+                else:
+                    raise KeyError(key)
+            except (KeyError, TypeError, ValueError):
+                skipped.append(key)
+        return skipped
+
+
+def _update_frame(frame: FrameState, data: dict[str, Any]) -> None:
+    checks = {"stretch": STRETCHES, "limits": LIMIT_MODES, "colormap": COLORMAPS}
+    for k, v in dict(data).items():
+        if k in checks:
+            if v not in checks[k]:
+                raise ValueError(f"bad {k} {v!r}")
+            setattr(frame, k, v)
+        elif k == "symmetric":
+            frame.symmetric = bool(v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,13 +439,28 @@ class SourceSet:
         self.labels[index] = label
         self._emit("labels", np.array([index]))
 
-    def visible(self, threshold: float | None, hidden: Iterable[str] = ()) -> np.ndarray:
-        """Boolean mask of rows shown: status not hidden and score >= threshold (if set).
+    def set_labels(self, indices: Sequence[int], labels: Sequence[str | None]) -> None:
+        """Set several labels with one 'labels' notification (e.g. "remaining -> bogus")."""
+        idx = np.asarray(indices, dtype=int)
+        for i, lab in zip(idx, labels, strict=True):
+            self.labels[int(i)] = lab
+        if len(idx):
+            self._emit("labels", idx)
+
+    def visible(
+        self, threshold: float | None, hidden: Iterable[str] = (),
+        hidden_labels: Iterable[str] = (),
+    ) -> np.ndarray:
+        """Boolean mask of rows shown: status not hidden, label not hidden and score >=
+        threshold (if set).
 
         Rows without a recomputed score use the original reliability; rows with neither pass.
         """
         hidden = set(hidden)
         ok = np.array([s not in hidden for s in self.status], dtype=bool)
+        hidden_labels = set(hidden_labels)
+        if hidden_labels:
+            ok &= np.array([lab not in hidden_labels for lab in self.labels], dtype=bool)
         if threshold is not None:
             val = np.where(np.isfinite(self.score), self.score, self.original)
             ok &= ~(np.isfinite(val) & (val < threshold))

@@ -23,8 +23,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     src.add_argument("--catalog", metavar="FILE", help="dia_source catalog (Parquet/CSV/FITS)")
     src.add_argument("--target", metavar="RA,DEC", help="known transient position in degrees")
+    src.add_argument(
+        "--visits",
+        metavar="LIST_OR_FOLDER",
+        help="many visits in one session: a folder whose sub-folders each hold a visit's "
+        "science/difference/template*/catalog files, or a text file listing such folders",
+    )
     p.add_argument("--model", metavar="PKG", help="model package directory or name")
-    p.add_argument("--session", metavar="FILE", help="open or create an inspection session")
+    p.add_argument(
+        "--session",
+        metavar="FILE",
+        help="open an inspection session (labels, view, visits) or create it if the file does "
+        "not exist; labels are saved to it on every change",
+    )
     p.add_argument(
         "--screenshot",
         metavar="PNG",

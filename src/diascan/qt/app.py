@@ -29,9 +29,25 @@ def get_app():
 
     app = QApplication.instance()
     if app is None:
+        _quiet_qt_messages()
         app = QApplication(sys.argv[:1])
         app.setApplicationName("diascan")
     return app
+
+
+#: Qt messages that are noise, not errors (the offscreen plugin says this for every dock).
+_QT_NOISE = ("propagateSizeHints",)
+
+
+def _quiet_qt_messages() -> None:
+    """Drop known-harmless Qt warnings so errors stay one line on stderr."""
+    from PyQt6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, _context, message: str) -> None:
+        if not any(n in message for n in _QT_NOISE):
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,8 +79,10 @@ def files_loader(files: dict[str, Any]) -> Callable[..., Any]:
         from diascan.pipeline import run_pipeline
 
         # Scoring is left to the viewer's rescoring worker (results stream into the table).
-        return run_pipeline(inputs_from_files(files), score=False, progress=progress,
-                            cancel=cancel)
+        result = run_pipeline(inputs_from_files(files), score=False, progress=progress,
+                              cancel=cancel)
+        result.input_files = dict(files)  # what a session records (and reloads) for this visit
+        return result
 
     return load
 
@@ -88,8 +106,10 @@ def demo_loader(small: bool = False) -> Callable[..., Any]:
         from diascan.pipeline import run_pipeline
 
         files = demo_files(small, progress)
-        return run_pipeline(inputs_from_files(files), score=False, progress=progress,
-                            cancel=cancel)
+        result = run_pipeline(inputs_from_files(files), score=False, progress=progress,
+                              cancel=cancel)
+        result.input_files = dict(files)
+        return result
 
     return load
 
@@ -190,11 +210,13 @@ def run_viewer(args) -> int:
         )
         return 2
     files = args_files(args)  # InputError -> exit 2 before any window opens
+    session, session_file, visits = _session_args(args)
+    screenshot = getattr(args, "screenshot", None)
     app = get_app()
     from diascan.qt.qt_main_window import QtMainWindow
+    from diascan.qt.qt_session_link import QtSessionLink
 
     win = QtMainWindow()
-    screenshot = getattr(args, "screenshot", None)
     win.show_errors_as_dialogs = not screenshot
     specs, default = model_specs()
     if getattr(args, "model", None):
@@ -203,7 +225,8 @@ def run_viewer(args) -> int:
                  **specs}
         default = next(iter(specs))
     win.set_models(specs, default)
-    _attach_session(win, getattr(args, "session", None))
+    link = QtSessionLink(win, session_path=session_file, interactive=not screenshot)
+    win.session_link = link
     status = {"rc": 0}
 
     if files is not None:
@@ -238,22 +261,54 @@ def run_viewer(args) -> int:
 
     win.data_loaded.connect(after_load)
     win.load_failed.connect(failed)
+    link.failed.connect(failed if screenshot else lambda msg: win.show_error("Session", msg))
     if screenshot:
         win.rescore_done.connect(finish)
         win.error_shown.connect(failed)
     win.show()
-    win.load(loader)
+    plain_start = (files is None and visits is None and session_file is None
+                   and not getattr(args, "small_demo", False))
+    if plain_start and not screenshot:  # `diascan view` / `--demo`: offer the last session
+        session, session_file = _offer_resume(win)
+    if session is not None:
+        link.open_session(session, session_file)
+    elif visits is not None:
+        link.start_visits(visits)
+    else:
+        link.start_new(loader)
     app.exec()
     win.wait_idle()
     return status["rc"]
 
 
-def _attach_session(win, session_file) -> None:
-    """Let the session engineer's controller attach, if it exists in this build."""
+def _session_args(args) -> tuple[Any, Path | None, list | None]:
+    """(saved session or None, session file or None, --visits file dicts or None).
+
+    ``--session FILE`` that exists is loaded (a broken one is an InputError: exit 2); one that
+    does not exist is where the new session is saved.
+    """
+    from diascan.qt.qt_session_link import visits_from_arg
+    from diascan.session.store import load_session
+
+    path = getattr(args, "session", None)
+    path = Path(path).expanduser() if path else None
+    visits = visits_from_arg(args.visits) if getattr(args, "visits", None) else None
+    session = load_session(path) if path is not None and path.exists() else None
+    if session is not None and (visits is not None or args_files(args) is not None):
+        raise InputError(path, "session exists: open it without --visits or image files")
+    return session, path, visits
+
+
+def _offer_resume(win) -> tuple[Any, Path | None]:
+    """Ask whether to resume the last session; (session, path) or (None, None)."""
+    from diascan.qt.qt_session import offer_resume
+    from diascan.session.store import load_session
+
+    path = offer_resume(win)
+    if path is None:
+        return None, None
     try:
-        from diascan.qt import qt_session
-    except ImportError:
-        return
-    attach = getattr(qt_session, "attach", None)
-    if attach is not None:
-        attach(win, session_file)
+        return load_session(path), Path(path)
+    except InputError as exc:
+        win.show_error("Cannot resume the session", str(exc))
+        return None, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QFont, QPainterPath, QTransform
 from PyQt6.QtWidgets import QHBoxLayout, QWidget
 
 from diascan import viewstate as vs
@@ -38,7 +39,42 @@ MASK_COLORS: dict[str, tuple[int, int, int]] = {
 }
 
 
+#: Label glyph drawn at the upper right of a labelled source's marker: (letter, colour).
+#: A letter (not only a colour) so colour-blind users can tell labels apart; the status
+#: marker's own shape and colour stay as they are.
+LABEL_STYLE: dict[str, tuple[str, tuple[int, int, int]]] = {
+    "real": ("R", (60, 220, 60)),
+    "bogus": ("B", (255, 60, 255)),
+    "unsure": ("?", (255, 255, 80)),
+}
+LABEL_GLYPH_SIZE = 36
+
 _STYLE_CACHE: dict[str, tuple] = {}
+_LABEL_CACHE: dict[str, tuple] = {}
+
+
+def _glyph(letter: str) -> QPainterPath:
+    """A unit-size letter path offset up-right of the centre (a pxMode scatter symbol)."""
+    font = QFont()
+    font.setBold(True)
+    path = QPainterPath()
+    path.addText(0, 0, font, letter)
+    br = path.boundingRect()
+    scale = 0.42 / max(br.width(), br.height())
+    tr = QTransform()
+    tr.translate(0.36, -0.36)  # beside the status marker, not on the source
+    tr.scale(scale, scale)
+    tr.translate(-br.x() - br.width() / 2, -br.y() - br.height() / 2)
+    return tr.map(path)
+
+
+def _label_styles() -> dict[str, tuple]:
+    """label -> (symbol path, pen, brush), built once."""
+    if not _LABEL_CACHE:
+        for label, (letter, col) in LABEL_STYLE.items():
+            _LABEL_CACHE[label] = (_glyph(letter), pg.mkPen((0, 0, 0), width=1),
+                                   pg.mkBrush(*col))
+    return _LABEL_CACHE
 
 
 def _marker_styles() -> dict[str, tuple]:
@@ -100,6 +136,9 @@ class QtFrameView(pg.PlotWidget):
         self.markers = pg.ScatterPlotItem(pxMode=True, hoverable=True)
         self.markers.setZValue(10)
         pi.addItem(self.markers)
+        self.label_markers = pg.ScatterPlotItem(pxMode=True)
+        self.label_markers.setZValue(10.5)
+        pi.addItem(self.label_markers)
         self.highlight = pg.ScatterPlotItem(pxMode=True)
         self.highlight.setZValue(11)
         pi.addItem(self.highlight)
@@ -218,7 +257,8 @@ class QtFrames(QWidget):
         data: list[np.ndarray] = []
         styles = _marker_styles()
         if src is not None:
-            shown = np.flatnonzero(src.visible(self.state.threshold, self.state.hidden_statuses))
+            shown = np.flatnonzero(src.visible(self.state.threshold, self.state.hidden_statuses,
+                                               self.state.hidden_labels))
             xs.append(src.x[shown])
             ys.append(src.y[shown])
             data.append(shown)
@@ -245,7 +285,28 @@ class QtFrames(QWidget):
             v.markers.setData(x=x, y=y, symbol=syms, size=sizes, pen=pens, brush=brushes,
                               data=d, tip=self.tooltip)
         self.marker_count = len(x)
+        self.refresh_labels()
         self._update_highlight()
+
+    def refresh_labels(self) -> None:
+        """Redraw the label glyphs (R / B / ?) next to the markers of labelled sources."""
+        src = self.sources
+        rows: list[int] = []
+        if src is not None:
+            shown = src.visible(self.state.threshold, self.state.hidden_statuses,
+                                self.state.hidden_labels)
+            rows = [i for i, lab in enumerate(src.labels) if lab in LABEL_STYLE and shown[i]]
+        styles = _label_styles()
+        syms = [styles[src.labels[i]][0] for i in rows]
+        pens = [styles[src.labels[i]][1] for i in rows]
+        brushes = [styles[src.labels[i]][2] for i in rows]
+        idx = np.asarray(rows, dtype=int)
+        x = src.x[idx] if rows else np.empty(0)
+        y = src.y[idx] if rows else np.empty(0)
+        for v in (*self.views.values(), self.blink_view):
+            v.label_markers.setData(x=x, y=y, symbol=syms, size=LABEL_GLYPH_SIZE, pen=pens,
+                                    brush=brushes, data=idx)
+        self.labelled_rows = idx
 
     def tooltip(self, x: float = 0.0, y: float = 0.0, data: int = -1) -> str:
         """Tooltip text of marker ``data`` (a row index; -1 = catalog-only row)."""
@@ -294,7 +355,7 @@ class QtFrames(QWidget):
             self._update_highlight()
         elif name in ("blink_index", "single"):
             self._apply_blink()
-        elif name in ("threshold", "hidden_statuses"):
+        elif name in ("threshold", "hidden_statuses", "hidden_labels"):
             self.refresh_markers()
         elif name == "mask_planes_on":
             self._update_masks()

@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
     QGridLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -66,18 +67,29 @@ class QtNoteEdit(QLineEdit):
 
 
 class QtLabelStats(QWidget):
-    """Counts per label, labelling rate and per-visit progress."""
+    """Counts per label, labelling rate and per-visit progress (a list of all visits;
+    activating one emits ``visit_activated(index)``)."""
+
+    visit_activated = pyqtSignal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.text = QLabel("")
         self.visit_label = QLabel("")
         self.bar = QProgressBar()
+        self.visits = QListWidget()
+        self.visits.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # label keys keep working
+        self.visits.setMaximumHeight(110)
+        self.visits.itemActivated.connect(lambda item: self.visit_activated.emit(
+            self.visits.row(item)))
+        self.visits.itemDoubleClicked.connect(lambda item: self.visit_activated.emit(
+            self.visits.row(item)))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.visit_label)
         lay.addWidget(self.bar)
         lay.addWidget(self.text)
+        lay.addWidget(self.visits)
 
     def update_from(self, session: Session) -> None:
         visit = session.current
@@ -93,6 +105,23 @@ class QtLabelStats(QWidget):
         self.bar.setRange(0, max(st.total, 1))
         self.bar.setValue(st.labelled)
         self.bar.setFormat(f"{st.labelled} / {st.total} labelled")
+        self.visits.setVisible(len(session.visits) > 1)
+        rows = [visit_progress_text(i, v, i == session.current_visit)
+                for i, v in enumerate(session.visits)]
+        if [self.visits.item(i).text() for i in range(self.visits.count())] != rows:
+            self.visits.clear()
+            self.visits.addItems(rows)
+        self.visits.setCurrentRow(session.current_visit)
+
+
+def visit_progress_text(index: int, visit: VisitEntry, current: bool = False) -> str:
+    """One line of the visit list: ``▶ 2. visit 123 det 5 — 10 / 38 labelled``."""
+    if visit.is_loaded:
+        done, total = visit.progress()
+        prog = "done" if done == total else f"{done} / {total} labelled"
+    else:
+        prog = "not opened yet"
+    return f"{'▶' if current else '  '} {index + 1}. {visit.name} — {prog}"
 
 
 class QtLabelController(QObject):
@@ -115,6 +144,7 @@ class QtLabelController(QObject):
         from diascan.qt.qt_session import new_session_path, visit_from_window
 
         self.window = window
+        window.label_controller = self  # the window closes (saves) it in closeEvent
         self.keymap = keymap if keymap is not None else _load_keymap(keymap_path)
         self.keymap_path = keymap_path
         if session is None:
@@ -181,6 +211,7 @@ class QtLabelController(QObject):
     def _build_panel(self) -> None:
         panel = QWidget()
         self.stats = QtLabelStats()
+        self.stats.visit_activated.connect(self.goto_visit)
         self.note_edit = QtNoteEdit()
         self.note_edit.setPlaceholderText("note on the selected source (Enter saves)")
         self.note_edit.returnPressed.connect(self.commit_note)
@@ -221,23 +252,30 @@ class QtLabelController(QObject):
         if menu is None:
             menu = self.window.menuBar().addMenu("&Session")
         self.menu = menu
+        file_menu = getattr(self.window, "file_menu", None) or menu
+        before = getattr(self.window, "quit_separator", None)
         self.actions: dict[str, QAction] = {}
 
-        def add(name: str, text: str, slot, checkable: bool = False) -> QAction:
+        def add(name: str, text: str, slot, checkable: bool = False, where=None) -> QAction:
             act = QAction(text, self.window)
             act.setCheckable(checkable)
             (act.toggled if checkable else act.triggered).connect(slot)
-            menu.addAction(act)
+            if where is file_menu and before is not None and file_menu is not menu:
+                file_menu.insertAction(before, act)
+            else:
+                (where or menu).addAction(act)
             self.actions[name] = act
             return act
 
-        add("open", "Open session…", lambda: qt_session.open_session_dialog(self))
-        add("export", "Export labels…", lambda: qt_session.export_dialog(self))
+        # File menu: open a session, export tables / regions / PNGs.
+        add("open", "Open session…", lambda: qt_session.open_session_dialog(self),
+            where=file_menu)
+        add("export", "Export labels (table, DS9 regions)…",
+            lambda: qt_session.export_dialog(self), where=file_menu)
         add("export_view", "Export view as PNG…",
-            lambda: qt_session.export_png_dialog(self, "frames"))
+            lambda: qt_session.export_png_dialog(self, "frames"), where=file_menu)
         add("export_plots", "Export plots as PNG…",
-            lambda: qt_session.export_png_dialog(self, "plots"))
-        menu.addSeparator()
+            lambda: qt_session.export_png_dialog(self, "plots"), where=file_menu)
         add("hide_scores", "Hide model scores", self.hide_scores_check.setChecked, True)
         add("hide_labelled", "Hide labelled sources", self.hide_labelled_check.setChecked, True)
         add("remaining_bogus", "Label all remaining as bogus…", self.label_remaining_bogus)
@@ -284,12 +322,42 @@ class QtLabelController(QObject):
         self.autosave.save()
 
     def next_visit(self) -> bool:
+        """Go to the next visit (the window loads it through ``visit_requested``)."""
+        self._store_view()  # keep the view of the visit we leave
         if not self.triage.next_visit():
+            bar = getattr(self.window, "statusBar", None)
+            if bar is not None:
+                bar().showMessage("this is the last visit of the session", 5000)
             return False
+        self._visit_changed()
+        return True
+
+    def goto_visit(self, index: int) -> bool:
+        """Go to visit ``index`` of the session (visit list in the Labels dock)."""
+        if index == self.session.current_visit or not 0 <= index < len(self.session.visits):
+            return False
+        self._store_view()  # keep the view of the visit we leave
+        self.triage.set_visit(index)
+        self._visit_changed()
+        return True
+
+    def add_visit(self, visit: VisitEntry, make_current: bool = True) -> int:
+        """Append a visit to the session (e.g. images opened while labelling); its index."""
+        self._store_view()
+        self.session.visits.append(visit)
+        self.autosave.watch(visit)
+        visit.labels.add_listener(functools.partial(self._labels_changed, visit))
+        index = len(self.session.visits) - 1
+        if make_current:
+            self.triage.set_visit(index)
+        self.sync_window()
+        self.autosave.save()
+        return index
+
+    def _visit_changed(self) -> None:
         self.visit_requested.emit(self.session.current_visit)
         self.sync_window()
         self.autosave.save()
-        return True
 
     def show_cheat_sheet(self) -> None:
         from diascan.qt.qt_prefs import QtCheatSheet
@@ -337,11 +405,14 @@ class QtLabelController(QObject):
             return
         src = getattr(self.window, "sources", None)
         if src is not None:
+            rows, labs = [], []
             for sid in visit.labels.ids:
                 row = src.index_of(sid)
                 lab = visit.labels.label(sid)
                 if row is not None and src.labels[row] != (lab.value if lab else None):
-                    src.set_label(row, lab.value if lab else None)
+                    rows.append(row)
+                    labs.append(lab.value if lab else None)
+            src.set_labels(rows, labs)
         self._restore_view(visit.view)
         self._apply_hide_scores()
         self._apply_hide_labelled()
@@ -360,13 +431,14 @@ class QtLabelController(QObject):
             return
         src = getattr(self.window, "sources", None)
         if src is not None:
+            rows, labs = [], []
             for sid in ids:
                 row = src.index_of(sid)
                 if row is not None:
                     lab = visit.labels.label(sid)
-                    src.set_label(row, lab.value if lab else None)
-        if self.triage.hide_labelled:
-            self._apply_hide_labelled()
+                    rows.append(row)
+                    labs.append(lab.value if lab else None)
+            src.set_labels(rows, labs)  # one refresh of table rows, filter and markers
         self._show_note()
         self.stats.update_from(self.session)
         self.labels_changed.emit(list(ids))
@@ -400,17 +472,14 @@ class QtLabelController(QObject):
             tabs.setTabVisible(tabs.indexOf(plots), not self.triage.hide_scores)
 
     def _apply_hide_labelled(self) -> None:
-        table = getattr(self.window, "table", None)
-        src = getattr(self.window, "sources", None)
-        if table is None or src is None:
+        """Hide labelled sources in the table and on the frames (the proxy filters by label,
+        so the hidden rows stay right after sorting and re-filtering)."""
+        state = getattr(self.window, "state", None)
+        if state is None or not hasattr(state, "hidden_labels"):
             return
-        proxy = table.model()
-        store = self.triage.store
-        for r in range(proxy.rowCount()):
-            row = proxy.mapToSource(proxy.index(r, 0)).row()
-            sid = int(src.ids[row])
-            hidden = self.triage.hide_labelled and sid in store and store.label(sid) is not None
-            table.setRowHidden(r, hidden)
+        state.hidden_labels = (
+            frozenset(lab.value for lab in Label) if self.triage.hide_labelled else frozenset()
+        )
 
     def _store_view(self) -> None:
         state = getattr(self.window, "state", None)
@@ -423,20 +492,11 @@ class QtLabelController(QObject):
         state = getattr(self.window, "state", None)
         if state is None or not view:
             return
-        for key, value in view.items():
-            try:
-                if key == "frames":
-                    for name, fd in value.items():
-                        frame = state.frames.get(name)
-                        for k, v in fd.items():
-                            if frame is not None and hasattr(frame, k):
-                                setattr(frame, k, tuple(v) if isinstance(v, list) else v)
-                elif key in ("hidden_statuses", "mask_planes_on"):
-                    setattr(state, key, set(value))
-                elif hasattr(state, key):
-                    setattr(state, key, value)
-            except (AttributeError, TypeError, ValueError) as exc:  # a stale setting: skip it
-                log.warning("view setting %s not restored: %s", key, exc)
+        # The model is the window's switcher's business (its combo box), not a view setting.
+        view = {k: v for k, v in view.items() if k != "model_name"}
+        skipped = state.update_from_dict(view, selection=False)
+        if skipped:  # a stale or hand-edited setting: skipped, the rest applied
+            log.warning("view settings not restored: %s", ", ".join(skipped))
 
     def _save_error(self, exc: SessionError) -> None:
         msg = f"Autosave failed: {exc}"

@@ -1,8 +1,12 @@
 """The main window: frames, source table, cutouts, plots, controls, workers.
 
-Hooks for the session engineer: :attr:`QtMainWindow.table_model`, :meth:`selection_model`,
-:meth:`select_source`, :meth:`source_ids`, the ``selection_changed(int)`` signal, the "Session"
-menu (:attr:`session_menu`) and the right dock area (:meth:`add_dock`).
+Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selection_model`,
+:meth:`select_source`, :meth:`source_ids`, the ``selection_changed(int)`` signal, the "File"
+and "Session" menus (:attr:`file_menu`, :attr:`session_menu`), the right dock area
+(:meth:`add_dock`) and :attr:`label_controller` (closed with the window).
+
+Keys: blink is ``]`` (forward) and ``[`` (backward). Imviz uses B / Shift+B, but B labels a
+source bogus here and the labelling keys win; Return rescores only while the table has focus.
 """
 
 from __future__ import annotations
@@ -67,8 +71,16 @@ class QtMainWindow(QMainWindow):
         self.model: Any = None
         self.model_specs: dict[str, Any] = {}
         self.worker: QtWorker | None = None
+        #: Every started worker, kept referenced until its queued ``done`` was handled: a
+        #: replaced worker collected while its signals are still queued crashes Qt.
+        self._workers: set[QtWorker] = set()
         self._pending: tuple | None = None
         self.last_error: str | None = None
+        #: The session's QtLabelController, when one is attached (closed in closeEvent).
+        self.label_controller: Any = None
+        #: Source to select when the next result arrives (a session's saved selection);
+        #: without it the known transient (status 'target') is selected.
+        self.pending_selection: int | None = None
         self.show_errors_as_dialogs = True
         self._dialogs: list[QMessageBox] = []
         self._refresh_timer = QTimer(self)
@@ -175,19 +187,22 @@ class QtMainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
+        self.file_menu = file_menu
         self.open_action = QAction("&Open images…", self)
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_action.triggered.connect(self.open_dialog)
         file_menu.addAction(self.open_action)
-        file_menu.addSeparator()
+        #: Session entries (Open session, Export...) go before this separator.
+        self.quit_separator = file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         view_menu = mb.addMenu("&View")
         for text, key, slot in (
-            ("Blink forward", "B", lambda: self.state.blink(1)),
-            ("Blink backward", "Shift+B", lambda: self.state.blink(-1)),
+            # Not B / Shift+B as in Imviz: B labels bogus (labelling keys win).
+            ("Blink forward", "]", lambda: self.state.blink(1)),
+            ("Blink backward", "[", lambda: self.state.blink(-1)),
             ("Single/triple frame", "T", self.toggle_single),
             ("Go to…", "Ctrl+G", self.goto_edit.setFocus),
         ):
@@ -207,9 +222,13 @@ class QtMainWindow(QMainWindow):
         score_menu.addAction(act)
         self.addAction(act)
         self.session_menu = mb.addMenu("&Session")
+        # Return rescores only with the table focused (not while typing in a text field).
+        self.rescore_shortcuts = []
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             sc = QShortcut(QKeySequence(key), self.table)
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
             sc.activated.connect(self.rescore_selected)
+            self.rescore_shortcuts.append(sc)
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -232,6 +251,8 @@ class QtMainWindow(QMainWindow):
         dock.setObjectName(title.replace(" ", "_"))
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        if self.isVisible():  # a dock added after show() stays hidden otherwise
+            dock.show()
         return dock
 
     def _connect(self) -> None:
@@ -314,6 +335,9 @@ class QtMainWindow(QMainWindow):
         self.frames.set_images(self.images, display)
         dets = getattr(result, "detections", None)
         self.sources = vs.SourceSet.from_table(dets) if dets is not None else None
+        sel = self.state.selected_id
+        if sel is not None and (self.sources is None or self.sources.index_of(sel) is None):
+            self.state.selected_id = None  # another visit: the old selection is not there
         missing_xy = _missing_xy(getattr(result, "missing", None), self.images.get("science"))
         if self.sources is not None:
             self.table_model.set_sources(self.sources)
@@ -325,6 +349,11 @@ class QtMainWindow(QMainWindow):
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
             self.setWindowTitle(f"diascan — {Path(sci.path).name}")
+        pending, self.pending_selection = self.pending_selection, None
+        if pending is not None and self.sources is not None:
+            row = self.sources.index_of(pending)
+            if row is not None:  # a session's saved selection
+                self._select_row(row, center=True)
         if self.sources is not None and self.state.selected_id is None:
             targets = np.flatnonzero(self.sources.status == "target")
             if targets.size:  # start on the known transient
@@ -459,6 +488,12 @@ class QtMainWindow(QMainWindow):
         # (napari's qthrottled idea) so the GUI thread does one rebuild per ~50 ms at most.
         if kind == "scores" and not self._refresh_timer.isActive():
             self._refresh_timer.start()
+        elif kind == "labels":
+            if self.state.hidden_labels:  # markers of hidden labels go: full rebuild
+                if not self._refresh_timer.isActive():
+                    self._refresh_timer.start()
+            else:  # only the label glyphs change (cheap, shown at once)
+                self.frames.refresh_labels()
 
     def _refresh_scores(self) -> None:
         if self.sources is None:
@@ -472,6 +507,7 @@ class QtMainWindow(QMainWindow):
 
     # -- workers -------------------------------------------------------------------------
     def _start(self, worker: QtWorker, what: str) -> None:
+        self._workers.add(worker)
         self.worker = worker
         self.progress.setValue(0)
         self.progress.setFormat(f"{what} %p%")
@@ -488,6 +524,8 @@ class QtMainWindow(QMainWindow):
             self.statusBar().showMessage(f"{stage}: {message}")
 
     def _worker_done(self, worker: QtWorker) -> None:
+        # Release it after this signal returns (never delete a sender inside its emission).
+        QTimer.singleShot(0, lambda: self._workers.discard(worker))
         if self.worker is worker:
             self.worker = None
             self.progress.setVisible(False)
@@ -526,6 +564,8 @@ class QtMainWindow(QMainWindow):
     def _table_row_changed(self, current, _previous) -> None:
         if not current.isValid() or self.sources is None:
             return
+        if self.proxy.filtering or self.table_model.updating:
+            return  # Qt moved the current row because filtering hid it: not a user choice
         row = self.proxy.mapToSource(current).row()
         sid = int(self.sources.ids[row])
         if sid != self.state.selected_id:
@@ -651,7 +691,7 @@ class QtMainWindow(QMainWindow):
         """Load user files (keys: science, difference, template, template_patches, catalog)."""
         from diascan.qt.app import files_loader
 
-        self.load(files_loader(files))
+        self.load(files_loader(files))  # the result carries ``input_files`` (sessions)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
@@ -671,6 +711,8 @@ class QtMainWindow(QMainWindow):
         self.open_files(files)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if self.label_controller is not None:
+            self.label_controller.close()  # final save (selection and view included)
         self.cancel_work()
         self.wait_idle(10000)
         for box in list(self._dialogs):

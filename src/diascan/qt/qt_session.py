@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -22,11 +24,12 @@ from PyQt6.QtWidgets import (
 )
 
 from diascan.errors import InputError
+from diascan.qt.qt_workers import QtWorker
 from diascan.session.export import export_sources
-from diascan.session.model import FileRef, SourceRecord, VisitEntry
+from diascan.session.model import FileRef, Session, SourceRecord, VisitEntry, sha256_file
 from diascan.session.recent import last_session
 from diascan.session.store import load_session
-from diascan.session.verify import locate_in_folder, relocate, verify_inputs
+from diascan.session.verify import FileProblem, locate_in_folder, relocate, verify_inputs
 
 EXPORT_FILTER = (
     "CSV (*.csv);;ECSV (*.ecsv);;FITS (*.fits);;Parquet (*.parquet);;DS9 regions (*.reg)"
@@ -50,8 +53,8 @@ def _num(a, i):
     return None if np.isnan(v) else v
 
 
-def visit_from_window(window: Any, checksum: bool = True) -> VisitEntry:
-    """A visit built from what the main window shows (its SourceSet and image paths)."""
+def sources_from_window(window: Any) -> list[SourceRecord]:
+    """Source records of the detections the window shows."""
     src = getattr(window, "sources", None)
     sources = []
     if src is not None:
@@ -62,25 +65,114 @@ def visit_from_window(window: Any, checksum: bool = True) -> VisitEntry:
                 score=_num(src.score, i), original_reliability=_num(src.original, i),
                 status=str(src.status[i]),
             ))
+    return sources
+
+
+def visit_from_window(window: Any, checksum: bool = False) -> VisitEntry:
+    """A visit built from what the main window shows (its SourceSet and input files).
+
+    The input files are the loader's (``result.input_files``: science, difference, template or
+    template patches, catalog), else the images' own paths. ``checksum=False`` (default)
+    records sizes only: large files are hashed off the GUI thread by :func:`checksum_worker`.
+    """
+    sources = sources_from_window(window)
     images = getattr(window, "images", {}) or {}
+    result = getattr(window, "result", None)
+    files = dict(getattr(result, "input_files", None) or {})
 
     def path_of(name):
+        if files.get(name):
+            return str(files[name])
         img = images.get(name)
-        return getattr(img, "path", None) if img is not None else None
+        return getattr(img, "path", None) if img is not None and name != "template" else None
 
     sci = images.get("science")
     meta = getattr(sci, "metadata", {}) or {}
     model = getattr(window, "model", None)
-    result = getattr(window, "result", None)
     return VisitEntry.create(
         sources, science=path_of("science"), difference=path_of("difference"),
-        template=path_of("template"), catalog=getattr(result, "catalog_path", None),
+        template=path_of("template"),
+        template_patches=[str(p) for p in files.get("template_patches") or []],
+        catalog=path_of("catalog") or getattr(result, "catalog_path", None),
         checksum=checksum, visit=meta.get("visit"), detector=meta.get("detector"),
         band=meta.get("band"),
         model_name=getattr(model, "name", None) or getattr(window.state, "model_name", None)
         if hasattr(window, "state") else None,
         model_version=getattr(model, "version", None),
     )
+
+
+def visit_files(visit: VisitEntry) -> dict[str, Any]:
+    """The ``files`` dict (``app.files_loader``) that loads a visit's inputs again."""
+    files: dict[str, Any] = {}
+    for role in ("science", "difference", "template", "catalog"):
+        ref = getattr(visit, role)
+        if ref is not None:
+            files[role] = Path(ref.path)
+    if visit.template_patches:
+        files["template_patches"] = [Path(r.path) for r in visit.template_patches]
+    if "science" in files and (files["science"].parent / "target.json").exists():
+        from diascan.pipeline import read_target
+
+        with contextlib.suppress(InputError):  # the demo's known transient (start there)
+            files["target"] = read_target(files["science"].parent / "target.json")
+    return files
+
+
+def _hash_refs(refs: list[FileRef], progress=None, cancel=None, emit_batch=None) -> dict:
+    """Worker body: sha256 of each existing file whose size still matches; path -> hex."""
+    out: dict[str, str] = {}
+    for k, ref in enumerate(refs):
+        if cancel is not None:
+            cancel.check()
+        p = Path(ref.path)
+        if p.is_file() and (ref.size is None or p.stat().st_size == ref.size):
+            out[ref.path] = sha256_file(p)
+        if progress is not None:
+            progress("checksum", (k + 1) / len(refs), p.name)
+    return out
+
+
+def checksum_worker(visits: list[VisitEntry], on_done=None) -> QtWorker | None:
+    """Fill missing sha256 of the visits' input files in a worker (off the GUI thread).
+
+    The hashes are written into the FileRefs in the GUI thread, then ``on_done()`` runs
+    (e.g. an autosave). ``None`` when every file already has one.
+    """
+    refs = [r for v in visits for _, r in v.files() if r.sha256 is None]
+    if not refs:
+        return None
+
+    def apply(hashes: dict) -> None:
+        for r in refs:
+            if r.sha256 is None and r.path in hashes:
+                r.sha256 = hashes[r.path]
+        if on_done is not None:
+            on_done()
+
+    worker = QtWorker(_hash_refs, refs)
+    worker.signals.finished.connect(apply)
+    return _start(worker)
+
+
+def verify_worker(session: Session, on_done) -> QtWorker:
+    """``verify_inputs`` (sizes and sha256) in a worker; ``on_done(problems)`` in the GUI."""
+    worker = QtWorker(lambda progress=None, cancel=None, emit_batch=None:
+                      verify_inputs(session, checksum=True))
+    worker.signals.finished.connect(on_done)
+    worker.signals.errored.connect(lambda msg: on_done([]))
+    return _start(worker)
+
+
+#: Workers started here, kept referenced until they are done (a collected QRunnable crashes).
+_RUNNING: set[QtWorker] = set()
+
+
+def _start(worker: QtWorker) -> QtWorker:
+    _RUNNING.add(worker)
+    # released after ``done`` returns (never delete a sender inside its own emission)
+    worker.signals.done.connect(lambda: QTimer.singleShot(0, lambda: _RUNNING.discard(worker)))
+    return worker.start()
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -135,19 +227,37 @@ def export_png_dialog(controller, what: str) -> Path | None:
 
 # --- open / resume -----------------------------------------------------------------------------
 def open_session_file(controller, path: str | Path, locate: bool = True) -> bool:
-    """Load a session, offer to locate moved/changed inputs, switch the controller to it."""
+    """Load a session and switch the controller to it once its inputs are checked.
+
+    The check (sizes, sha256) runs in a worker; moved or changed inputs open
+    :class:`QtLocateFilesDialog` first (Cancel keeps the current session). Returns ``False``
+    when the file cannot be read (an error dialog was shown), else ``True``.
+    """
     try:
         session = load_session(path)
     except InputError as exc:
         _error(controller.window, "Cannot open session", str(exc))
         return False
-    if locate and verify_inputs(session, checksum=False):
-        dlg = QtLocateFilesDialog(session, controller.window)
-        controller.locate_dialog = dlg
-        if dlg.exec() != QDialog.DialogCode.Accepted:
-            return False
-    controller.set_session(session, path)
+    if not locate:
+        controller.set_session(session, path)
+        return True
+
+    def checked(problems: list) -> None:
+        if problems and not locate_files(session, problems, controller.window, controller):
+            return
+        controller.set_session(session, path)
+
+    controller.verify = verify_worker(session, checked)
     return True
+
+
+def locate_files(session: Session, problems: list[FileProblem], parent=None,
+                 holder: Any = None) -> bool:
+    """Show the locate dialog (modal); ``True`` when the user continues."""
+    dlg = QtLocateFilesDialog(session, parent, problems=problems)
+    if holder is not None:
+        holder.locate_dialog = dlg
+    return dlg.exec() == QDialog.DialogCode.Accepted
 
 
 def open_session_dialog(controller) -> bool:
@@ -167,11 +277,20 @@ def offer_resume(parent: QWidget | None = None) -> Path | None:
 
 
 class QtLocateFilesDialog(QDialog):
-    """Lists missing or changed input files; locate them one by one or by searching a folder."""
+    """Lists missing or changed input files; locate them one by one or by searching a folder.
 
-    def __init__(self, session, parent: QWidget | None = None) -> None:
+    Checking files (sha256 of large images) runs in a worker; ``checked`` is emitted when the
+    list is up to date. ``problems`` given: shown at once without a first check.
+    """
+
+    checked = pyqtSignal()
+
+    def __init__(self, session, parent: QWidget | None = None,
+                 problems: list[FileProblem] | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.problems: list[FileProblem] = []
+        self.worker: QtWorker | None = None
         self.setWindowTitle("Input files moved or changed")
         self.info = QLabel(
             "Some input files of this session are missing or differ from when it was saved.\n"
@@ -195,29 +314,65 @@ class QtLocateFilesDialog(QDialog):
         lay.addWidget(self.list)
         lay.addLayout(row)
         lay.addWidget(buttons)
-        self.refresh()
+        if problems is None:
+            self.refresh()
+        else:
+            self._show(problems)
 
-    def refresh(self) -> None:
-        self.problems = verify_inputs(self.session, checksum=True)
+    def _run(self, fn, then) -> QtWorker:
+        """Run ``fn()`` (file checks) in a worker; ``then(result)`` in the GUI thread."""
+        for w in (self.locate_btn, self.folder_btn):
+            w.setEnabled(False)
+        self.info_status = "checking files…"
+        self.list.clear()
+        self.list.addItem(self.info_status)
+        worker = QtWorker(lambda progress=None, cancel=None, emit_batch=None: fn())
+        worker.signals.finished.connect(then)
+        worker.signals.errored.connect(lambda msg: (_error(self, "Check failed", msg),
+                                                    self._show(self.problems)))
+        self.worker = worker
+        return _start(worker)
+
+    def refresh(self) -> QtWorker:
+        """Check every input again (in a worker); ``checked`` when done."""
+        return self._run(lambda: verify_inputs(self.session, checksum=True), self._show)
+
+    def _show(self, problems: list[FileProblem]) -> None:
+        self.problems = list(problems)
         self.list.clear()
         for p in self.problems:
             self.list.addItem(str(p))
         if self.problems:
             self.list.setCurrentRow(0)
+        for w in (self.locate_btn, self.folder_btn):
+            w.setEnabled(True)
+        self.checked.emit()
 
-    def locate(self, ref: FileRef, new_path: str | Path) -> bool:
-        try:
-            relocate(self.session, ref.path, new_path)
-        except ValueError as exc:
-            _error(self, "Not the same file", str(exc))
-            return False
-        self.refresh()
-        return True
+    def locate(self, ref: FileRef, new_path: str | Path) -> QtWorker:
+        """Point ``ref`` (and equal references) at ``new_path`` if it is the same file."""
 
-    def search_folder(self, folder: str | Path) -> int:
-        n = locate_in_folder(self.session, folder)
-        self.refresh()
-        return n
+        def work():
+            try:
+                return relocate(self.session, ref.path, new_path)
+            except ValueError as exc:
+                return str(exc)
+
+        def done(res) -> None:
+            if isinstance(res, str):
+                _error(self, "Not the same file", res)
+            self.refresh()
+
+        return self._run(work, done)
+
+    def search_folder(self, folder: str | Path) -> QtWorker:
+        """Find missing inputs by name (and size/sha256) under ``folder``; then re-check."""
+        self.found = 0
+
+        def done(n) -> None:
+            self.found = int(n)
+            self.refresh()
+
+        return self._run(lambda: locate_in_folder(self.session, folder), done)
 
     def _locate_selected(self) -> None:
         row = self.list.currentRow()

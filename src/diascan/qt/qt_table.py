@@ -44,6 +44,8 @@ class QtSourceTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.sources = sources or _empty_sources()
         self.sources.connect(self._on_sources)
+        #: True while ``dataChanged`` is emitted (proxies may hide rows: not a user move).
+        self.updating = False
 
     def set_sources(self, sources: vs.SourceSet) -> None:
         self.beginResetModel()
@@ -56,7 +58,11 @@ class QtSourceTableModel(QAbstractTableModel):
             return
         col = COL["score"] if kind == "scores" else COL["label"]
         top, bottom = int(np.min(indices)), int(np.max(indices))
-        self.dataChanged.emit(self.index(top, col), self.index(bottom, col))
+        self.updating = True
+        try:
+            self.dataChanged.emit(self.index(top, col), self.index(bottom, col))
+        finally:
+            self.updating = False
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.sources)
@@ -99,7 +105,14 @@ class QtSourceTableModel(QAbstractTableModel):
 
 
 class QtSourceFilter(QSortFilterProxyModel):
-    """Sorts by the numeric value and hides rows below the score threshold or hidden statuses."""
+    """Sorts by the numeric value; hides rows below the score threshold, with a hidden status
+    or with a hidden label (``state.hidden_labels``: "hide labelled sources").
+
+    Label changes re-filter their rows through ``dynamicSortFilter`` (the model emits
+    ``dataChanged`` on the label column), so hidden rows never go stale after a re-sort.
+    ``filtering`` is true while rows are being re-filtered (the window ignores the current-row
+    moves Qt makes when the current row disappears).
+    """
 
     def __init__(self, state: vs.ViewerState, parent=None) -> None:
         super().__init__(parent)
@@ -108,21 +121,29 @@ class QtSourceFilter(QSortFilterProxyModel):
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setFilterKeyColumn(-1)
         self._visible: np.ndarray | None = None
+        self.filtering = False
         state.connect(self._on_state)
 
     def _on_state(self, name: str, value) -> None:
-        if name in ("threshold", "hidden_statuses"):
+        if name in ("threshold", "hidden_statuses", "hidden_labels"):
             self.refilter()
 
     def refilter(self) -> None:
         self._visible = None
-        self.invalidateFilter() if hasattr(self, "invalidateFilter") else self.invalidate()
+        self.filtering = True
+        try:
+            self.invalidateFilter() if hasattr(self, "invalidateFilter") else self.invalidate()
+        finally:
+            self.filtering = False
 
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:
         src = self.sourceModel().sources
         if self._visible is None or len(self._visible) != len(src):
             self._visible = src.visible(self.state.threshold, self.state.hidden_statuses)
         if not self._visible[row]:
+            return False
+        hidden_labels = self.state.hidden_labels
+        if hidden_labels and src.labels[row] in hidden_labels:
             return False
         return super().filterAcceptsRow(row, parent)
 

@@ -159,6 +159,17 @@ class LabelStore:
         return [sid for sid in self._ids if self.label(sid) in wanted]
 
     # --- changing --------------------------------------------------------------------------
+    def add_ids(self, source_ids: Sequence[SourceId]) -> int:
+        """Append sources not yet in the store (a visit whose sources are known only once its
+        images are loaded); listeners and undo history are kept. Returns how many were added."""
+        added = 0
+        for sid in source_ids:
+            if sid not in self._index:
+                self._index[sid] = len(self._ids)
+                self._ids.append(sid)
+                added += 1
+        return added
+
     def set_label(self, sid: SourceId, label: Label | str | None) -> None:
         """Label (or with ``None`` clear) one source; the time is recorded, the note kept."""
         label = parse_label(label)

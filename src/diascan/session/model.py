@@ -225,6 +225,22 @@ class VisitEntry:
                 return s
         raise KeyError(f"unknown source id {sid!r}")
 
+    @property
+    def is_loaded(self) -> bool:
+        """False for a visit listed but never opened (sources not known yet)."""
+        return bool(self.sources)
+
+    def fill_sources(self, sources: Sequence[SourceRecord]) -> int:
+        """Record the sources of a visit that had none (first time its images are loaded).
+
+        The label store keeps its identity (autosave and the GUI keep listening). Returns the
+        number of sources added; a visit that already has sources is left alone (0).
+        """
+        if self.sources:
+            return 0
+        self.sources = list(sources)
+        return self.labels.add_ids([s.id for s in self.sources])
+
     def progress(self) -> tuple[int, int]:
         """``(labelled, total)`` for this visit."""
         st = self.labels.statistics()

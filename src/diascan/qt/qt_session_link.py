@@ -1,0 +1,202 @@
+"""Ties the main window to an inspection session: which visit it shows, new or resumed sessions.
+
+:class:`QtSessionLink` owns the window's :class:`~diascan.qt.qt_labels.QtLabelController`:
+
+* a new session is made from whatever the window loads first (``start_new``);
+* a saved session (``--session FILE``, resume, File > Open session) has its inputs checked in a
+  worker (sizes, sha256), moved or changed ones are located in :class:`QtLocateFilesDialog`,
+  then its current visit's files are loaded (``open_session``);
+* many visits (``--visits``) become one session whose visits are filled with their sources the
+  first time they are opened (``start_visits``);
+* ``visit_requested(i)`` (next visit, the visit list) loads visit ``i``; images opened by the
+  user while a session runs become a new visit of it;
+* sha256 of the (large) input files is computed in workers, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from diascan.errors import InputError
+from diascan.qt import qt_session
+from diascan.session.model import Session, VisitEntry
+
+log = logging.getLogger(__name__)
+
+
+def visits_from_arg(path: str | Path) -> list[dict[str, Any]]:
+    """``--visits``: a folder of visit folders, or a text file listing visit folders.
+
+    Each visit folder holds science / difference / template* / catalog files (roles guessed
+    from the names by ``app.guess_roles``). A folder that is itself a visit gives one visit.
+    Lines of a list file are folder paths (relative to the list's folder); blank lines and
+    ``#`` comments are skipped. Raises :class:`InputError` naming the bad entry.
+    """
+    from diascan.qt.app import folder_files
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    out: list[dict[str, Any]] = []
+    if path.is_dir():
+        subs = sorted(p for p in path.iterdir() if p.is_dir())
+        out = [f for f in (folder_files(p) for p in subs) if f]
+        if not out and folder_files(path):
+            out = [folder_files(path)]
+        if not out:
+            raise InputError(path, "no visit folders with science and difference images")
+        return out
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read the visit list ({exc})") from None
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        folder = Path(line).expanduser()
+        if not folder.is_absolute():
+            folder = path.parent / folder
+        files = folder_files(folder) if folder.is_dir() else None
+        if not files:
+            raise InputError(path, f"line {n}: {line} is not a folder with science and "
+                                   "difference images")
+        out.append(files)
+    if not out:
+        raise InputError(path, "the visit list is empty")
+    return out
+
+
+def session_from_visits(visits: list[dict[str, Any]]) -> Session:
+    """A session listing the visits' files; sources are filled when a visit is opened."""
+    entries = []
+    for files in visits:
+        entries.append(VisitEntry.create(
+            [], science=files.get("science"), difference=files.get("difference"),
+            template=files.get("template"),
+            template_patches=[str(p) for p in files.get("template_patches") or []],
+            catalog=files.get("catalog"), checksum=False,  # hashed later, in a worker
+        ))
+    return Session(visits=entries)
+
+
+class QtSessionLink(QObject):
+    """Connects a :class:`QtMainWindow` to a session and its label controller.
+
+    ``interactive=False`` (``--screenshot``): no dialogs; moved/changed inputs emit ``failed``.
+    """
+
+    #: The label controller is attached (``self.ctl``).
+    ready = pyqtSignal()
+    #: The session cannot be shown (inputs missing and not located); one-line reason.
+    failed = pyqtSignal(str)
+
+    def __init__(self, window: Any, session_path: str | Path | None = None,
+                 interactive: bool = True, keymap_path: str | Path | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session_path = Path(session_path) if session_path else None
+        self.interactive = interactive
+        self.keymap_path = keymap_path
+        self.ctl: Any = None
+        self.loading_visit: int | None = None
+        self.workers: list = []
+        window.data_loaded.connect(self._on_loaded)  # before the controller's own sync
+
+    # --- starting -------------------------------------------------------------------------
+    def start_new(self, loader) -> None:
+        """Load with ``loader``; the session is made from what it loaded."""
+        self.window.load(loader)
+
+    def start_visits(self, visits: list[dict[str, Any]]) -> None:
+        """A new session over several visits; shows the first one."""
+        session = session_from_visits(visits)
+        self._attach(session, self.session_path)
+        self._checksum(session.visits)
+        self.load_visit(session.current_visit)
+
+    def open_session(self, session: Session, path: str | Path) -> None:
+        """Check a saved session's inputs (worker), locate moved ones, then show it."""
+        self.session_path = Path(path)
+
+        def checked(problems: list) -> None:
+            if problems:
+                if not self.interactive:
+                    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                    self.failed.emit(f"{path}: input {problems[0]}{more}; "
+                                     "open the session without --screenshot to locate it")
+                    return
+                if not qt_session.locate_files(session, problems, self.window, self):
+                    self.failed.emit(f"{path}: session inputs not located")
+                    return
+            if self.ctl is not None:  # switching sessions: the controller asks for the visit
+                self.ctl.set_session(session, path)
+                return
+            self._attach(session, path)
+            self.load_visit(session.current_visit)
+
+        self.workers.append(qt_session.verify_worker(session, checked))
+
+    # --- visits ---------------------------------------------------------------------------
+    def load_visit(self, index: int) -> bool:
+        """Load visit ``index``'s input files into the window (in the window's worker)."""
+        from diascan.qt.app import files_loader
+
+        visit = self.ctl.session.visits[index]
+        files = qt_session.visit_files(visit)
+        if "science" not in files or "difference" not in files:
+            self.window.show_error("Cannot show visit",
+                                   f"{visit.name}: the session has no science/difference files")
+            return False
+        self.loading_visit = index
+        self.window.pending_selection = visit.current_source  # not the target over it
+        self.window.load(files_loader(files))
+        return True
+
+    def _attach(self, session: Session, path: str | Path | None) -> None:
+        from diascan.qt.qt_labels import QtLabelController
+
+        self.ctl = QtLabelController(self.window, session=session, session_path=path,
+                                     keymap_path=self.keymap_path)
+        self.ctl.visit_requested.connect(self.load_visit)
+        self.session_path = self.ctl.session_path
+        self.ready.emit()
+
+    def _on_loaded(self) -> None:
+        win = self.window
+        if self.ctl is None:  # first data of a new session
+            visit = qt_session.visit_from_window(win, checksum=False)
+            self._attach(Session(visits=[visit]), self.session_path)
+            self._checksum([visit])
+            return
+        session = self.ctl.session
+        index, self.loading_visit = self.loading_visit, None
+        if index is None:  # the user opened other images: a new visit of this session
+            visit = qt_session.visit_from_window(win, checksum=False)
+            self.ctl.add_visit(visit)
+            self._checksum([visit])
+            return
+        if index != session.current_visit:
+            return  # the user moved on while this one loaded; its own load follows
+        visit = session.visits[index]
+        if not visit.is_loaded:  # first time this visit is opened: its sources are known now
+            visit.fill_sources(qt_session.sources_from_window(win))
+            meta = getattr(win.images.get("science"), "metadata", {}) or {}
+            for key in ("visit", "detector", "band"):
+                if getattr(visit, key) is None and meta.get(key) is not None:
+                    setattr(visit, key, meta[key])
+        self.ctl.sync_window()
+        self.ctl.autosave.save()
+
+    def _checksum(self, visits: list[VisitEntry]) -> None:
+        def saved() -> None:
+            if self.ctl is not None:
+                self.ctl.autosave.save()
+
+        w = qt_session.checksum_worker(visits, saved)
+        if w is not None:
+            self.workers = [x for x in self.workers if x.running] + [w]
