@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -71,6 +72,23 @@ class PipelineResult:
     match: MatchResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The files read, by role (science, difference, template, template_patches, catalog,
+    #: target); sessions record and reload them.
+    input_files: dict[str, Any] = field(default_factory=dict)
+
+
+def input_files_of(inputs: PipelineInputs) -> dict[str, Any]:
+    """The files of ``inputs`` by role, as recorded by sessions (absent roles left out)."""
+    files: dict[str, Any] = {"science": Path(inputs.science), "difference": Path(inputs.difference)}
+    if inputs.template is not None:
+        files["template"] = Path(inputs.template)
+    if inputs.template_patches:
+        files["template_patches"] = [Path(p) for p in inputs.template_patches]
+    if inputs.catalog is not None:
+        files["catalog"] = Path(inputs.catalog)
+    if inputs.target is not None:
+        files["target"] = inputs.target
+    return files
 
 
 def read_target(path: str | Path) -> tuple[float, float]:
@@ -255,4 +273,5 @@ def run_pipeline(
         match=result,
         timings=timings,
         notes=notes,
+        input_files=input_files_of(inputs),
     )

@@ -79,10 +79,9 @@ def files_loader(files: dict[str, Any]) -> Callable[..., Any]:
         from diascan.pipeline import run_pipeline
 
         # Scoring is left to the viewer's rescoring worker (results stream into the table).
-        result = run_pipeline(inputs_from_files(files), score=False, progress=progress,
-                              cancel=cancel)
-        result.input_files = dict(files)  # what a session records (and reloads) for this visit
-        return result
+        # result.input_files is what a session records (and reloads) for this visit.
+        return run_pipeline(inputs_from_files(files), score=False, progress=progress,
+                            cancel=cancel)
 
     return load
 
@@ -106,10 +105,8 @@ def demo_loader(small: bool = False) -> Callable[..., Any]:
         from diascan.pipeline import run_pipeline
 
         files = demo_files(small, progress)
-        result = run_pipeline(inputs_from_files(files), score=False, progress=progress,
-                              cancel=cancel)
-        result.input_files = dict(files)
-        return result
+        return run_pipeline(inputs_from_files(files), score=False, progress=progress,
+                            cancel=cancel)
 
     return load
 
