@@ -78,7 +78,7 @@ def visit_from_window(window: Any, checksum: bool = False) -> VisitEntry:
     sources = sources_from_window(window)
     images = getattr(window, "images", {}) or {}
     result = getattr(window, "result", None)
-    files = dict(result.input_files)
+    files = dict(getattr(result, "input_files", None) or {})
 
     def path_of(name):
         if files.get(name):
