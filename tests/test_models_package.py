@@ -1,0 +1,169 @@
+"""Loading packages (bundled default, by name, trusted arch.py), listing and scoring sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from diascan.cli.main import main
+from diascan.cutouts import cut_stamps
+from diascan.errors import CatalogReadError, ModelPackageError
+from diascan.io.images import ImageData
+from diascan.models import DEFAULT_MODEL_NAME, bundled_models_dir, find_model_packages, load_model
+from diascan.models.scoring import score_sources
+from diascan.models.taccnn import TACCNN
+from diascan.models.training import write_package
+from diascan.progress import CancelToken
+
+UNKNOWN_ARCH = '''
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3 * 51 * 51, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.lin(torch.flatten(x, 1)))
+'''
+
+
+def test_bundled_default_model():
+    model = load_model()
+    assert model.name == DEFAULT_MODEL_NAME
+    assert model.architecture == "TACCNN"
+    assert model.input_shape == (51, 51, 3)
+    assert model.path.parent == bundled_models_dir()
+    assert (model.path / "arch.py").is_file()
+    assert (model.path / "checkpoint.pt").stat().st_size < 1_000_000
+    # Loadable by name too.
+    assert load_model(DEFAULT_MODEL_NAME).path == model.path
+    scores = model.score_stamps(np.zeros((3, 3, 51, 51), np.float32))
+    assert scores.shape == (3,) and scores.dtype == np.float32
+
+
+def test_bundled_arch_py_is_rubin_loadable():
+    """Our arch.py, imported as the Rubin pipeline does, gives the same scores as our module."""
+    model = load_model()
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("arch_under_test", model.path / "arch.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    # meas_transiNet takes the single class in __all__, whose direct base is nn.Module.
+    assert len(mod.__all__) == 1
+    cls = getattr(mod, mod.__all__[0])
+    assert torch.nn.Module in cls.__bases__
+    net = cls()
+    ckpt = torch.load(model.path / "checkpoint.pt", weights_only=True, map_location="cpu")
+    net.load_state_dict(ckpt["model_state_dict"], strict=True)
+    net.eval()
+    x = np.random.default_rng(0).normal(0, 300, (4, 3, 51, 51)).astype(np.float32)
+    with torch.inference_mode():
+        ref = net(torch.from_numpy(x)).numpy().ravel()
+    np.testing.assert_allclose(model.score_stamps(x), ref, atol=1e-6)
+
+
+def test_unknown_architecture_needs_trust(tmp_path):
+    pkg = tmp_path / "tiny"
+    pkg.mkdir()
+    (pkg / "arch.py").write_text(UNKNOWN_ARCH)
+    torch.manual_seed(0)
+    state = {"lin.weight": torch.randn(1, 3 * 51 * 51) * 1e-3, "lin.bias": torch.zeros(1)}
+    torch.save({"model_state_dict": state}, pkg / "model.pt")
+    (pkg / "meta.yaml").write_text("version: 2\ndescription: tiny\ninput_shape: [51, 51, 3]\n")
+    with pytest.raises(ModelPackageError, match="unknown model architecture.*--trust-model-code"):
+        load_model(pkg)
+    model = load_model(pkg, trust_model_code=True)
+    assert model.architecture == "Tiny (from arch.py)"
+    x = np.ones((2, 3, 51, 51), np.float32)
+    expected = torch.sigmoid(torch.tensor(x).flatten(1) @ state["lin.weight"].T).numpy().ravel()
+    np.testing.assert_allclose(model.score_stamps(x), expected, rtol=1e-5)
+    # Listed as unknown, without running its code.
+    info = {i.name: i for i in find_model_packages([tmp_path])}
+    assert info["tiny"].architecture.startswith("unknown")
+
+
+def test_package_without_arch_py_loads_when_recognised(tmp_path):
+    pkg = write_package(TACCNN(), tmp_path / "noarch", version="3", description="d")
+    (pkg / "arch.py").unlink()
+    assert load_model(pkg).architecture == "TACCNN"
+
+
+def test_scale_factors_applied(tmp_path):
+    torch.manual_seed(1)
+    pkg = write_package(TACCNN(), tmp_path / "scaled", version="1", description="d")
+    plain = load_model(pkg)
+    (pkg / "meta.yaml").write_text(
+        "version: 1\ninput_shape: [51, 51, 3]\ninput_scale_factor: [2.0, 1.0, 0.5]\n"
+    )
+    scaled = load_model(pkg)
+    assert scaled.scale_factors == (2.0, 1.0, 0.5)
+    x = np.random.default_rng(1).normal(0, 100, (3, 3, 51, 51)).astype(np.float32)
+    manual = x * np.array([2.0, 1.0, 0.5], np.float32)[None, :, None, None]
+    np.testing.assert_allclose(scaled.score_stamps(x), plain.score_stamps(manual), atol=1e-6)
+
+
+def test_find_model_packages_and_cli(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "transinet"
+    write_package(TACCNN(), root / "model_packages" / "env_pkg", version="7", description="env")
+    extra = write_package(TACCNN(), tmp_path / "extra_pkg", version="8", description="extra")
+    monkeypatch.setenv("MEAS_TRANSINET_DIR", str(root))
+    infos = {i.name: i for i in find_model_packages([extra])}
+    assert infos[DEFAULT_MODEL_NAME].source == "bundled"
+    assert infos["env_pkg"].source == "MEAS_TRANSINET_DIR" and infos["env_pkg"].version == "7"
+    assert infos["extra_pkg"].source == "path" and infos["extra_pkg"].architecture == "TACCNN"
+    assert load_model("env_pkg").version == "7"  # by name from $MEAS_TRANSINET_DIR
+    assert main(["models", str(extra)]) == 0
+    out = capsys.readouterr().out
+    assert "env_pkg" in out and "extra_pkg" in out and "version 8" in out and "TACCNN" in out
+
+
+def _image(arr, x0=0, y0=0):
+    return ImageData(image=arr, mask=np.zeros(arr.shape, np.int32),
+                     variance=np.ones(arr.shape, np.float32), x0=x0, y0=y0)
+
+
+def test_score_sources_matches_stamps():
+    rng = np.random.default_rng(5)
+    sci = _image(rng.normal(0, 300, (200, 220)).astype(np.float32))
+    diff = _image(rng.normal(0, 350, (200, 220)).astype(np.float32))
+    tmpl = _image(rng.normal(0, 100, (240, 260)).astype(np.float32), -20, -20)
+    x = np.array([30.0, 100.4, 10.0, 200.0, 150.5])
+    y = np.array([40.0, 100.6, 100.0, 150.0, 174.0])
+    model = load_model()
+    table = pa.table({"id": np.arange(5), "x": x, "y": y})
+    calls = []
+    scores = score_sources(model, table, diff, sci, tmpl, progress=lambda *a: calls.append(a))
+    ref = model.score_stamps(cut_stamps(x, y, diff, sci, tmpl))
+    np.testing.assert_allclose(scores, ref, atol=1e-6)
+    zero = model.score_stamps(np.zeros((1, 3, 51, 51), np.float32))[0]
+    assert scores[2] == pytest.approx(zero) and scores[3] == pytest.approx(zero)  # border
+    assert calls and calls[-1][1] == 1.0
+    # A dict of arrays works too; a table without x fails clearly; cancel stops the work.
+    np.testing.assert_allclose(score_sources(model, {"x": x, "y": y}, diff, sci, tmpl), scores)
+    with pytest.raises(CatalogReadError, match="no column 'x'"):
+        score_sources(model, {"y": y}, diff, sci, tmpl)
+    token = CancelToken()
+    token.cancel()
+    from diascan.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        score_sources(model, table, diff, sci, tmpl, cancel=token)
+
+
+def test_add_model_options():
+    import argparse
+
+    from diascan.cli.models import add_model_options
+
+    p = argparse.ArgumentParser()
+    add_model_options(p)
+    a = p.parse_args([])
+    assert a.model is None and a.trust_model_code is False
+    a = p.parse_args(["--model", "x", "--trust-model-code"])
+    assert a.model == "x" and a.trust_model_code is True
