@@ -39,6 +39,7 @@ class PipelineInputs:
     template_patches: list[Path] = field(default_factory=list)
     catalog: Path | None = None
     model: str | None = None  #: model package name or path; None = bundled default
+    trust_model_code: bool = False  #: allow importing an unrecognised package's arch*.py
     target: tuple[float, float] | None = None  #: (ra, dec) degrees
     visit: int | None = None  #: catalog selection; default: the science header's visit
     detector: int | None = None
@@ -177,6 +178,7 @@ def score_detections(
     template: ImageData,
     model=None,
     batch_size: int = 64,
+    trust_model_code: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[Table, str, str]:
@@ -189,7 +191,7 @@ def score_detections(
 
     if model is None or isinstance(model, (str, Path)):
         report(progress, "score", 0.0, "loading model")
-        model = load_model(model)
+        model = load_model(model, trust_model_code=trust_model_code)
     check(cancel)
     scores = score_sources(
         model, detections, difference, science, template, batch_size=batch_size,
@@ -245,7 +247,7 @@ def run_pipeline(
     if score:
         det, name, version = score_detections(
             det, loaded.difference, loaded.science, template, inputs.model, progress=progress,
-            cancel=cancel,
+            cancel=cancel, trust_model_code=inputs.trust_model_code,
         )  # fmt: skip
     else:
         det["score"] = np.full(len(det), np.nan, dtype=np.float32)

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from diascan.cli.models import add_model_options
 from diascan.errors import InputError
 from diascan.pipeline import STAGES, PipelineInputs, read_target, run_pipeline
 
@@ -37,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--target", metavar="RA,DEC", help="known transient position in degrees")
     src.add_argument("--visit", type=int, help="catalog visit (default: science header)")
     src.add_argument("--detector", type=int, help="catalog detector (default: science header)")
-    p.add_argument("--model", metavar="PKG", help="model package directory or name")
+    add_model_options(p)
     p.add_argument("--no-score", action="store_true", help="skip scoring (detect and match only)")
     p.add_argument("--threshold", type=float, default=5.0, help="detection threshold (sigma)")
     p.add_argument("--radius", type=float, default=1.0, help="match radius in arcsec")
@@ -78,6 +79,7 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
             template_patches=sorted(folder.glob("template_coadd_*.fits")),
             catalog=folder / "dia_source.parquet",
             model=args.model,
+            trust_model_code=args.trust_model_code,
             target=target if target is not None else read_target(folder / "target.json"),
             threshold=args.threshold,
             match_radius_arcsec=args.radius,
@@ -94,6 +96,7 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
         template_patches=[Path(p) for p in args.template_patches],
         catalog=Path(args.catalog) if args.catalog else None,
         model=args.model,
+        trust_model_code=args.trust_model_code,
         target=target,
         visit=args.visit,
         detector=args.detector,

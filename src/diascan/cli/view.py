@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from diascan.cli.models import add_model_options
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -29,7 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="many visits in one session: a folder whose sub-folders each hold a visit's "
         "science/difference/template*/catalog files, or a text file listing such folders",
     )
-    p.add_argument("--model", metavar="PKG", help="model package directory or name")
+    add_model_options(p)
     p.add_argument(
         "--session",
         metavar="FILE",

@@ -215,6 +215,7 @@ def run_viewer(args) -> int:
 
     win = QtMainWindow()
     win.show_errors_as_dialogs = not screenshot
+    win.trust_model_code = bool(getattr(args, "trust_model_code", False))
     specs, default = model_specs()
     if getattr(args, "model", None):
         p = Path(args.model)

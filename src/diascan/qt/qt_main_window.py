@@ -69,6 +69,8 @@ class QtMainWindow(QMainWindow):
         self.images: dict[str, Any] = {}
         self.result: Any = None
         self.model: Any = None
+        #: ``--trust-model-code``: allow an unrecognised package's arch*.py to run.
+        self.trust_model_code = False
         self.model_specs: dict[str, Any] = {}
         self.worker: QtWorker | None = None
         #: Every started worker, kept referenced until its queued ``done`` was handled: a
@@ -414,7 +416,7 @@ class QtMainWindow(QMainWindow):
             return spec
         from diascan.models import load_model
 
-        return load_model(spec)
+        return load_model(spec, trust_model_code=self.trust_model_code)
 
     def rescore_selected(self) -> QtWorker | None:
         """Rescore the selected source in the background."""
