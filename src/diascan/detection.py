@@ -254,15 +254,18 @@ def detect_and_measure(
     d0 = np.where(valid, img, np.float32(0))
     v0 = np.where(valid, var, np.float32(0))
     smooth = ndimage.gaussian_filter(d0, sigma, truncate=TRUNCATE)
+    del d0
     check(cancel)
-    svar = ndimage.gaussian_filter(v0, sigma / np.sqrt(2), truncate=TRUNCATE * np.sqrt(2))
+    # Smoothed in place into v0's buffer: full-frame temporaries dominate peak memory here.
+    svar = ndimage.gaussian_filter(
+        v0, sigma / np.sqrt(2), truncate=TRUNCATE * np.sqrt(2), output=v0
+    )
     svar *= np.float32(1.0 / (4 * np.pi * sigma * sigma))
     usable = valid & ~edge & (svar > 0)
+    np.sqrt(svar, where=usable, out=svar)
     snr_map = np.zeros_like(smooth)
-    np.divide(
-        smooth, np.sqrt(svar, where=usable, out=np.ones_like(svar)), out=snr_map, where=usable
-    )
-    del d0, v0, svar
+    np.divide(smooth, svar, out=snr_map, where=usable)
+    del v0, svar
     check(cancel)
     report(progress, STAGE, 0.35, "footprints")
 

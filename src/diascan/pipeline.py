@@ -234,6 +234,7 @@ def run_pipeline(
 
     t0 = time.perf_counter()
     template = make_template(loaded.science, loaded.templates, progress, cancel)
+    loaded.templates.clear()  # the patches are no longer needed: free them before detection
     timings["template"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
