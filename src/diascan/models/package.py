@@ -30,6 +30,9 @@ from diascan.models.taccnn import (
 )
 from diascan.progress import CancelToken, ProgressCallback, check, report
 
+#: Below this many stamps, scoring runs on one thread (lower latency for a click).
+SMALL_BATCH = 8
+
 #: Name of the bundled default model package (in the repository's ``models/`` folder).
 DEFAULT_MODEL_NAME = "diascan_taccnn_sim_v1"
 
@@ -316,15 +319,27 @@ class ModelPackage:
         batch_size = max(1, int(batch_size))
         scale = np.asarray(self.scale_factors, dtype=np.float32)
         rescale = not np.all(scale == 1.0)
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                check(cancel)
-                batch = np.ascontiguousarray(stamps[start : start + batch_size], dtype=np.float32)
-                if rescale:
-                    batch = batch * scale[None, :, None, None]
-                res = self.module(torch.from_numpy(batch))
-                out[start : start + len(batch)] = res.reshape(len(batch)).float().numpy()
-                report(progress, "score", min(1.0, (start + len(batch)) / n), f"{start + len(batch)}/{n}")
+        # A few stamps (a clicked source) run faster on one thread: measured 3-6 ms worst case
+        # against 90-150 ms with two threads while the other core was busy.
+        threads = torch.get_num_threads()
+        if n < SMALL_BATCH:
+            torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                for start in range(0, n, batch_size):
+                    check(cancel)
+                    batch = np.ascontiguousarray(
+                        stamps[start : start + batch_size], dtype=np.float32
+                    )
+                    if rescale:
+                        batch = batch * scale[None, :, None, None]
+                    res = self.module(torch.from_numpy(batch))
+                    out[start : start + len(batch)] = res.reshape(len(batch)).float().numpy()
+                    done = start + len(batch)
+                    report(progress, "score", min(1.0, done / n), f"{done}/{n}")
+        finally:
+            if n < SMALL_BATCH:
+                torch.set_num_threads(threads)
         return out
 
 
