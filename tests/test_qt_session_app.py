@@ -22,7 +22,6 @@ from diascan.session import Label, Session, SourceRecord, VisitEntry, load_sessi
 from diascan.session.store import save_session  # noqa: E402
 
 pytestmark = pytest.mark.gui
-pytest.importorskip("diascan.pipeline")
 
 
 @pytest.fixture(autouse=True)

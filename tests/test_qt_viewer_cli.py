@@ -71,7 +71,6 @@ def test_bad_target_exits_2(tmp_path):
 
 
 def test_unreadable_image_under_screenshot_exits_2(tmp_path):
-    pytest.importorskip("diascan.pipeline")
     bad = tmp_path / "science.fits"
     bad.write_text("this is not FITS")
     res = _run(
@@ -86,7 +85,6 @@ def test_unreadable_image_under_screenshot_exits_2(tmp_path):
 
 def test_screenshot_smoke_small_demo(tmp_path):
     """`diascan view --small-demo --screenshot out.png` loads, scores, saves a real PNG."""
-    pytest.importorskip("diascan.pipeline")
     out = tmp_path / "out.png"
     res = _run(
         ["view", "--small-demo", "--screenshot", str(out)],
@@ -107,7 +105,6 @@ def test_screenshot_smoke_small_demo(tmp_path):
 
 def test_screenshot_is_written_where_asked(tmp_path):
     # A path in a missing folder is an error with one line, not a crash.
-    pytest.importorskip("diascan.pipeline")
     target = Path(tmp_path) / "missing_dir" / "out.png"
     res = _run(["view", "--small-demo", "--screenshot", str(target)],
                env_extra={"QT_QPA_PLATFORM": "offscreen"}, timeout=300)
