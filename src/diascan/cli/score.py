@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from diascan.cli.models import add_model_options
+from diascan.cli.options import add_data_options
 from diascan.errors import InputError
 from diascan.pipeline import STAGES, PipelineInputs, read_target, run_pipeline
 
@@ -24,18 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="detect, score and match the sources of one visit/detector (headless)",
         description=__doc__.split("\n\n")[0],
     )
-    src = p.add_argument_group("data")
-    src.add_argument("--demo", action="store_true", help="the built-in demo data (cached)")
-    src.add_argument("--small-demo", action="store_true", help="the small 1024x1024 demo")
-    src.add_argument("--science", metavar="FITS", help="science (visit) image")
-    src.add_argument("--difference", metavar="FITS", help="difference image")
-    src.add_argument("--template", metavar="FITS", help="template image (any grid)")
-    src.add_argument(
-        "--template-patches", metavar="FITS", nargs="+", default=[],
-        help="template coadd patches to warp and mosaic onto the science grid",
-    )  # fmt: skip
-    src.add_argument("--catalog", metavar="FILE", help="dia_source catalog (Parquet/CSV/FITS)")
-    src.add_argument("--target", metavar="RA,DEC", help="known transient position in degrees")
+    src = add_data_options(p, "data")
     src.add_argument("--visit", type=int, help="catalog visit (default: science header)")
     src.add_argument("--detector", type=int, help="catalog detector (default: science header)")
     add_model_options(p)

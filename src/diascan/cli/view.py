@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from diascan.cli.models import add_model_options
+from diascan.cli.options import add_data_options
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -14,17 +15,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Open the viewer: science, warped template and difference frames, the "
         "re-detected sources and their recomputed scores.",
     )
-    src = p.add_argument_group("data (default: --demo)")
-    src.add_argument("--demo", action="store_true", help="the built-in demo data (default)")
-    src.add_argument("--small-demo", action="store_true", help="the small 1024x1024 demo")
-    src.add_argument("--science", metavar="FITS", help="science (visit) image")
-    src.add_argument("--difference", metavar="FITS", help="difference image")
-    src.add_argument("--template", metavar="FITS", help="template already on the science grid")
-    src.add_argument(
-        "--template-patches", metavar="FITS", nargs="+", help="template_coadd patches to warp"
-    )
-    src.add_argument("--catalog", metavar="FILE", help="dia_source catalog (Parquet/CSV/FITS)")
-    src.add_argument("--target", metavar="RA,DEC", help="known transient position in degrees")
+    src = add_data_options(p, "data (default: --demo)")
     src.add_argument(
         "--visits",
         metavar="LIST_OR_FOLDER",
