@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # GUI tests drive real Qt widgets without a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Tests never touch the user's cache (demo, results cache), sessions or key bindings: the XDG
+# folders point into one temporary folder for the whole run (subprocesses inherit it).
+_XDG_ROOT = Path(tempfile.mkdtemp(prefix="diascan-tests-"))
+for _var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+    (_XDG_ROOT / _var.lower()).mkdir()
+    os.environ[_var] = str(_XDG_ROOT / _var.lower())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_XDG_ROOT, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 

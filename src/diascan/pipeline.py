@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from diascan import results_cache
 from diascan.detection import detect_and_measure
 from diascan.errors import InputError
 from diascan.io import ImageData, read_catalog, read_image
@@ -46,6 +47,9 @@ class PipelineInputs:
     threshold: float = 5.0
     psf_sigma: float | None = None
     match_radius_arcsec: float = 1.0
+    #: Reuse (and store) the warped template and detections in the results cache
+    #: (:mod:`diascan.results_cache`); off by default so ``diascan score`` measures everything.
+    use_cache: bool = False
 
 
 @dataclass
@@ -102,18 +106,31 @@ def read_target(path: str | Path) -> tuple[float, float]:
         raise InputError(path, f"not a target file with 'ra' and 'dec': {exc}") from exc
 
 
-def load_inputs(
-    inputs: PipelineInputs,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-) -> LoadedInputs:
-    """Read science, difference, template(s) and the catalog rows of this visit/detector."""
+def _template_paths(inputs: PipelineInputs) -> list[Path]:
     paths: list[Path] = []
     if inputs.template is not None:
         paths.append(Path(inputs.template))
     paths.extend(Path(p) for p in inputs.template_patches)
     if not paths:
         raise InputError(None, "no template given (a template image or template patches)")
+    return paths
+
+
+def load_inputs(
+    inputs: PipelineInputs,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    *,
+    read_templates: bool = True,
+) -> LoadedInputs:
+    """Read science, difference, template(s) and the catalog rows of this visit/detector.
+
+    With ``read_templates=False`` the template files are checked to be given but not read
+    (``templates`` is empty): a results-cache hit does not need them.
+    """
+    paths = _template_paths(inputs)
+    if not read_templates:
+        paths = []
     n = 2 + len(paths) + (inputs.catalog is not None)
     report(progress, "load", 0.0, "science image")
     science = read_image(inputs.science)
@@ -144,6 +161,32 @@ def load_inputs(
         catalog = read_catalog(inputs.catalog, visit=visit, detector=detector)
     report(progress, "load", 1.0, "inputs read")
     return LoadedInputs(science, difference, templates, catalog)
+
+
+def _read_templates(
+    inputs: PipelineInputs,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[ImageData]:
+    """Read only the template file(s) (after a results-cache entry turned out unusable)."""
+    out = []
+    for p in _template_paths(inputs):
+        check(cancel)
+        report(progress, "template", 0.0, f"reading template {p.name}")
+        out.append(read_image(p))
+    return out
+
+
+def _cache_key(inputs: PipelineInputs) -> str | None:
+    """Results-cache key of the files the template and detections depend on; None if unstat-able."""
+    files = [inputs.science, inputs.difference]
+    if inputs.template is not None:
+        files.append(inputs.template)
+    files.extend(inputs.template_patches)
+    try:
+        return results_cache.cache_key(files, inputs.threshold, inputs.psf_sigma)
+    except OSError:
+        return None  # a missing file: load_inputs reports it
 
 
 def make_template(
@@ -227,21 +270,43 @@ def run_pipeline(
     """Run all stages for one visit/detector and return the images, tables and timings."""
     timings: dict[str, float] = {}
     notes: list[str] = []
+    key = _cache_key(inputs) if inputs.use_cache else None
+    cached: results_cache.CachedProducts | None = None
 
+    hit = key is not None and results_cache.has_entry(key)
     t0 = time.perf_counter()
-    loaded = load_inputs(inputs, progress, cancel)
+    loaded = load_inputs(inputs, progress, cancel, read_templates=not hit)
     timings["load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    template = make_template(loaded.science, loaded.templates, progress, cancel)
+    if hit:
+        report(progress, "template", 0.0, "reading the results cache")
+        cached = results_cache.load(key)  # type: ignore[arg-type]  # hit implies a key
+        if cached is None:  # corrupt entry (now removed): read the templates after all
+            loaded.templates.extend(_read_templates(inputs, progress, cancel))
+    if cached is not None:
+        template = cached.template
+        report(progress, "template", 1.0, "from cache")
+    else:
+        template = make_template(loaded.science, loaded.templates, progress, cancel)
     loaded.templates.clear()  # the patches are no longer needed: free them before detection
     timings["template"] = time.perf_counter() - t0
 
+    check(cancel)
     t0 = time.perf_counter()
-    det = detect(
-        loaded.difference, loaded.science, inputs.threshold, inputs.psf_sigma, progress, cancel
-    )
+    if cached is not None:
+        report(progress, "detect", 0.0, "from cache")
+        det = cached.detections
+        report(progress, "detect", 1.0, f"{len(det)} sources (from cache)")
+        notes.append("template and detections from the results cache")
+    else:
+        det = detect(
+            loaded.difference, loaded.science, inputs.threshold, inputs.psf_sigma, progress,
+            cancel,
+        )  # fmt: skip
     timings["detect"] = time.perf_counter() - t0
+    if key is not None and cached is None:
+        results_cache.store(key, template, det)  # before scoring adds columns; never raises
 
     name = version = None
     t0 = time.perf_counter()

@@ -39,6 +39,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="append unmatched catalog rows (status 'missing') to the table",
     )
+    p.add_argument(
+        "--cache",
+        action="store_true",
+        help="reuse (and store) the warped template and detections in the results cache",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -73,6 +78,7 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
             target=target if target is not None else read_target(folder / "target.json"),
             threshold=args.threshold,
             match_radius_arcsec=args.radius,
+            use_cache=bool(getattr(args, "cache", False)),
         )
     missing = [f"--{n}" for n in ("science", "difference") if not getattr(args, n)]
     if missing:
@@ -92,6 +98,7 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
         detector=args.detector,
         threshold=args.threshold,
         match_radius_arcsec=args.radius,
+        use_cache=bool(getattr(args, "cache", False)),
     )
 
 

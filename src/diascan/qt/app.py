@@ -55,7 +55,7 @@ def _quiet_qt_messages() -> None:
 
 
 def inputs_from_files(files: dict[str, Any]):
-    """Build ``PipelineInputs`` from a dict of user file paths."""
+    """Build ``PipelineInputs`` from a dict of user file paths (results cache on)."""
     from diascan.pipeline import PipelineInputs
 
     kwargs: dict[str, Any] = {
@@ -69,7 +69,8 @@ def inputs_from_files(files: dict[str, Any]):
         kwargs["template_patches"] = [Path(p) for p in files["template_patches"]]
     if files.get("target") is not None:
         kwargs["target"] = files["target"]
-    return PipelineInputs(**kwargs)
+    # The viewer reuses the cached warped template and detections (fast start on a re-open).
+    return PipelineInputs(**kwargs, use_cache=True)
 
 
 def files_loader(files: dict[str, Any]) -> Callable[..., Any]:
