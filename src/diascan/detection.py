@@ -253,6 +253,7 @@ def detect_and_measure(
     excluded = (mask & difference.bits("BAD", "NO_DATA", "EDGE")) != 0
     finite = np.isfinite(img) & np.isfinite(var) & (var > 0)
     valid = finite & ~excluded
+    del finite, excluded
     d0 = np.where(valid, img, np.float32(0))
     v0 = np.where(valid, var, np.float32(0))
     # The two smoothings run in two threads (scipy releases the GIL in correlate1d): measured
@@ -278,7 +279,9 @@ def detect_and_measure(
     pos = snr_map >= threshold
     neg = snr_map <= -threshold
     grown = _grow(pos | neg, GROW_SIGMA * sigma)
+    del pos, neg, usable
     labels, nfoot = ndimage.label(grown, structure=np.ones((3, 3), bool))
+    del grown
     check(cancel)
     report(progress, STAGE, 0.5, f"splitting {nfoot} footprints at their peaks")
     labels, has_pos, has_neg, pmax, pmin = _split_peaks(labels, nfoot, snr_map, threshold, sigma)
