@@ -201,6 +201,7 @@ def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):
     press(qtbot, win.table, Qt.Key.Key_R)
     press(qtbot, win.table, Qt.Key.Key_U)
     win.state.single = True
+    win.frames.center_on(60.0, 60.0, half_width=15.0)  # zoomed in: the width is restored
     ctl.set_hide_scores(True)  # saves, with the view
     win.select_source(105)
     ctl.trigger("label_bogus")
@@ -208,10 +209,16 @@ def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):
     win.close()
     w2 = make_window(qtbot, result)
     assert w2.state.single is False
+    assert w2.frames.view_range()[0][1] - w2.frames.view_range()[0][0] > 100
     c2 = QtLabelController(w2, session=load_session(path), session_path=path)
     assert w2.sources.labels[:2] == ["real", "unsure"] and w2.sources.labels[5] == "bogus"
     assert w2.selected_id() == 106
     assert w2.state.single is True
+    (xa, xb), (ya, yb) = w2.frames.view_range()
+    # the aspect is locked, so a view of another shape widens one axis to keep the zoom
+    assert min(xb - xa, yb - ya) == pytest.approx(30.0, abs=0.5)
+    x, y = w2.sources.x[w2.sources.index_of(106)], w2.sources.y[w2.sources.index_of(106)]
+    assert (xa + xb) / 2 == pytest.approx(x, abs=0.5) and (ya + yb) / 2 == pytest.approx(y, abs=0.5)
     assert c2.hide_scores_check.isChecked()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -43,6 +44,19 @@ def test_mask_toggles_and_dict():
     d = st.to_dict()
     assert d["mask_planes_on"] == ["EDGE"]
     assert d["frames"]["difference"]["symmetric"] is True
+
+
+def test_view_range_round_trips_and_bad_ranges_are_skipped():
+    st = vs.ViewerState()
+    seen = []
+    st.connect(lambda name, value: seen.append(name))
+    st.view_range = ((10.0, 90.0), (-5.0, 75.0))
+    d = json.loads(json.dumps(st.to_dict()))
+    back = vs.ViewerState.from_dict(d)
+    assert back.view_range == ((10.0, 90.0), (-5.0, 75.0)) and seen == ["view_range"]
+    for bad in ([[5, 1], [0, 1]], [[0, float("nan")], [0, 1]], [1, 2], "x"):
+        assert back.update_from_dict({"view_range": bad}) == ["view_range"]
+    assert back.view_range == ((10.0, 90.0), (-5.0, 75.0))
 
 
 def test_display_copy_is_float32_contiguous_nan_free():

@@ -113,6 +113,7 @@ class ViewerState(Observable):
         "model_name",
         "mask_planes_on",
         "hidden_labels",
+        "view_range",
     )
 
     def __init__(self) -> None:
@@ -133,6 +134,9 @@ class ViewerState(Observable):
         #: Labels whose sources the table and markers hide ("hide labelled sources"); set by
         #: the label controller, not saved with the view (the session keeps that option).
         self.hidden_labels: frozenset[str] = frozenset()
+        #: Visible region of the linked frames, ``((x_min, x_max), (y_min, y_max))`` in parent
+        #: pixels, or None for "the whole image"; kept up to date by the frames while panning.
+        self.view_range: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     def blink(self, step: int = 1) -> int:
         """Advance the blink frame by ``step`` (negative = backwards); returns the new index."""
@@ -160,6 +164,7 @@ class ViewerState(Observable):
             "threshold": self.threshold,
             "hidden_statuses": sorted(self.hidden_statuses),
             "model_name": self.model_name,
+            "view_range": None if self.view_range is None else [list(r) for r in self.view_range],
         }
 
     @classmethod
@@ -200,11 +205,20 @@ class ViewerState(Observable):
                     self.hidden_statuses = frozenset(str(v) for v in value)
                 elif key == "model_name":
                     self.model_name = None if value is None else str(value)
+                elif key == "view_range":
+                    self.view_range = None if value is None else _check_range(value)
                 else:
                     raise KeyError(key)
             except (KeyError, TypeError, ValueError):
                 skipped.append(key)
         return skipped
+
+
+def _check_range(value: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    (xa, xb), (ya, yb) = ((float(a), float(b)) for a, b in value)
+    if not all(np.isfinite([xa, xb, ya, yb])) or xb <= xa or yb <= ya:
+        raise ValueError(f"bad view range {value!r}")
+    return (xa, xb), (ya, yb)
 
 
 def _update_frame(frame: FrameState, data: dict[str, Any]) -> None:

@@ -181,6 +181,7 @@ class QtFrames(QWidget):
         self.sources: vs.SourceSet | None = None
         self.missing_xy = np.empty((0, 2))
         state.connect(self._on_state)
+        first.sigRangeChanged.connect(self._on_range_changed)
         for name, fs in state.frames.items():
             fs.connect(lambda attr, value, name=name: self._on_frame_state(name, attr))
 
@@ -349,6 +350,20 @@ class QtFrames(QWidget):
     def view_range(self) -> list[list[float]]:
         return self.views["science"].vb.viewRange()
 
+    def _on_range_changed(self, _vb: object, ranges: list) -> None:
+        # Mirror pan/zoom into the plain state, so a session saves and restores it.
+        (xa, xb), (ya, yb) = ranges
+        self.state.view_range = ((float(xa), float(xb)), (float(ya), float(yb)))
+
+    def _apply_view_range(self, value: object) -> None:
+        if value is None:
+            return
+        (xa, xb), (ya, yb) = value
+        cur = self.view_range()
+        if np.allclose([xa, xb, ya, yb], [*cur[0], *cur[1]], atol=1e-6):
+            return  # the change came from the views themselves
+        self.views["science"].vb.setRange(xRange=(xa, xb), yRange=(ya, yb), padding=0)
+
     # -- state ---------------------------------------------------------------------------
     def _on_state(self, name: str, value: object) -> None:
         if name == "selected_id":
@@ -359,6 +374,8 @@ class QtFrames(QWidget):
             self.refresh_markers()
         elif name == "mask_planes_on":
             self._update_masks()
+        elif name == "view_range":
+            self._apply_view_range(value)
         elif name == "mask_alpha":
             for name_ in vs.FRAMES:
                 for ov in self._all_overlays(name_):
