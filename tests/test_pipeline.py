@@ -89,3 +89,12 @@ def test_no_score_cancel_and_bad_inputs(small_demo, tmp_path):
     inp.template_patches = []
     with pytest.raises(InputError, match="template"):
         run_pipeline(inp, score=False)
+
+
+def test_release_free_memory_trims_the_heap_on_glibc():
+    import platform
+
+    from diascan.memory import release_free_memory
+
+    expected = platform.libc_ver()[0] == "glibc"
+    assert release_free_memory() is expected

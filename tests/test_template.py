@@ -137,6 +137,39 @@ def test_patch_seam_leaves_no_step():
     np.testing.assert_allclose(mosaic.variance, whole.variance, rtol=1e-5)
 
 
+def test_row_blocks_warped_in_threads_equal_one_block_and_cancel_stops(monkeypatch):
+    """Many row blocks, warped one block ahead in the worker threads, give the same pixels as
+    one block; cancelling between blocks raises and stops the pending work."""
+    from diascan import template as tm
+    from diascan.errors import Cancelled
+    from diascan.progress import CancelToken
+
+    sci = _sip_science(200, 160, rot=30.0)
+    ra, dec, flux = sky_star_field(40, np.random.default_rng(5), 0.004)
+    tw = tan_wcs(320, 320, rot_deg=0.0)
+    timg = _stars_on(tw, (320, 320), ra, dec, flux) + 50
+    var = np.full(timg.shape, 9.0)
+    patches = _split_patches(timg, tw, var)
+    for inputs in (patches, patches[:1]):  # the mosaic and the single-input path
+        monkeypatch.setattr(tm, "BLOCK_ROWS", 1000)  # 200 rows: one block
+        ref = build_template(sci, inputs)
+        monkeypatch.setattr(tm, "BLOCK_ROWS", 16)
+        blocks = build_template(sci, inputs)
+        for plane in ("image", "variance", "mask"):
+            np.testing.assert_array_equal(getattr(blocks, plane), getattr(ref, plane))
+
+    token, seen = CancelToken(), []
+
+    def progress(stage, fraction, message=""):
+        seen.append(fraction)
+        if len(seen) == 3:  # after the first block
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        build_template(sci, patches, progress=progress, cancel=token)
+    assert len(seen) == 3
+
+
 def test_tracts_combine_with_inverse_sigma_weights_and_nodata_outside():
     sci = _sip_science(100, 80, rot=10.0)
     # Tract A covers everything with I=1, V=1; tract B (other WCS) only the left part, I=2, V=4.

@@ -23,6 +23,7 @@ from diascan.detection import detect_and_measure
 from diascan.errors import InputError
 from diascan.io import ImageData, read_catalog, read_image
 from diascan.matching import MatchResult, match_catalog
+from diascan.memory import release_free_memory
 from diascan.progress import CancelToken, ProgressCallback, check, report
 from diascan.template import build_template
 
@@ -290,6 +291,7 @@ def run_pipeline(
     else:
         template = make_template(loaded.science, loaded.templates, progress, cancel)
     loaded.templates.clear()  # the patches are no longer needed: free them before detection
+    release_free_memory()  # and the warp threads' freed blocks (keeps the peak down)
     timings["template"] = time.perf_counter() - t0
 
     check(cancel)
