@@ -21,9 +21,12 @@ QT_LIBS=(libEGL.so.1 libGL.so.1 libfontconfig.so.1 libxkbcommon.so.0 libxkbcommo
 QT_DEBS="libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libx11-xcb1 libxcb-image0 \
 libxcb-render-util0 libxcb-randr0 libxcb-xinerama0 libglib2.0-0 fonts-dejavu-core"
+# ldconfig lives in /sbin, which is not on an ordinary user's PATH on Debian.
+LDCONFIG=$(command -v ldconfig || echo /sbin/ldconfig)
+known_libs=$("$LDCONFIG" -p 2>/dev/null || true)
 missing=()
 for lib in "${QT_LIBS[@]}"; do
-    ldconfig -p 2>/dev/null | grep -q "$lib" || missing+=("$lib")
+    grep -qF "$lib" <<<"$known_libs" || missing+=("$lib")
 done
 need_venv=0
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || need_venv=1
@@ -37,7 +40,9 @@ if [ ${#missing[@]} -gt 0 ] || [ $need_venv = 1 ]; then
         # shellcheck disable=SC2086
         apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
     else
-        echo "diascan setup: missing system libraries: ${missing[*]:-} ${need_venv:+(python venv)}" >&2
+        what="${missing[*]:-}"
+        [ $need_venv = 1 ] && what="$what (python3-venv)"
+        echo "diascan setup: missing system packages: $what" >&2
         echo "  install them with: sudo apt-get install $QT_DEBS python3-venv" >&2
         exit 2
     fi
@@ -47,9 +52,15 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-# torch first and pinned: an open range would pull gigabytes of CUDA packages.
-.venv/bin/python -m pip install -q "torch==2.13.0" \
-    || .venv/bin/python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+# torch first and pinned: an open range would pull gigabytes of CUDA packages. The CPU build,
+# in this order: a local wheel (pip's find-links; its small dependencies then from the index),
+# PyTorch's CPU index, then PyPI (whose Linux wheel is the CUDA build: it works, but is large).
+if .venv/bin/python -m pip install -q --no-index --no-deps "torch==2.13.0" 2>/dev/null; then
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+else
+    .venv/bin/python -m pip install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
+        || .venv/bin/python -m pip install -q "torch==2.13.0"
+fi
 .venv/bin/python -m pip install -q -e ".[test]"
 touch .venv/.installed
 echo "diascan setup: environment ready in .venv"

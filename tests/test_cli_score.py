@@ -64,3 +64,24 @@ def test_bad_input_is_one_line_and_exit_2(small_demo, tmp_path, capsys):
     assert main(["score", "--science", "a.fits", "--out", str(tmp_path / "y.csv")]) == 2
     assert main([*_args(small_demo, tmp_path / "z.txt"), "--quiet"]) == 2
     assert main([*_args(small_demo, tmp_path / "w.csv"), "--target", "1,100"]) == 2
+
+
+def test_console_script_flushes_output_and_exit_codes(small_demo, tmp_path):
+    """The installed ``diascan`` script leaves headless commands without the interpreter's
+    teardown: the table, the summary line on a pipe and the exit codes must all survive that."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("diascan")
+    out = tmp_path / "scores.csv"
+    p = subprocess.run([str(script), *_args(small_demo, out)], capture_output=True,
+                       text=True, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert f"-> {out}" in p.stderr and "matched" in p.stderr
+    assert len(read_table(out)) > 0
+    listed = subprocess.run([str(script), "models"], capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and "diascan_taccnn_sim_v1" in listed.stdout  # a pipe, flushed
+    bad = subprocess.run([str(script), *_args(small_demo, out)], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert bad.returncode == 2 and "exists" in bad.stderr and "Traceback" not in bad.stderr

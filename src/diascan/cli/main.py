@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
+import os
 import sys
 
 from diascan import __version__
@@ -18,6 +21,9 @@ COMMANDS = {
     "train": "train",
     "export": "export",
 }
+
+#: Headless commands after which the process leaves without the interpreter's teardown.
+FAST_EXIT = frozenset({"score", "export", "models", "demo"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,27 +46,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``diascan`` command; returns its exit code (2 for bad input)."""
+    return _dispatch(argv)[0]
+
+
+def console_main() -> None:
+    """The ``diascan`` console script: :func:`main`, then exit with its code.
+
+    After a headless command (:data:`FAST_EXIT`) the process ends with ``os._exit`` once its
+    streams are flushed: tearing down the torch, astropy and scipy modules at interpreter exit
+    took ~0.4 s of every ``diascan score`` run (measured), and nothing is left to clean up by
+    then: every output file is written atomically and closed before the command returns.
+    """
+    rc, command = _dispatch(None)
+    if command in FAST_EXIT:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            # a closed pipe: nothing more can be said
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(rc)
+    sys.exit(rc)
+
+
+def _dispatch(argv: list[str] | None) -> tuple[int, str | None]:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
-        return 2
+        return 2, None
     try:
         rc = args._run(args)
     except InputError as exc:
         print(f"diascan {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return 2, args.command
     except FileExistsError as exc:
         print(f"diascan {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return 2, args.command
     except Cancelled:
         print(f"diascan {args.command}: cancelled", file=sys.stderr)
-        return 130
+        return 130, args.command
     except KeyboardInterrupt:
         print(f"diascan {args.command}: interrupted", file=sys.stderr)
-        return 130
-    return int(rc or 0)
+        return 130, args.command
+    return int(rc or 0), args.command
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from diascan.assets import resource_path
 from diascan.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ def get_app():
         _quiet_qt_messages()
         app = QApplication(sys.argv[:1])
         app.setApplicationName("diascan")
+        app.setDesktopFileName("diascan")  # matches resources/diascan.desktop
+        icon = resource_path("diascan.svg")
+        if icon is not None:
+            from PyQt6.QtGui import QIcon
+
+            app.setWindowIcon(QIcon(str(icon)))
     return app
 
 
