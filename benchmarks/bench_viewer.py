@@ -192,27 +192,39 @@ def test_click_rescore(benchmark, record, window, app):
            note=f"{len(times)} clicks; worst {max(times) * 1e3:.0f} ms")
 
 
-def test_startup(benchmark, record, full_demo, pipeline_result):
-    """``diascan view --demo`` in a fresh process on the cached demo: usable, then scored."""
+def test_startup(benchmark, record, full_demo, pipeline_result, tmp_path):
+    """``diascan view --demo`` in a fresh process on the cached demo: usable, then scored.
+
+    Runs on a private, empty results cache: the first start is the first open of a visit (the
+    template is warped and the sources detected), the next two reopen it (cache hits).
+    """
     runs: list[dict] = []
+    cache = tmp_path / "results-cache"
 
     def once():
-        env = dict(os.environ, DIASCAN_BENCH_T0=repr(time.time()), QT_QPA_PLATFORM="offscreen")
+        env = dict(os.environ, DIASCAN_BENCH_T0=repr(time.time()), QT_QPA_PLATFORM="offscreen",
+                   DIASCAN_RESULTS_CACHE=str(cache))  # fmt: skip
         cmd = [sys.executable, str(HERE / "viewer_startup.py")] + (["--small"] if SMALL else [])
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
-    benchmark.pedantic(once, rounds=2, iterations=1)
-    best = min(runs, key=lambda r: r["usable"])
+    benchmark.pedantic(once, rounds=3, iterations=1)
+    cold, warm = runs[0], runs[1:]
+    best = min(warm, key=lambda r: r["usable"])
     nbytes = _frame_bytes(pipeline_result)
     record("viewer start: imports done", best["imported"], nbytes, note="fresh process")
     record("viewer start: empty window painted", best["window_painted"], nbytes)
     starts = best.get("stage_start", {})
     marks = ", ".join(f"{k} {v:.2f}" for k, v in starts.items())
     record("viewer start: usable (data loaded, painted)", best["usable"], nbytes,
-           target=T_USABLE, note=f"cached demo; the load worker runs the pipeline without "
-                                 f"scoring; stages started at (s): {marks}")
+           target=T_USABLE, note=f"cached demo, results-cache hit (best of {len(warm)}); the "
+                                 f"load worker runs the pipeline without scoring; stages started "
+                                 f"at (s): {marks}")
+    cold_marks = ", ".join(f"{k} {v:.2f}" for k, v in cold.get("stage_start", {}).items())
+    record("viewer start: usable, first open of a visit", cold["usable"], nbytes,
+           note=f"results-cache miss: warps the template, detects, writes the cache entry; "
+                f"stages started at (s): {cold_marks}")
     if "scored" in best:
         record("viewer start: all sources scored", best["scored"], nbytes,
                note=f"{best['n_sources']} sources rescored in the background")

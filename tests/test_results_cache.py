@@ -165,3 +165,13 @@ def test_cli_score_cache_flag(cache_home, small_demo, tmp_path):
     assert "template and detections from the results cache" in c.meta["notes"]
     np.testing.assert_array_equal(np.asarray(a["x"]), np.asarray(c["x"]))
     assert list(a["status"]) == list(c["status"])
+
+
+def test_results_cache_folder_can_be_chosen(cache_home, small_demo, tmp_path, monkeypatch):
+    """``$DIASCAN_RESULTS_CACHE`` moves the results cache (the start-up benchmark uses it)."""
+    private = tmp_path / "private-results"
+    monkeypatch.setenv("DIASCAN_RESULTS_CACHE", str(private))
+    assert results_cache.results_root() == private
+    _run(_inputs(small_demo))
+    assert [p.name for p in private.iterdir() if (p / "entry.json").is_file()]
+    assert not cache_home.exists() or not any(cache_home.iterdir())

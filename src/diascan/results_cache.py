@@ -51,7 +51,11 @@ class CachedProducts:
 
 
 def results_root() -> Path:
-    """``<cache_root>/results`` (``$XDG_CACHE_HOME/diascan/results``, default ``~/.cache``)."""
+    """``$DIASCAN_RESULTS_CACHE`` if set, else ``<cache_root>/results``
+    (``$XDG_CACHE_HOME/diascan/results``, default ``~/.cache``)."""
+    env = os.environ.get("DIASCAN_RESULTS_CACHE")
+    if env:
+        return Path(env)
     from diascan.demo.cache import cache_root
 
     return cache_root() / "results"
