@@ -155,3 +155,39 @@ def test_psf_sigma_estimated_from_science(scene):
     assert det.meta["psf_sigma_source"] == "estimated from science"
     with pytest.raises(ImageReadError, match="PSF"):
         detect_and_measure(nohdr)
+
+
+def test_unphysical_is_one_plane_on_all_centre_pixels(tmp_path):
+    """Rubin removes a source when ONE plane covers all central 3 x 3 pixels (the OR over planes
+    of the per-plane ``CenterAll`` flags); a centre of 6 SAT + 3 BAD pixels is kept."""
+    from diascan.io import read_image
+    from diascan.io.images import write_exposure
+
+    rng = np.random.default_rng(3)
+    shape = (300, 300)
+    sat, bad, intrp = (1 << DEFAULT_MASK_PLANES[p] for p in ("SAT", "BAD", "INTRP"))
+    cases = {  # centre (x, y) -> (3 x 3 mask layout, removed?)
+        (60, 60): (np.full((3, 3), sat), True),  # all SAT
+        (150, 60): (np.where(np.arange(3) == 1, bad, sat)[None, :].repeat(3, 0), False),
+        (240, 60): (np.where(np.arange(3) == 1, 0, sat)[None, :].repeat(3, 0), False),
+        (60, 150): (np.where(np.arange(3) == 1, sat | bad, sat)[None, :].repeat(3, 0), True),
+        (150, 150): (np.full((3, 3), intrp), True),  # all INTRP
+        (240, 150): (np.where(np.eye(3, dtype=bool), intrp, bad), False),  # 3 INTRP + 6 BAD
+        (150, 240): (np.zeros((3, 3), int), False),  # a plain star
+    }
+    xs = [x for x, _ in cases]
+    ys = [y for _, y in cases]
+    img = render_stars(shape, xs, ys, [2e4] * len(xs), SIGMA) + rng.normal(0, NOISE, shape)
+    mask = np.zeros(shape, np.int32)
+    for (x, y), (layout, _) in cases.items():
+        mask[y - 1 : y + 2, x - 1 : x + 2] = layout
+    assert sorted(np.unique(mask[mask > 0])) == sorted({sat, bad, intrp, sat | bad})
+    path = write_exposure(
+        tmp_path / "diff.fits",
+        make_image(img, np.full(shape, NOISE**2), tan_wcs(300, 300), mask=mask, psf_sigma=SIGMA),
+    )
+    det = detect_and_measure(read_image(path))
+    for (x, y), (_, removed) in cases.items():
+        _, d = _nearest(det, x, y)
+        assert (d > 3) == removed, ((x, y), d)
+    assert det.meta["n_unphysical"] == sum(r for _, r in cases.values())

@@ -59,6 +59,45 @@ def test_missing_package_directory(tmp_path):
     _fails(tmp_path / "nope", "no such model package")
 
 
+def test_missing_path_is_not_searched_as_a_name(tmp_path, monkeypatch):
+    """A spec with a path separator is a path: no "looked ... in /" from joining it onto the
+    bundled folder; a bare name names the folders it was looked for in."""
+    from pathlib import Path
+
+    from diascan.models import bundled_models_dir
+
+    monkeypatch.setenv("MEAS_TRANSINET_DIR", str(tmp_path / "transinet"))
+    for spec in ("/nonexistent", str(tmp_path / "nope"), "./nope", "sub/nope"):
+        with pytest.raises(ModelPackageError) as info:
+            load_model(spec)
+        assert str(info.value) == f"{Path(spec)}: no such model package directory"
+    with pytest.raises(ModelPackageError) as info:
+        load_model("nope_by_name")
+    msg = str(info.value)
+    assert msg.startswith("nope_by_name: no such model package")
+    assert str(bundled_models_dir()) in msg and str(tmp_path / "transinet" / "model_packages") in msg
+
+
+def test_cli_missing_model_path_message(small_demo, tmp_path):
+    """``diascan score --model /nonexistent``: one line naming the path, exit 2 (run as the
+    installed script: importing the score command under capsys would bind its progress stream)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    demo = small_demo
+    script = Path(sys.executable).with_name("diascan")
+    p = subprocess.run([
+        str(script), "score", "--science", str(demo / "science.fits"),
+        "--difference", str(demo / "difference.fits"),
+        "--template-patches", *map(str, sorted(demo.glob("template_coadd_*.fits"))),
+        "--model", "/nonexistent", "--out", str(tmp_path / "o.csv"), "--quiet",
+    ], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "/nonexistent: no such model package directory" in p.stderr
+    assert "looked" not in p.stderr
+
+
 def test_corrupt_checkpoint(package):
     (package / "checkpoint.pt").write_bytes(b"PK\x03\x04 this is not a torch file" * 10)
     _fails(package, "corrupt or unreadable checkpoint checkpoint.pt")

@@ -88,6 +88,61 @@ def test_unknown_architecture_needs_trust(tmp_path):
     assert info["tiny"].architecture.startswith("unknown")
 
 
+PADDED_ARCH = '''
+import torch
+from torch import nn
+
+__all__ = ["PadNet"]
+
+
+class PadNet(nn.Module):
+    """TACCNN's layer names, but padded convolutions: fc1 takes 8 x 6 x 6 features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 5, padding=2)
+        self.conv2 = nn.Conv2d(4, 6, 5, padding=2)
+        self.conv3 = nn.Conv2d(6, 8, 5, padding=2)
+        self.fc1 = nn.Linear(8 * 6 * 6, 5)
+        self.fc2 = nn.Linear(5, 1)
+
+    def forward(self, x):
+        for conv in (self.conv1, self.conv2, self.conv3):
+            x = nn.functional.max_pool2d(torch.relu(conv(x)), 2)
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(torch.flatten(x, 1)))))
+'''
+
+
+def test_taccnn_layer_names_with_other_shapes_need_trust(tmp_path):
+    """A non-TACCNN network using TACCNN's layer names loads from its arch.py when trusted."""
+    import importlib.util
+
+    pkg = tmp_path / "padded"
+    pkg.mkdir()
+    (pkg / "arch.py").write_text(PADDED_ARCH)
+    spec = importlib.util.spec_from_file_location("padded_arch_ref", pkg / "arch.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(3)
+    ref = mod.PadNet().eval()
+    torch.save({"model_state_dict": ref.state_dict()}, pkg / "model.pt")
+    (pkg / "meta.yaml").write_text("version: 5\ndescription: p\ninput_shape: [51, 51, 3]\n")
+    with pytest.raises(ModelPackageError, match=r"fc1 takes 288 features.*--trust-model-code"):
+        load_model(pkg)
+    model = load_model(pkg, trust_model_code=True)
+    assert model.architecture == "PadNet (from arch.py)"
+    x = np.random.default_rng(2).normal(0, 50, (3, 3, 51, 51)).astype(np.float32)
+    with torch.inference_mode():
+        expected = ref(torch.from_numpy(x)).numpy().ravel()
+    np.testing.assert_allclose(model.score_stamps(x), expected, rtol=1e-5, atol=1e-7)
+    info = {i.name: i for i in find_model_packages([tmp_path])}["padded"]
+    assert info.error is None and info.architecture.startswith("unknown (arch.py")
+    # Without arch.py there is nothing to trust: the mismatch is the error.
+    (pkg / "arch.py").unlink()
+    with pytest.raises(ModelPackageError, match="does not fit the TACCNN"):
+        load_model(pkg, trust_model_code=True)
+
+
 def test_package_without_arch_py_loads_when_recognised(tmp_path):
     pkg = write_package(TACCNN(), tmp_path / "noarch", version="3", description="d")
     (pkg / "arch.py").unlink()
@@ -154,6 +209,36 @@ def test_score_sources_matches_stamps():
 
     with pytest.raises(Cancelled):
         score_sources(model, table, diff, sci, tmpl, cancel=token)
+
+
+def test_score_sources_reports_every_batch():
+    """Per-batch progress: 200 sources in batches of 64 give 4 updates (64, 128, 192, 200)."""
+    rng = np.random.default_rng(6)
+    sci = _image(rng.normal(0, 300, (200, 220)).astype(np.float32))
+    diff = _image(rng.normal(0, 350, (200, 220)).astype(np.float32))
+    tmpl = _image(rng.normal(0, 100, (240, 260)).astype(np.float32), -20, -20)
+    x, y = rng.uniform(30, 180, 200), rng.uniform(30, 170, 200)
+    calls = []
+    score_sources(load_model(), {"x": x, "y": y}, diff, sci, tmpl, batch_size=64,
+                  progress=lambda *a: calls.append(a))  # fmt: skip
+    assert [c[0] for c in calls] == ["score"] * 4
+    assert [c[2] for c in calls] == ["64/200", "128/200", "192/200", "200/200"]
+    np.testing.assert_allclose([c[1] for c in calls], [0.32, 0.64, 0.96, 1.0])
+
+
+def test_score_sources_progress_spans_chunks(monkeypatch):
+    """Across cut chunks the batch fractions are mapped onto all sources, never going back."""
+    import diascan.models.scoring as scoring
+
+    monkeypatch.setattr(scoring, "CHUNK", 100)  # 250 sources: chunks of 100, 100, 50
+    rng = np.random.default_rng(7)
+    img = _image(rng.normal(0, 300, (200, 220)).astype(np.float32))
+    x, y = rng.uniform(30, 180, 250), rng.uniform(30, 170, 250)
+    calls = []
+    score_sources(load_model(), {"x": x, "y": y}, img, img, img, batch_size=64,
+                  progress=lambda *a: calls.append(a))  # fmt: skip
+    assert [c[2] for c in calls] == ["64/250", "100/250", "164/250", "200/250", "250/250"]
+    assert np.all(np.diff([c[1] for c in calls]) > 0) and calls[-1][1] == 1.0
 
 
 def test_add_model_options():

@@ -244,3 +244,57 @@ def test_bad_inputs_raise_input_errors():
     nowcs = make_image(np.ones((50, 50)), np.ones((50, 50)), None)
     with pytest.raises(InputError, match="WCS"):
         build_template(sci, [nowcs])
+
+
+def test_galactic_template_warps_like_an_equatorial_one(tmp_path):
+    """A template on a GLON/GLAT WCS (read from a FITS file) puts the stars where an equatorial
+    template of the same field does: RA/Dec are converted to the template's frame, not reused."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.wcs import WCS
+
+    from diascan.io import read_image
+    from diascan.io.images import write_exposure
+
+    sci = _sip_science()
+    ra, dec, flux = _grid_stars()
+    n = 520
+    eq = tan_wcs(n, n, rot_deg=0.0)
+    centre = SkyCoord(150.0 * u.deg, 2.0 * u.deg).galactic
+    gal = WCS(naxis=2)
+    gal.wcs.ctype = ["GLON-TAN", "GLAT-TAN"]
+    gal.wcs.crval = [centre.l.deg, centre.b.deg]
+    gal.wcs.crpix = [n / 2 + 0.5, n / 2 + 0.5]
+    t = np.deg2rad(15.0)
+    gal.wcs.cd = 0.2 / 3600 * np.array([[-np.cos(t), np.sin(t)], [np.sin(t), np.cos(t)]])
+    gal.wcs.set()
+    stars = SkyCoord(ra * u.deg, dec * u.deg)
+    paths = {}
+    for name, w in (("eq", eq), ("gal", gal)):
+        x, y = w.world_to_pixel(stars)
+        img = render_stars((n, n), x, y, flux, SIGMA) + 5.0
+        paths[name] = write_exposure(
+            tmp_path / f"{name}.fits", make_image(img, np.full((n, n), 4.0), w)
+        )
+    tmpl = {name: read_image(p) for name, p in paths.items()}
+    assert tmpl["gal"].wcs.wcs.ctype[0] == "GLON-TAN"
+    out = {name: build_template(sci, [t]) for name, t in tmpl.items()}
+    sx, sy = sci.wcs.world_to_pixel_values(ra, dec)
+    ax, ay = sx + 20, sy + 20
+    ok = (ax > 16) & (ax < out["eq"].shape[1] - 17) & (ay > 16) & (ay < out["eq"].shape[0] - 17)
+    assert ok.sum() >= 20
+    for x, y in zip(ax[ok], ay[ok], strict=True):
+        ex, ey, ef = _moments(out["eq"].image - 5.0, x, y)
+        gx, gy, gf = _moments(out["gal"].image - 5.0, x, y)
+        assert np.hypot(gx - ex, gy - ey) < 0.05 and np.hypot(gx - x, gy - y) < 0.05
+        assert abs(gf / ef - 1) < 0.01
+    assert not out["gal"].plane("NO_DATA")[20:-20, 20:-20].any()
+
+
+def test_no_overlap_message_names_in_memory_templates():
+    sci = _sip_science(100, 80)
+    far = make_image(np.ones((50, 50)), np.ones((50, 50)), tan_wcs(50, 50, crval=(10.0, -40.0)))
+    with pytest.raises(InputError) as info:
+        build_template(sci, [far, far])
+    msg = str(info.value)
+    assert "(template 1 (in memory), template 2 (in memory))" in msg and "None" not in msg

@@ -13,7 +13,10 @@ science WCS (rubin-facts.md section 3):
   2 px of a patch's border (where the interpolation kernel runs off the patch) only count where no
   patch covers the point from its interior, so patch seams leave no step;
 * output pixels no input covers get image 0, variance 0 and the NO_DATA bit;
-* a single template that already has the output grid (bbox and WCS) is returned untouched.
+* a single template that already has the output grid (bbox and WCS) is returned untouched;
+* templates may be on any celestial WCS: when a template's frame differs from the science one
+  (GLON/GLAT, ecliptic, FK5 ...), the pixel mapping goes through astropy ``SkyCoord`` frame
+  conversion (:func:`pixel_to_pixel`, on the coarse node grid only, so it costs nothing).
 
 Why not ``reproject`` for the pixels: measured on a 4072 x 4000 detector with 2 cores,
 ``reproject_interp`` takes ~15 s and 2 GB, ``reproject_adaptive`` 37 s, ``reproject_exact`` 74 s,
@@ -46,6 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from astropy.wcs import WCS, Sip
+from astropy.wcs.utils import wcs_to_celestial_frame
 from scipy.interpolate import RectBivariateSpline
 
 from diascan.errors import ImageReadError, InputError
@@ -99,13 +103,35 @@ def _same_grid(
         return False
     xs = np.array([0.0, nx - 1, 0.0, nx - 1, nx / 2])
     ys = np.array([0.0, 0.0, ny - 1, ny - 1, ny / 2])
-    world = wcs.pixel_to_world_values(xs, ys)
-    px, py = t.wcs.celestial.world_to_pixel_values(*world)
+    px, py = pixel_to_pixel(wcs, t.wcs.celestial, xs, ys)
     return bool(np.all(np.hypot(px - xs, py - ys) < tol))
 
 
+def pixel_to_pixel(
+    src: WCS, dst: WCS, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel positions in ``dst`` of the pixels ``x, y`` of ``src`` (celestial WCSs, any frames).
+
+    When both WCSs use the same celestial frame (the usual case: ICRS RA/Dec) the world values
+    pass straight through (fast). Otherwise (a template on GLON/GLAT, ecliptic, FK5 with an
+    equinox ...) the positions go through astropy ``SkyCoord`` with its frame conversion, so
+    RA/Dec values are never read as longitudes of another frame. Called on coarse node grids.
+    """
+    try:
+        same = wcs_to_celestial_frame(src).is_equivalent_frame(wcs_to_celestial_frame(dst))
+    except ValueError:  # a frame astropy cannot name: treat the values as the same frame
+        same = True
+    if same:
+        world = src.pixel_to_world_values(x, y)
+        px, py = dst.world_to_pixel_values(*world)
+    else:
+        px, py = dst.world_to_pixel(src.pixel_to_world(x, y))
+    return np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64)
+
+
 def _mapping_nodes(out_wcs: WCS, t: ImageData, nx: int, ny: int) -> tuple[np.ndarray, ...]:
-    """Exact template pixel positions of a coarse grid of output pixels.
+    """Exact template pixel positions of a coarse grid of output pixels (through the sky, with a
+    frame conversion when the template's celestial frame differs from the science one).
 
     Returns ``(node_x, node_y, map_x, map_y)``: node coordinates along each axis and the template
     array coordinates (``map_*`` of shape ``(len(node_y), len(node_x))``).
@@ -115,9 +141,8 @@ def _mapping_nodes(out_wcs: WCS, t: ImageData, nx: int, ny: int) -> tuple[np.nda
     node_x = np.linspace(0.0, nx - 1, kx)
     node_y = np.linspace(0.0, ny - 1, ky)
     gx, gy = np.meshgrid(node_x, node_y)
-    world = out_wcs.pixel_to_world_values(gx, gy)
-    mx, my = t.wcs.celestial.world_to_pixel_values(*world)
-    return node_x, node_y, np.asarray(mx, dtype=np.float64), np.asarray(my, dtype=np.float64)
+    mx, my = pixel_to_pixel(out_wcs, t.wcs.celestial, gx, gy)
+    return node_x, node_y, mx, my
 
 
 def _remap_mask(mask: np.ndarray, src: dict[str, int], dst: dict[str, int]) -> np.ndarray:
@@ -288,7 +313,10 @@ def build_template(
         if src.overlaps:
             sources.append(src)
     if not sources:
-        names = ", ".join(str(t.path) for t in templates)
+        names = ", ".join(
+            str(t.path) if t.path is not None else f"template {i + 1} (in memory)"
+            for i, t in enumerate(templates)
+        )
         raise InputError(science.path, f"no template overlaps the science image ({names})")
 
     image = np.zeros((ny, nx), dtype=np.float32)

@@ -105,8 +105,9 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
 class _TerminalProgress:
     """One self-overwriting stderr line per stage: ``[3/5] detect  ####....  60%  message``."""
 
-    def __init__(self, stream=sys.stderr, width: int = 24) -> None:
-        self.stream = stream
+    def __init__(self, stream=None, width: int = 24) -> None:
+        # sys.stderr looked up now, not at import: it may have been replaced since (pytest's capsys)
+        self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.stage: str | None = None
         self.tty = getattr(stream, "isatty", lambda: False)()

@@ -560,15 +560,12 @@ def generate_demo(
     inside = (ix >= border) & (ix < nx - border) & (iy >= border) & (iy < ny - border)
     ixc, iyc = np.clip(ix, 0, nx - 1), np.clip(iy, 0, ny - 1)
     bad_centre = (mask_diff[iyc, ixc] & (bit["EDGE"] | bit["NO_DATA"])) != 0
-    # Rubin removes "unphysical" sources whose central 3 x 3 pixels are all unusable (e.g. the
-    # saturated core of a bright-star residual); the released catalog never holds them.
-    unusable = bit["INTRP"] | bit["BAD"] | bit["EDGE"] | bit["NO_DATA"] | bit["SAT"]
-    all_centre_bad = np.ones(n_truth, dtype=bool)
-    for oy in (-1, 0, 1):
-        for ox in (-1, 0, 1):
-            yy, xx = np.clip(iy + oy, 0, ny - 1), np.clip(ix + ox, 0, nx - 1)
-            all_centre_bad &= (mask_diff[yy, xx] & unusable) != 0
-    bad_centre |= all_centre_bad
+    # Rubin removes "unphysical" sources: ONE of the planes INTRP, BAD, EDGE, NO_DATA, SAT on all
+    # central 3 x 3 pixels (e.g. the saturated core of a bright-star residual); the released
+    # catalog never holds them. The same function as detection's, so catalog and detections agree.
+    from diascan.detection import UNPHYSICAL_PLANES, centre_all_planes  # scipy/sep: import late
+
+    bad_centre |= centre_all_planes(mask_diff, ix, iy, [bit[p_] for p_ in UNPHYSICAL_PLANES])
     detectable = (np.abs(snr) >= 7.0) & inside & ~bad_centre & (t["kind"] != "bad_column")
     rejected = ~t["is_real"] & (rng.uniform(size=n_truth) < 0.2)
     keep = np.flatnonzero(detectable & ~rejected)

@@ -4,7 +4,9 @@ A package is a directory with exactly one ``*.pt`` checkpoint, exactly one ``met
 most one ``arch*.py``. The checkpoint is loaded with ``weights_only=True`` on the CPU. Known
 architectures (TACCNN) are recognised from the state-dict keys and shapes and built from our own
 code, so nothing from the package runs; other architectures need ``trust_model_code=True``, which
-imports the package's ``arch*.py`` as the Rubin pipeline does.
+imports the package's ``arch*.py`` as the Rubin pipeline does. That includes a network that uses
+TACCNN's layer names with other shapes (e.g. padded convolutions): untrusted it is refused naming
+the mismatch, trusted its ``arch*.py`` builds it.
 """
 
 from __future__ import annotations
@@ -91,7 +93,12 @@ def _looks_like_package(path: Path) -> bool:
 
 
 def resolve_package_path(spec: str | Path | None) -> Path:
-    """Directory of a package given a path, a name, or None (the bundled default)."""
+    """Directory of a package given a path, a name, or None (the bundled default).
+
+    A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only; a bare name
+    that is not an existing directory is looked up in the bundled folder, then in
+    ``$MEAS_TRANSINET_DIR/model_packages``.
+    """
     if spec is None:
         spec = DEFAULT_MODEL_NAME
     path = Path(spec).expanduser()
@@ -100,6 +107,8 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     if path.exists():
         raise ModelPackageError(path, "is not a directory (a model package is a folder)")
     name = str(spec)
+    if any(sep and sep in name for sep in (os.sep, os.altsep, "/")) or name.startswith("~"):
+        raise ModelPackageError(path, "no such model package directory")
     candidates = []
     bundled = bundled_models_dir()
     if bundled is not None:
@@ -111,7 +120,9 @@ def resolve_package_path(spec: str | Path | None) -> Path:
         if cand.is_dir():
             return cand
     where = ", ".join(str(c.parent) for c in candidates) or "nowhere (no bundled models folder)"
-    raise ModelPackageError(path, f"no such model package (looked for a directory and in {where})")
+    raise ModelPackageError(
+        path, f"no such model package (no directory of that name here, nor in {where})"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,11 +260,34 @@ def _import_arch(pkg: Path, arch: Path) -> nn.Module:
         raise ModelPackageError(pkg, f"instantiating {classes[0].__name__} failed: {exc}") from exc
 
 
-def _identify(state: dict[str, torch.Tensor], shape: tuple[int, int, int], pkg: Path):
+def _identify(
+    state: dict[str, torch.Tensor],
+    shape: tuple[int, int, int],
+    pkg: Path,
+    arch: Path | None = None,
+    trust_model_code: bool = False,
+):
+    """The TACCNN config of ``state``, or None when it is not a TACCNN.
+
+    A state dict with TACCNN's layer names but shapes that do not fit TACCNN (say padded
+    convolutions) is another architecture that happens to use the same names: with
+    ``trust_model_code`` and an ``arch*.py`` it is left to the package's code (None); otherwise it
+    is refused, naming the mismatch.
+    """
     try:
         return recognise_taccnn(state, shape)
     except ArchitectureMismatch as exc:
-        raise ModelPackageError(pkg, f"state dict does not fit the TACCNN architecture: {exc}") from exc
+        if trust_model_code and arch is not None:
+            return None
+        hint = (
+            f"; if it is another architecture with TACCNN's layer names, its {arch.name} is only "
+            "run with --trust-model-code"
+            if arch is not None
+            else ""
+        )
+        raise ModelPackageError(
+            pkg, f"state dict does not fit the TACCNN architecture: {exc}{hint}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,15 +380,19 @@ class ModelPackage:
 def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False) -> ModelPackage:
     """Load a model package from a directory, a package name, or None (the bundled default).
 
-    A name is looked up among the bundled packages, then ``$MEAS_TRANSINET_DIR/model_packages``.
-    Raises :class:`ModelPackageError` naming the package and the problem.
+    A name (no path separator) is looked up among the bundled packages, then
+    ``$MEAS_TRANSINET_DIR/model_packages``. A recognised TACCNN is built from our own code; any
+    other architecture, including one whose layer names are TACCNN's but whose shapes are not
+    (e.g. padded convolutions), is built by importing the package's ``arch*.py`` only when
+    ``trust_model_code`` is True. Raises :class:`ModelPackageError` naming the package and the
+    problem.
     """
     path = resolve_package_path(spec)
     arch, ckpt, meta_path = _package_files(path)
     meta = read_meta(meta_path)
     shape = meta["input_shape"]
     state = _load_state_dict(path, ckpt)
-    cfg = _identify(state, shape, path)
+    cfg = _identify(state, shape, path, arch, trust_model_code)
     if cfg is not None:
         module: nn.Module = TACCNN(cfg)
         architecture = ARCHITECTURE_NAME
@@ -390,7 +428,9 @@ def package_info(path: Path, source: str = "path") -> PackageInfo:
         arch, ckpt, meta_path = _package_files(path)
         meta = read_meta(meta_path)
         state = _load_state_dict(path, ckpt)
-        cfg = _identify(state, meta["input_shape"], path)
+        # With an arch*.py, TACCNN names on other shapes may be another architecture: listed as
+        # unknown (loading it untrusted still names the mismatch).
+        cfg = _identify(state, meta["input_shape"], path, arch, trust_model_code=True)
         if cfg is not None:
             architecture = ARCHITECTURE_NAME
         else:

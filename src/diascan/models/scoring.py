@@ -27,6 +27,19 @@ def _column(table, name: str) -> np.ndarray:
     return np.asarray(col, dtype=np.float64).ravel()
 
 
+def _in_chunk(progress: ProgressCallback | None, start: int, n: int) -> ProgressCallback | None:
+    """Map the per-batch progress of a chunk starting at source ``start`` onto all ``n``."""
+    if progress is None:
+        return None
+
+    def forward(stage: str, fraction: float, message: str) -> None:
+        chunk = min(CHUNK, n - start)
+        done = start + int(round(fraction * chunk))
+        progress(stage, min(1.0, done / n), f"{done}/{n}")
+
+    return forward
+
+
 def score_sources(
     model: ModelPackage,
     table,
@@ -41,7 +54,8 @@ def score_sources(
 
     ``table`` may be anything indexable by column name (pyarrow/astropy table, DataFrame, dict,
     structured array). Sources whose stamp leaves the science image are scored on all-zero
-    stamps, exactly as the Rubin pipeline does.
+    stamps, exactly as the Rubin pipeline does. ``progress("score", fraction, "done/n")`` is
+    called once per batch of ``batch_size`` stamps, ``fraction`` over all ``N`` sources.
     """
     x = _column(table, "x")
     y = _column(table, "y")
@@ -52,8 +66,9 @@ def score_sources(
         check(cancel)
         sl = slice(start, start + CHUNK)
         stamps = cut_stamps(x[sl], y[sl], difference, science, template, size=size)
-        out[sl] = model.score_stamps(stamps, batch_size=batch_size, cancel=cancel)
-        report(progress, "score", min(1.0, (start + len(stamps)) / max(n, 1)), f"{min(n, start + CHUNK)}/{n}")
+        out[sl] = model.score_stamps(
+            stamps, batch_size=batch_size, progress=_in_chunk(progress, start, n), cancel=cancel
+        )
     if n == 0:
         report(progress, "score", 1.0, "0/0")
     return out
