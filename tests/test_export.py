@@ -18,6 +18,11 @@ def read_table(path):
     return Table.read(path)
 
 
+def texts(col):
+    """Strings of a column read back; empty strings may come back masked."""
+    return ["" if np.ma.is_masked(v) else str(v) for v in col]
+
+
 @pytest.fixture
 def session():
     visits = []
@@ -31,6 +36,7 @@ def session():
         ]
         visits.append(VisitEntry.create(srcs, visit=100 + k, detector=k))
     a, b = visits
+    a.set_scores({9_000_000_001: 0.2}, "tac_cnn", "2025-02-18", "/models/tac_cnn")
     a.labels.set_label(9_000_000_000, "real")
     a.labels.set_note(9_000_000_000, 'looks fine, "star"')
     a.labels.set_label(9_000_000_001, "bogus")
@@ -54,6 +60,9 @@ def test_table_round_trip(session, tmp_path, ext):
     missing = t["original_reliability"][2]
     assert np.ma.is_masked(missing) or np.isnan(missing)  # FITS reads NaN back as masked
     assert all(str(s) == "matched" for s in t["status"])
+    # the model that computed the scores (visit b was never rescored)
+    assert texts(t["model"]) == ["tac_cnn"] * 3 + [""]
+    assert texts(t["model_version"]) == ["2025-02-18"] * 3 + [""]
     assert str(t["label_time"][0]).endswith("Z")
 
 

@@ -272,3 +272,279 @@ def test_window_with_labels_dock_screenshot(qtbot, tmp_path, demo_result):
     px = np.frombuffer(bytes(ptr), np.uint8).reshape(img.height(), img.width(), 4)[..., :3]
     assert px.std() > 20
     assert "real 1 · bogus 1 · unsure 1" in link.ctl.stats.text.text()
+
+
+# --- scores, model, visits menu, key captions, the app-made fixture --------------------------
+FIXTURES = Path(__file__).parent / "fixtures" / "sessions"
+APP_FIXTURE = FIXTURES / "session_v1_app_2026-11-29.json"
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    """The bundled model package (in the repository: no shared data needed)."""
+    from diascan.models import DEFAULT_MODEL_NAME
+    from diascan.models.package import resolve_package_path
+
+    return resolve_package_path(DEFAULT_MODEL_NAME)
+
+
+def test_rescored_scores_and_model_are_saved_restored_and_exported(qtbot, tmp_path, demo_result,
+                                                                   model_dir):
+    from diascan.qt.qt_session import export_to
+    from diascan.qt.qt_session_link import QtSessionLink
+
+    path = tmp_path / "s.json"
+    w, link = linked(qtbot, path, demo_result)
+    w.set_models({"sim": model_dir, "sim_b": model_dir}, "sim")
+    with qtbot.waitSignal(w.rescore_done, timeout=60000) as sig:
+        w.rescore_all()
+    idx, scores = sig.args[0]
+    assert len(idx) == len(w.sources) and np.isfinite(scores).all()
+    ids = w.source_ids()
+    saved = load_session(path).current
+    by_id = {s.id: s.score for s in saved.sources}
+    assert [by_id[ids[i]] for i in idx] == pytest.approx([float(s) for s in scores])
+    assert (saved.model_name, saved.model_version, saved.model_path) == (
+        "sim", "1.0", str(model_dir))
+    # the labelled source's score is in the export
+    w.select_source(ids[3])
+    press(qtbot, w.table, Qt.Key.Key_R)
+    out = tmp_path / "out.csv"
+    assert export_to(link.ctl, out, ask=False) == 1
+    t = Table.read(out)
+    assert t["score"][0] == pytest.approx(w.sources.score[3])
+    assert str(t["model"][0]) == "sim" and str(t["model_version"][0]) == "1.0"
+    # a model switch rescores: recorded with its scores
+    with qtbot.waitSignal(w.rescore_done, timeout=60000):
+        w.model_combo.setCurrentText("sim_b")
+    assert load_session(path).current.model_name == "sim_b"
+    shown = w.sources.score.copy()
+    w.close()
+
+    # resume: the saved scores are shown without rescoring, the saved model is selected
+    w2 = make_window(qtbot)
+    w2.set_models({"sim": model_dir, "sim_b": model_dir}, "sim")
+    link2 = QtSessionLink(w2, session_path=path, interactive=False)
+    with qtbot.waitSignal(w2.data_loaded, timeout=20000):
+        link2.open_session(load_session(path), path)
+    assert w2.source_ids() == ids
+    np.testing.assert_allclose(w2.sources.score, shown)  # at once: no rescoring ran
+    assert w2.model_combo.currentText() == "sim_b" and w2.state.model_name == "sim_b"
+    assert w2.sources.labels[3] == "real"
+    w2.close()
+
+
+def test_scores_of_sources_no_longer_shown_are_not_saved(qtbot, tmp_path, demo_result,
+                                                         visits_dir, model_dir):
+    from diascan.qt.app import files_loader, folder_files
+
+    other = files_loader(folder_files(visits_dir / "v2"))()
+    path = tmp_path / "s.json"
+    w, link = linked(qtbot, path, demo_result)
+    w.set_models({"sim": model_dir}, "sim")
+    with qtbot.waitSignal(w.rescore_done, timeout=60000) as sig:
+        w.rescore_all()
+        w.set_result(other)  # other images opened while scoring: a new visit
+    assert sig.args[0] is not None and len(link.ctl.session.visits) == 2
+    new = load_session(path).visits[1]
+    assert new.is_loaded and not new.scores() and new.model_name is None
+    w.close()
+
+
+def test_resume_with_a_model_that_is_gone_says_so(qtbot, tmp_path, demo_result, model_dir,
+                                                  caplog):
+    from diascan.qt.qt_session_link import QtSessionLink
+
+    path = tmp_path / "s.json"
+    w, _link = linked(qtbot, path, demo_result)
+    w.close()
+    # the first session's hashes are saved when they are done: edit the file after that
+    qtbot.waitUntil(lambda: load_session(path).current.science.sha256 is not None, timeout=10000)
+    s = load_session(path)
+    s.current.model_name, s.current.model_version = "old_model", "0.3"
+    s.current.model_path = str(tmp_path / "gone" / "old_model")
+    save_session(s, path)
+    w2 = make_window(qtbot)
+    w2.set_models({"sim": model_dir}, "sim")
+    link2 = QtSessionLink(w2, session_path=path, interactive=False)
+    with qtbot.waitSignal(w2.data_loaded, timeout=20000):
+        link2.open_session(load_session(path), path)
+    assert w2.model_combo.currentText() == "sim"
+    msg = w2.statusBar().currentMessage()
+    assert "old_model" in msg and "not available" in msg
+    assert any("old_model" in r.getMessage() for r in caplog.records)
+    w2.close()
+
+    # a package found by its saved path (not in the switcher) is added and selected
+    s.current.model_name, s.current.model_path = "moved_sim", str(model_dir)
+    save_session(s, path)
+    w3 = make_window(qtbot)
+    w3.set_models({"other": model_dir / "nope"}, "other")
+    link3 = QtSessionLink(w3, session_path=path, interactive=False)
+    with qtbot.waitSignal(w3.data_loaded, timeout=20000):
+        link3.open_session(load_session(path), path)
+    assert w3.state.model_name == "moved_sim" and w3.model_specs["moved_sim"] == model_dir
+    w3.close()
+
+
+def test_open_visits_from_the_file_menu(qtbot, tmp_path, demo_result, visits_dir, model_dir):
+    from diascan.qt import qt_session
+
+    first = tmp_path / "s.json"
+    w, link = linked(qtbot, first, demo_result)
+    ctl = link.ctl
+    act = ctl.actions["open_visits"]
+    assert act in w.file_menu.actions() and act.text() == "Open visits…"
+    lst = tmp_path / "visits.txt"
+    lst.write_text(f"{visits_dir / 'v2'}\n{visits_dir / 'v1'}\n")
+    with qtbot.waitSignal(w.data_loaded, timeout=20000):
+        assert qt_session.open_visits(ctl, lst)
+    assert link.ctl is ctl and len(ctl.session.visits) == 2
+    assert "v2" in str(w.images["science"].path) and ctl.session.visits[0].is_loaded
+    assert ctl.session_path != first  # the first session file is left as it was
+    assert len(load_session(first).visits) == 1
+    assert len(load_session(ctl.session_path).visits) == 2
+    assert ctl.stats.visits.count() == 2
+    # a visits session records the scores and model of each visit as it is rescored
+    w.set_models({"sim": model_dir}, "sim")
+    with qtbot.waitSignal(w.rescore_done, timeout=60000):
+        w.rescore_all()
+    first_visit, second_visit = load_session(ctl.session_path).visits
+    assert first_visit.model_name == "sim" and second_visit.model_name is None
+    assert len(first_visit.scores()) == len(w.sources) and not second_visit.sources
+    listed = ctl.session_path
+    with qtbot.waitSignal(w.data_loaded, timeout=20000):
+        assert qt_session.open_visits(ctl, visits_dir)  # a folder of visit folders
+    assert ctl.session_path != listed  # even within the same second: a file of its own
+    assert load_session(listed).visits[0].model_name == "sim"
+    v1 = (visits_dir / "v1" / "science.fits").resolve()  # v1 is a link to the small demo
+    assert ctl.session.visits[0].science.path == str(v1) and w.images["science"].path == v1
+    with qtbot.waitSignal(w.error_shown, timeout=2000):
+        assert not qt_session.open_visits(ctl, tmp_path / "nope")
+    w.close()
+
+
+def test_dropping_a_folder_of_visits_opens_them(qtbot, tmp_path, demo_result, visits_dir):
+    from PyQt6.QtCore import QMimeData, QPoint, QPointF, QUrl
+    from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+
+    w, link = linked(qtbot, tmp_path / "s.json", demo_result)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(visits_dir))])
+    no_button, no_mod = Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, no_button, no_mod)
+    assert QApplication.sendEvent(w, enter) and enter.isAccepted()  # as Qt does: enter, drop
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, no_button, no_mod)
+    with qtbot.assertNotEmitted(w.error_shown), qtbot.waitSignal(w.data_loaded, timeout=20000):
+        QApplication.sendEvent(w, drop)
+    v1 = (visits_dir / "v1" / "science.fits").resolve()
+    assert len(link.ctl.session.visits) == 2 and link.ctl.session.visits[0].science.path == str(v1)
+    assert link.ctl.session.visits[0].is_loaded and not link.ctl.session.visits[1].is_loaded
+    w.close()
+
+
+def test_drop_rules_and_a_controller_without_a_link(qtbot, tmp_path, demo_result, visits_dir):
+    from diascan.qt import qt_session
+    from diascan.qt.qt_labels import QtLabelController
+
+    assert qt_session.visits_drop([visits_dir]) == visits_dir
+    assert qt_session.visits_drop([visits_dir / "v1"]) is None  # one visit: the window's own
+    assert qt_session.visits_drop([visits_dir / "v1" / "science.fits"]) is None
+    assert qt_session.visits_drop([tmp_path]) is None
+    w = make_window(qtbot)
+    with qtbot.waitSignal(w.data_loaded, timeout=5000):
+        w.set_result(demo_result)
+    ctl = QtLabelController(w, session_path=tmp_path / "s.json")
+    with qtbot.waitSignal(w.data_loaded, timeout=20000):
+        assert qt_session.open_visits(ctl, visits_dir)
+    assert len(ctl.session.visits) == 2 and ctl.session.visits[0].is_loaded
+    assert set(w.source_ids()) == set(ctl.session.visits[0].labels.ids)
+    w.close()
+
+
+def test_label_button_captions_follow_remapped_keys(qtbot, tmp_path, demo_result):
+    from PyQt6.QtWidgets import QPushButton
+
+    w, link = linked(qtbot, tmp_path / "s.json", demo_result)
+    ctl = link.ctl
+
+    def caption(word):
+        return next(b.text() for b in ctl.panel.findChildren(QPushButton)
+                    if b.text().startswith(word))
+
+    assert caption("Real") == "Real [R]" and caption("Clear") == "Clear [0]"
+    ctl.show_key_prefs()
+    dlg = ctl.key_prefs
+    dlg.edits["label_real"].setText("1")
+    dlg.edits["clear_label"].setText("9, Backspace")
+    with qtbot.waitSignal(dlg.accepted, timeout=1000):
+        dlg.accept()
+    assert caption("Real") == "Real [1]" and caption("Clear") == "Clear [9/Backspace]"
+    assert caption("Bogus") == "Bogus [B]"
+    w.close()
+
+
+def test_app_made_fixture_opens_on_the_demo(qtbot, tmp_path, small_demo, model_dir, caplog):
+    """The fixture made by make_v1_app.py (the real window on the small demo) opens in the
+    window: labels, notes, scores, model and view settings come back, nothing is skipped."""
+    import shutil
+
+    from diascan.qt.qt_session_link import QtSessionLink
+    from diascan.session import locate_in_folder
+
+    path = tmp_path / "fixture.json"
+    shutil.copy(APP_FIXTURE, path)
+    session = load_session(path)
+    refs = [r for v in session.visits for _, r in v.files()]
+    if locate_in_folder(session, small_demo) != len(refs):
+        pytest.skip("the demo data differ from the ones the fixture was made on")
+    visit = session.current
+    w = make_window(qtbot)
+    w.set_models({"other": model_dir, visit.model_name: model_dir}, "other")
+    link = QtSessionLink(w, session_path=path, interactive=False)
+    with caplog.at_level("WARNING"), qtbot.waitSignal(w.data_loaded, timeout=20000):
+        link.open_session(session, path)
+    assert not [r for r in caplog.records if "not restored" in r.getMessage()]
+    assert sorted(w.source_ids()) == sorted(s.id for s in visit.sources)
+    for s in visit.sources:
+        row = w.sources.index_of(s.id)
+        lab = visit.labels.label(s.id)
+        assert w.sources.labels[row] == (lab.value if lab else None)
+        assert w.sources.score[row] == pytest.approx(s.score)
+    assert link.ctl.stats.bar.value() == visit.labels.statistics().labelled > 0
+    view = visit.view
+    assert w.state.single == view["single"]
+    assert w.state.frames["science"].stretch == view["frames"]["science"]["stretch"]
+    assert w.state.threshold == view["threshold"] and w.selected_id() == visit.current_source
+    assert w.state.model_name == visit.model_name
+    w.close()
+
+
+def test_cli_resume_shows_saved_scores_without_rescoring(tmp_path):
+    """A resumed session whose scores came from the selected model is not rescored at start."""
+    import json
+
+    session = tmp_path / "s.json"
+    args = ["view", "--small-demo", "--session", str(session), "--screenshot",
+            str(tmp_path / "x.png")]  # fmt: skip
+    first = _cli(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    data = json.loads(session.read_text())
+    visit = data["visits"][0]
+    assert visit["model"]["name"] and all(s["score"] is not None for s in visit["sources"])
+    for s in visit["sources"]:  # marks no model could give: a rescore would overwrite them
+        s["score"] = 0.5
+    session.write_text(json.dumps(data))
+    second = _cli(args, tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    again = json.loads(session.read_text())["visits"][0]
+    assert [s["score"] for s in again["sources"]] == [0.5] * len(visit["sources"])
+    # a source without a saved score makes the start rescore (and save) them all
+    again["sources"][0]["score"] = None
+    data["visits"][0] = again
+    session.write_text(json.dumps(data))
+    third = _cli(args, tmp_path)
+    assert third.returncode == 0, third.stderr[-2000:]
+    last = json.loads(session.read_text())["visits"][0]
+    assert last["sources"][0]["score"] is not None
+    assert any(s["score"] != 0.5 for s in last["sources"])

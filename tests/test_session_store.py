@@ -275,10 +275,10 @@ def test_sources_from_rubin_table_and_many_visits(tmp_path):
 
     t = Table({"diaSourceId": [7, 8], "ra": [1.0, 2.0], "dec": [3.0, float("nan")],
                "x": [1.5, 2.5], "y": [3.5, 4.5], "psfFlux": [10.0, 20.0], "snr": [6.0, 7.0],
-               "reliability": [0.1, 0.9], "score": [0.2, 0.8], "status": ["matched", "new_only"]})
+               "reliability": [0.1, 0.9], "score": [0.2, 0.8], "status": ["matched", "unmatched"]})
     srcs = sources_from_table(t)
     assert srcs[1].id == 8 and srcs[1].dec is None and srcs[1].original_reliability == 0.9
-    assert srcs[0].score == 0.2 and srcs[1].status == "new_only"
+    assert srcs[0].score == 0.2 and srcs[1].status == "unmatched"
     s = Session(visits=[VisitEntry.create(srcs, visit=1), VisitEntry.create(srcs[:1], visit=2)])
     s.visits[1].labels.set_label(7, "real")
     assert s.next_unfinished_visit() == 0  # visit 2 is done, wraps to visit 1
@@ -286,3 +286,51 @@ def test_sources_from_rubin_table_and_many_visits(tmp_path):
     assert s.next_unfinished_visit() == 0
     back = load_session(save_session(s, tmp_path / "m.json"))
     assert back.current_visit == 1 and back.progress() == [("visit 1", 0, 2), ("visit 2", 1, 1)]
+
+
+APP_FIXTURE = FIXTURES / "session_v1_app_2026-11-29.json"
+
+
+def test_app_made_v1_fixture_loads_scores_labels_model_and_view():
+    """The fixture written by the real window (make_v1_app.py): every score, the model, labels
+    with time and note, and view settings the viewer applies without skipping any."""
+    from diascan.viewstate import ViewerState
+
+    s = load_session(APP_FIXTURE)
+    v = s.current
+    assert v.model_name == "diascan_taccnn_sim_v1" and v.model_version == "1.0"
+    assert v.model_path and v.model_path.endswith("diascan_taccnn_sim_v1")
+    assert v.sources and all(src.score is not None and 0 <= src.score <= 1 for src in v.sources)
+    assert {src.status for src in v.sources} <= {"matched", "unmatched", "target"}
+    st = v.labels.statistics()
+    assert st.real >= 1 and st.bogus >= 1 and st.unsure >= 1
+    noted = [sid for sid in v.labels.ids if v.labels.note(sid)]
+    assert noted and all(v.labels.label_time(sid) is not None
+                         for sid in v.labels.ids if v.labels.label(sid) is not None)
+    assert all(r.sha256 and r.size for _, r in v.files())
+    state = ViewerState()
+    assert state.update_from_dict(v.view, selection=False) == []
+    assert state.single is True and state.threshold is not None
+    assert s.view_settings.get("hide_scores") is False  # hidden while labelling, shown again
+
+
+def test_model_path_round_trip_and_old_files_without_it(tmp_path):
+    s = make_session(tmp_path)
+    s.current.model_path = "/models/tac_cnn"
+    back = load_session(save_session(s, tmp_path / "s.json")).current
+    assert (back.model_name, back.model_version, back.model_path) == (
+        "tac_cnn", "1", "/models/tac_cnn")
+    old = load_session(FIXTURES / "session_v1_2026-11-25.json").current
+    assert old.model_name == "tac_cnn_comcam" and old.model_path is None
+
+
+def test_set_scores_records_the_model_and_skips_unknown_ids(tmp_path):
+    s = make_session(tmp_path)
+    v = s.current
+    n = v.set_scores({500: 0.75, 501: float("nan"), 999: 0.5}, "sim", "1.0", "/m/sim")
+    assert n == 2 and v.source(500).score == 0.75 and v.source(501).score is None
+    assert (v.model_name, v.model_version, v.model_path) == ("sim", "1.0", "/m/sim")
+    assert v.set_scores({999: 0.1}, "other") == 0 and v.model_name == "sim"  # nothing set
+    assert v.scores() == {500: 0.75, 502: pytest.approx(0.2), 503: pytest.approx(0.3)}
+    back = load_session(save_session(s, tmp_path / "s.json")).current
+    assert back.scores() == v.scores() and back.model_path == "/m/sim"

@@ -241,8 +241,9 @@ def run_viewer(args) -> int:
         loader = demo_loader(small=bool(getattr(args, "small_demo", False)))
 
     def after_load() -> None:
-        # Rescore with the chosen model once the data are in (scores stream into the table).
-        if win.sources is not None and len(win.sources) and specs:
+        # Rescore with the chosen model once the data are in (scores stream into the table),
+        # unless a resumed session already gave every source a score from that model.
+        if win.sources is not None and len(win.sources) and specs and not _scores_saved(link, win):
             if win.rescore_all() is None and screenshot:
                 finish()
         elif screenshot:
@@ -285,6 +286,23 @@ def run_viewer(args) -> int:
     app.exec()
     win.wait_idle()
     return status["rc"]
+
+
+def _scores_saved(link, win) -> bool:
+    """True when the session's current visit holds a score for every source on screen, from
+    the model now selected (a resumed session: its scores are shown, not recomputed)."""
+    import numpy as np
+
+    ctl = getattr(link, "ctl", None)
+    if ctl is None or win.sources is None:
+        return False
+    visit = ctl.session.current
+    model = getattr(win.state, "model_name", None)
+    return bool(
+        visit.model_name is not None
+        and visit.model_name == model
+        and np.all(np.isfinite(np.asarray(win.sources.score, dtype=float)))
+    )
 
 
 def _session_args(args) -> tuple[Any, Path | None, list | None]:

@@ -4,11 +4,14 @@
 :class:`~diascan.session.keymap.KeyMap`; text fields keep their typed keys because Qt lets a
 focused ``QLineEdit`` claim printable keys first (ShortcutOverride). Every action goes through
 the Qt-free :class:`~diascan.session.triage.Triage`; every label change is mirrored into the
-window's table/markers and autosaved atomically.
+window's table/markers and autosaved atomically. Scores the window recomputes
+(``rescore_done``) are written into the visit's sources with the model that made them and
+autosaved; a resumed session shows its saved scores and selects its saved model.
 
 The window must provide ``select_source(id)``, ``selection_changed(int)``, ``source_ids()`` and
-``sources`` (a ``viewstate.SourceSet`` or ``None``); ``session_menu``, ``add_dock``, ``table``,
-``state``, ``data_loaded`` and ``statusBar()`` are used when present.
+``sources`` (a ``viewstate.SourceSet`` or ``None``); ``session_menu``, ``file_menu``,
+``add_dock``, ``table``, ``state``, ``data_loaded``, ``rescore_done``, ``model``,
+``model_specs``/``set_models`` and ``statusBar()`` are used when present.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
@@ -35,7 +39,7 @@ from PyQt6.QtWidgets import (
 
 from diascan.errors import SessionError
 from diascan.session.keymap import ACTIONS, KeyMap
-from diascan.session.labels import Label
+from diascan.session.labels import Label, SourceId
 from diascan.session.model import Session, VisitEntry
 from diascan.session.recent import remember_last_session
 from diascan.session.store import Autosave
@@ -145,6 +149,9 @@ class QtLabelController(QObject):
 
         self.window = window
         window.label_controller = self  # the window closes (saves) it in closeEvent
+        #: A message for the status bar once the visit's data are shown (e.g. model missing).
+        self.pending_notice: str | None = None
+        given = session is not None
         self.keymap = keymap if keymap is not None else _load_keymap(keymap_path)
         self.keymap_path = keymap_path
         if session is None:
@@ -164,6 +171,11 @@ class QtLabelController(QObject):
         window.selection_changed.connect(self._window_selected)
         if hasattr(window, "data_loaded"):
             window.data_loaded.connect(self.sync_window)
+        if hasattr(window, "rescore_done"):
+            window.rescore_done.connect(self._rescored)
+        window.installEventFilter(self)  # a dropped folder of visit folders
+        if given:
+            self.restore_model()
         self.sync_window()
         self.autosave.save()
         remember_last_session(self.session_path)
@@ -187,6 +199,13 @@ class QtLabelController(QObject):
                 sc.setContext(Qt.ShortcutContext.WindowShortcut)
                 sc.activated.connect(functools.partial(self.trigger, action))
                 self.shortcuts.append(sc)
+        self._update_captions()
+
+    def _update_captions(self) -> None:
+        """Show the bound keys on the label buttons (``Real [R]``)."""
+        for action, (text, button) in self.label_buttons.items():
+            keys = "/".join(self.keymap.keys_for(action))
+            button.setText(f"{text} [{keys}]" if keys else text)
 
     def trigger(self, action: str) -> bool:
         """Run a named action (what a key press does)."""
@@ -216,11 +235,13 @@ class QtLabelController(QObject):
         self.note_edit.setPlaceholderText("note on the selected source (Enter saves)")
         self.note_edit.returnPressed.connect(self.commit_note)
         grid = QGridLayout()
+        #: action -> (caption, button); the bound keys are added by :meth:`_update_captions`.
+        self.label_buttons: dict[str, tuple[str, QPushButton]] = {}
         for i, (text, action) in enumerate((("Real", "label_real"), ("Bogus", "label_bogus"),
                                             ("Unsure", "label_unsure"), ("Clear", "clear_label"))):
-            keys = "/".join(self.keymap.keys_for(action))
-            grid.addWidget(self._button(f"{text} [{keys}]",
-                                        functools.partial(self.trigger, action)), 0, i)
+            button = self._button(text, functools.partial(self.trigger, action))
+            self.label_buttons[action] = (text, button)
+            grid.addWidget(button, 0, i)
         grid.addWidget(self._button("Undo", functools.partial(self.trigger, "undo")), 1, 0)
         grid.addWidget(self._button("Next unlabelled",
                                     functools.partial(self.trigger, "next_unlabelled")), 1, 1)
@@ -269,6 +290,8 @@ class QtLabelController(QObject):
 
         # File menu: open a session, export tables / regions / PNGs.
         add("open", "Open session…", lambda: qt_session.open_session_dialog(self),
+            where=file_menu)
+        add("open_visits", "Open visits…", lambda: qt_session.open_visits(self),
             where=file_menu)
         add("export", "Export labels (table, DS9 regions)…",
             lambda: qt_session.export_dialog(self), where=file_menu)
@@ -377,9 +400,11 @@ class QtLabelController(QObject):
         """Save (selection and view included) and stop autosaving; call when the window closes."""
         self.autosave.save()
         self.autosave.detach()
+        self.window.removeEventFilter(self)
 
     def set_session(self, session: Session, path: str | Path) -> None:
-        """Switch to another session (File > Open session)."""
+        """Switch to another session (File > Open session, Open visits)."""
+        self.autosave.save()  # the session we leave keeps its selection and view
         self.autosave.detach()
         self.session = session
         self.session_path = Path(path)
@@ -391,8 +416,126 @@ class QtLabelController(QObject):
         self.hide_scores_check.setChecked(self.triage.hide_scores)
         self.hide_labelled_check.setChecked(self.triage.hide_labelled)
         remember_last_session(self.session_path)
+        self.restore_model()
         self.visit_requested.emit(session.current_visit)
         self.sync_window()
+
+    # --- scores and model ------------------------------------------------------------------
+    def shown_visit(self) -> VisitEntry | None:
+        """The visit whose sources the window shows (the current one, unless a visit switch is
+        still loading), or ``None``."""
+        ids = self.window.source_ids()
+        if not ids:
+            return None
+        want = set(ids)
+        for v in (self.session.current, *self.session.visits):
+            if v.is_loaded and set(v.labels.ids) == want:
+                return v
+        return None
+
+    def _rescored(self, res) -> None:
+        """``rescore_done``: write the new scores and the model into the visit; autosave.
+
+        Only scores the window shows are written: a rescoring of sources replaced since (a
+        visit switch) leaves the session alone.
+        """
+        src = getattr(self.window, "sources", None)
+        visit = self.shown_visit()
+        if res is None or src is None or visit is None:
+            return
+        idx = np.asarray(res[0], dtype=int)
+        scores = np.asarray(res[1], dtype=float)
+        if idx.size and (idx.max() >= len(src)
+                         or not np.array_equal(src.score[idx], scores, equal_nan=True)):
+            log.info("rescored sources are not the ones shown; their scores are not saved")
+            return
+        name, version, path = self.window_model()
+        n = visit.set_scores({int(i): float(v) for i, v in zip(src.ids[idx], scores, strict=True)},
+                             name, version, path)
+        log.info("%d scores of %s saved (model %s %s)", n, visit.name, name, version)
+        self.autosave.save()
+
+    def window_model(self) -> tuple[str | None, str | None, str | None]:
+        """``(name, version, package path)`` of the window's current model."""
+        model = getattr(self.window, "model", None)
+        state = getattr(self.window, "state", None)
+        name = getattr(state, "model_name", None) or getattr(model, "name", None)
+        version = getattr(model, "version", None)
+        path = getattr(model, "path", None)
+        if path is None:
+            path = _spec_path((getattr(self.window, "model_specs", None) or {}).get(name))
+        return (name, None if version is None else str(version),
+                None if path is None else str(path))
+
+    def restore_model(self) -> str | None:
+        """Select the current visit's saved model in the window's switcher (no rescoring).
+
+        Found by name (and package path), else by package path, else by name alone; a saved
+        package folder that still exists is added to the switcher. When it is not available,
+        the log and the status bar say so (the saved scores are kept). Returns the selected
+        name, or ``None``.
+        """
+        visit = self.session.current
+        name, path = visit.model_name, visit.model_path
+        if (not name and not path) or not hasattr(self.window, "set_models"):
+            return None
+        specs = dict(getattr(self.window, "model_specs", None) or {})
+        want = _resolved(path)
+        same = [k for k, sp in specs.items() if want and _resolved(_spec_path(sp)) == want]
+        chosen = same[0] if same else None
+        if name in specs and (not same or name in same):
+            chosen = name
+        if chosen is None and path and Path(path).is_dir():
+            chosen = name or Path(path).name
+            specs[chosen] = Path(path)
+        if chosen is None:
+            what = f"{name or Path(path).name}" + (f" {visit.model_version}"
+                                                   if visit.model_version else "")
+            current = getattr(getattr(self.window, "state", None), "model_name", None)
+            msg = (f"model {what} of this session is not available ({path or 'no path saved'})"
+                   f"; saved scores kept, rescoring uses {current or 'no model'}")
+            log.warning(msg)
+            self._notice(msg)
+            return None
+        state = getattr(self.window, "state", None)
+        if getattr(state, "model_name", None) != chosen or chosen not in self.window.model_specs:
+            self.window.set_models(specs, chosen)
+        return chosen
+
+    def _apply_scores(self, visit: VisitEntry, src) -> None:
+        """Show the visit's saved scores in the window (one ``scores`` notification)."""
+        rows, vals = [], []
+        for s in visit.sources:
+            if s.score is None:
+                continue
+            row = _row(src, s.id)
+            if row is not None and src.score[row] != s.score:
+                rows.append(row)
+                vals.append(s.score)
+        if rows:
+            src.set_scores(rows, vals)
+
+    def _notice(self, msg: str) -> None:
+        """Status-bar message now and again once the visit's data are shown."""
+        self.pending_notice = msg
+        bar = getattr(self.window, "statusBar", None)
+        if bar is not None:
+            bar().showMessage(msg, 15000)
+
+    # --- drops -----------------------------------------------------------------------------
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        """A dropped folder of visit folders (or a visit list file) opens those visits."""
+        # type first: also called while Qt tears the window down (attributes may be gone)
+        if event.type() == QEvent.Type.Drop and obj is getattr(self, "window", None):
+            from diascan.qt import qt_session
+
+            mime = event.mimeData()
+            paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+            if qt_session.visits_drop(paths) is not None:
+                event.acceptProposedAction()
+                qt_session.open_visits(self, paths[0])
+                return True
+        return super().eventFilter(obj, event)
 
     # --- window sync -----------------------------------------------------------------------
     def sync_window(self) -> None:
@@ -413,6 +556,12 @@ class QtLabelController(QObject):
                     rows.append(row)
                     labs.append(lab.value if lab else None)
             src.set_labels(rows, labs)
+            self._apply_scores(visit, src)
+        if ids and self.pending_notice:  # shown after the load's own status message
+            bar = getattr(self.window, "statusBar", None)
+            if bar is not None:
+                bar().showMessage(self.pending_notice, 15000)
+            self.pending_notice = None
         self._restore_view(visit.view)
         self._apply_hide_scores()
         self._apply_hide_labelled()
@@ -504,6 +653,29 @@ class QtLabelController(QObject):
         if bar is not None:
             bar().showMessage(msg, 15000)
         self.save_failed.emit(msg)
+
+
+def _spec_path(spec: Any) -> Any:
+    """The package path of a model switcher entry (a path, or a loaded model with ``path``)."""
+    if spec is None or isinstance(spec, str | Path):
+        return spec
+    return getattr(spec, "path", None)
+
+
+def _resolved(path: Any) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(Path(path).expanduser().resolve())
+    except (OSError, RuntimeError):
+        return str(path)
+
+
+def _row(src: Any, sid: SourceId) -> int | None:
+    try:
+        return src.index_of(sid)
+    except (TypeError, ValueError):  # a string id the window's integer ids cannot hold
+        return None
 
 
 def _load_keymap(path) -> KeyMap:

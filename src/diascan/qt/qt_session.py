@@ -1,4 +1,5 @@
-"""Session dialogs: open, export (tables/regions/PNG), resume offer, locate moved input files."""
+"""Session dialogs: open a session or visits, export (tables/regions/PNG), resume offer, locate
+moved input files."""
 
 from __future__ import annotations
 
@@ -42,10 +43,16 @@ def sessions_dir() -> Path:
 
 
 def new_session_path() -> Path:
-    """A fresh autosave file, ``$XDG_DATA_HOME/diascan/sessions/session-<time>.json``."""
+    """A fresh autosave file, ``$XDG_DATA_HOME/diascan/sessions/session-<time>.json`` (``-2``,
+    ``-3``... appended when a session of the same second exists: never an existing file)."""
     d = sessions_dir()
     d.mkdir(parents=True, exist_ok=True)
-    return d / f"session-{datetime.now():%Y%m%d-%H%M%S}.json"
+    stem = f"session-{datetime.now():%Y%m%d-%H%M%S}"
+    path, n = d / f"{stem}.json", 1
+    while path.exists():
+        n += 1
+        path = d / f"{stem}-{n}.json"
+    return path
 
 
 def _num(a, i):
@@ -88,7 +95,12 @@ def visit_from_window(window: Any, checksum: bool = False) -> VisitEntry:
 
     sci = images.get("science")
     meta = getattr(sci, "metadata", {}) or {}
+    # The model is recorded with scores only (the viewer's rescoring records its own).
+    scored = any(s.score is not None for s in sources)
     model = getattr(window, "model", None)
+    name = getattr(result, "model_name", None) or getattr(model, "name", None) or getattr(
+        getattr(window, "state", None), "model_name", None)
+    version = getattr(result, "model_version", None) or getattr(model, "version", None)
     return VisitEntry.create(
         sources, science=path_of("science"), difference=path_of("difference"),
         template=path_of("template"),
@@ -96,9 +108,8 @@ def visit_from_window(window: Any, checksum: bool = False) -> VisitEntry:
         catalog=path_of("catalog") or getattr(result, "catalog_path", None),
         checksum=checksum, visit=meta.get("visit"), detector=meta.get("detector"),
         band=meta.get("band"),
-        model_name=getattr(model, "name", None) or getattr(window.state, "model_name", None)
-        if hasattr(window, "state") else None,
-        model_version=getattr(model, "version", None),
+        model_name=name if scored else None,
+        model_version=None if not scored or version is None else str(version),
     )
 
 
@@ -258,6 +269,71 @@ def locate_files(session: Session, problems: list[FileProblem], parent=None,
     if holder is not None:
         holder.locate_dialog = dlg
     return dlg.exec() == QDialog.DialogCode.Accepted
+
+
+def visits_drop(paths: list[Path]) -> Path | None:
+    """The folder of visit folders or visit list file among dropped ``paths``, else ``None``
+    (one visit's files or folder are the window's own business)."""
+    from diascan.qt.app import guess_roles
+    from diascan.qt.qt_session_link import visits_from_arg
+
+    if len(paths) != 1 or guess_roles(list(paths)) is not None:
+        return None
+    p = paths[0]
+    if not (p.is_dir() or (p.is_file() and p.stat().st_size < 1 << 20)):  # not an image
+        return None
+    try:
+        visits_from_arg(p)
+    except InputError:
+        return None
+    return p
+
+
+def open_visits(controller, path: str | Path | None = None) -> bool:
+    """File > Open visits…: a folder of visit folders or a visit list file (``--visits``).
+
+    Asks for it when ``path`` is ``None``. The visits become a new session (its own autosave
+    file; the current session is saved and left as it is) and the first visit is shown.
+    Errors are shown by the window; returns ``False`` then or when cancelled.
+    """
+    from diascan.qt.qt_session_link import QtSessionLink, visits_from_arg
+
+    window = controller.window
+    if path is None:
+        path = _ask_visits_path(window)
+        if path is None:
+            return False
+    try:
+        visits = visits_from_arg(path)
+    except InputError as exc:
+        if hasattr(window, "show_error"):
+            window.show_error("Cannot open visits", str(exc))
+        else:
+            _error(window, "Cannot open visits", str(exc))
+        return False
+    link = getattr(window, "session_link", None)
+    if link is None or link.ctl is not controller:
+        link = QtSessionLink.for_controller(controller)
+    link.start_visits(visits)
+    return True
+
+
+def _ask_visits_path(parent) -> str | None:
+    """Folder of visit folders, or a text file listing visit folders; ``None`` if cancelled."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Open visits",
+                      "Open a folder of visit folders, or a text file listing visit folders?",
+                      QMessageBox.StandardButton.Cancel, parent)
+    folder = box.addButton("Folder…", QMessageBox.ButtonRole.AcceptRole)
+    listing = box.addButton("List file…", QMessageBox.ButtonRole.AcceptRole)
+    box.exec()
+    if box.clickedButton() is folder:
+        path = QFileDialog.getExistingDirectory(parent, "Folder of visit folders")
+    elif box.clickedButton() is listing:
+        path, _ = QFileDialog.getOpenFileName(parent, "Visit list", "",
+                                              "Visit lists (*.txt *.lst);;All files (*)")
+    else:
+        return None
+    return path or None
 
 
 def open_session_dialog(controller) -> bool:

@@ -6,8 +6,9 @@
 * a saved session (``--session FILE``, resume, File > Open session) has its inputs checked in a
   worker (sizes, sha256), moved or changed ones are located in :class:`QtLocateFilesDialog`,
   then its current visit's files are loaded (``open_session``);
-* many visits (``--visits``) become one session whose visits are filled with their sources the
-  first time they are opened (``start_visits``);
+* many visits (``--visits``, File > Open visits…, a dropped folder of visit folders) become one
+  session whose visits are filled with their sources the first time they are opened
+  (``start_visits``);
 * ``visit_requested(i)`` (next visit, the visit list) loads visit ``i``; images opened by the
   user while a session runs become a new visit of it;
 * sha256 of the (large) input files is computed in workers, never on the GUI thread.
@@ -105,7 +106,16 @@ class QtSessionLink(QObject):
         self.ctl: Any = None
         self.loading_visit: int | None = None
         self.workers: list = []
+        window.session_link = self  # File > Open visits… finds it
         window.data_loaded.connect(self._on_loaded)  # before the controller's own sync
+
+    @classmethod
+    def for_controller(cls, ctl: Any) -> QtSessionLink:
+        """A link for a label controller made without one (it then loads the visits)."""
+        link = cls(ctl.window, session_path=ctl.session_path)
+        link.ctl = ctl
+        ctl.visit_requested.connect(link.load_visit)
+        return link
 
     # --- starting -------------------------------------------------------------------------
     def start_new(self, loader) -> None:
@@ -113,11 +123,19 @@ class QtSessionLink(QObject):
         self.window.load(loader)
 
     def start_visits(self, visits: list[dict[str, Any]]) -> None:
-        """A new session over several visits; shows the first one."""
+        """A new session over several visits; shows the first one.
+
+        While a session runs (File > Open visits…) the new one gets a fresh autosave file and
+        the running one is saved and left as it is.
+        """
         session = session_from_visits(visits)
-        self._attach(session, self.session_path)
+        if self.ctl is not None:
+            self.session_path = qt_session.new_session_path()
+            self.ctl.set_session(session, self.session_path)  # asks for the first visit
+        else:
+            self._attach(session, self.session_path)
+            self.load_visit(session.current_visit)
         self._checksum(session.visits)
-        self.load_visit(session.current_visit)
 
     def open_session(self, session: Session, path: str | Path) -> None:
         """Check a saved session's inputs (worker), locate moved ones, then show it."""
@@ -193,10 +211,7 @@ class QtSessionLink(QObject):
         self.ctl.autosave.save()
 
     def _checksum(self, visits: list[VisitEntry]) -> None:
-        def saved() -> None:
-            if self.ctl is not None:
-                self.ctl.autosave.save()
-
-        w = qt_session.checksum_worker(visits, saved)
+        auto = self.ctl.autosave  # the session these visits belong to, even after a switch
+        w = qt_session.checksum_worker(visits, auto.save)
         if w is not None:
             self.workers = [x for x in self.workers if x.running] + [w]

@@ -1,8 +1,9 @@
 """Export labelled sources of a session: tables (CSV, ECSV, FITS, Parquet) and DS9 regions.
 
 The format follows the file extension. Tables have one row per source with visit, detector, id,
-RA/Dec, x/y, flux, SNR, scores, status, label, label time and note. Region files hold one sky
-region per source (ICRS or FK5, colour by label, text = id), written with astropy-regions.
+RA/Dec, x/y, flux, SNR, scores (and the model that computed them), status, label, label time
+and note. Region files hold one sky region per source (ICRS or FK5, colour by label,
+text = id), written with astropy-regions.
 An existing file is never replaced unless ``overwrite=True``.
 """
 
@@ -94,6 +95,9 @@ def export_table(
         t[name] = np.array([fnum(getattr(s, name)) for _, s, _ in rows], dtype=np.float64)
         if unit is not None:
             t[name].unit = unit
+    t["model"] = np.array([v.model_name or "" for v, _, _ in rows], dtype=str)
+    t["model_version"] = np.array(
+        ["" if v.model_version is None else str(v.model_version) for v, _, _ in rows], dtype=str)
     t["status"] = np.array([s.status or "" for _, s, _ in rows], dtype=str)
     t["label"] = np.array(["" if r.label is None else r.label.value for *_, r in rows], dtype=str)
     t["label_time"] = np.array([format_time(r.time) or "" for *_, r in rows], dtype=str)

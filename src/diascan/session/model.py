@@ -2,8 +2,9 @@
 
 A :class:`Session` holds a list of :class:`VisitEntry` (the visit/detector triplets the user
 works through), the index of the current visit and free view settings. Each visit records its
-input files as :class:`FileRef` (path, sha256, size), the model used, its sources
-(:class:`SourceRecord`) and a :class:`~diascan.session.labels.LabelStore` with the labels.
+input files as :class:`FileRef` (path, sha256, size), the model that computed the scores (name,
+version, package path), its sources (:class:`SourceRecord`, scores included) and a
+:class:`~diascan.session.labels.LabelStore` with the labels.
 See ``docs/session-schema.md`` for the file format (written by :mod:`diascan.session.store`).
 """
 
@@ -148,7 +149,11 @@ def sources_from_table(table: Any) -> list[SourceRecord]:
 
 @dataclass
 class VisitEntry:
-    """One visit/detector: input files, model, sources and their labels."""
+    """One visit/detector: input files, model, sources and their labels.
+
+    ``model_name``/``model_version``/``model_path``: the model of the last rescoring written into
+    the sources' ``score`` (:meth:`set_scores`).
+    """
 
     science: FileRef | None = None
     difference: FileRef | None = None
@@ -160,6 +165,7 @@ class VisitEntry:
     band: str | None = None
     model_name: str | None = None
     model_version: str | None = None
+    model_path: str | None = None
     sources: list[SourceRecord] = field(default_factory=list)
     labels: LabelStore | None = None
     view: dict[str, Any] = field(default_factory=dict)
@@ -240,6 +246,33 @@ class VisitEntry:
             return 0
         self.sources = list(sources)
         return self.labels.add_ids([s.id for s in self.sources])
+
+    def set_scores(
+        self,
+        scores: Mapping[SourceId, float | None],
+        model_name: str | None = None,
+        model_version: str | None = None,
+        model_path: str | None = None,
+    ) -> int:
+        """Store recomputed scores (id -> score; NaN -> ``None``) and the model that made them.
+
+        Ids that are not sources of this visit are ignored; returns how many scores were set.
+        """
+        by_id = {s.id: s for s in self.sources}
+        n = 0
+        for sid, score in scores.items():
+            src = by_id.get(sid)
+            if src is not None:
+                src.score = _num(score)
+                n += 1
+        if n:
+            self.model_name, self.model_version, self.model_path = (
+                model_name, model_version, model_path)
+        return n
+
+    def scores(self) -> dict[SourceId, float]:
+        """Id -> score of the sources that have one."""
+        return {s.id: s.score for s in self.sources if s.score is not None}
 
     def progress(self) -> tuple[int, int]:
         """``(labelled, total)`` for this visit."""

@@ -126,7 +126,8 @@ def session_to_json(session: Session) -> dict[str, Any]:
                     "template_patches": [p.to_json() for p in v.template_patches],
                     "catalog": _ref(v.catalog),
                 },
-                "model": {"name": v.model_name, "version": v.model_version},
+                "model": {"name": v.model_name, "version": v.model_version,
+                          "path": v.model_path},
                 "view": _jsonable(v.view),
                 "current_source": _scalar(v.current_source),
                 "sources": sources,
@@ -241,6 +242,7 @@ def _visit_from_json(d: dict[str, Any]) -> VisitEntry:
         band=d.get("band"),
         model_name=model.get("name"),
         model_version=model.get("version"),
+        model_path=model.get("path"),
         view=dict(d.get("view") or {}),
         current_source=d.get("current_source"),
     )
