@@ -72,3 +72,17 @@ def test_train_cli_writes_loadable_package(tmp_path, capsys):
     assert "ROC AUC" in (out / "README.md").read_text()
     # Refuses to overwrite without --force.
     assert main(["train", "--out", str(out), "--n-train", "10", "--epochs", "1"]) == 2
+
+
+def test_train_card_with_compare_has_the_demo_check(tmp_path):
+    """``--card --compare PKG`` writes the demo-check section, as the card module computes it."""
+    from diascan.models.card import card_demo_section, demo_check_paragraph
+
+    bundled = load_model()
+    out = tmp_path / "tiny_cmp"
+    rc = main(["train", "--out", str(out), "--seed", "2", "--n-train", "300", "--epochs", "1",
+               "--n-eval", "100", "--card", "--threads", "1", "--compare", str(bundled.path)])
+    assert rc == 0
+    section = card_demo_section((out / "README.md").read_text())
+    assert section is not None
+    assert section == demo_check_paragraph(load_model(out), bundled).rstrip()

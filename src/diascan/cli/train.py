@@ -79,7 +79,13 @@ def run(args) -> int:
                      history=result.history, eval_seed=args.eval_seed)
         if args.card:
             command = "diascan train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+            demo = None
+            if compare:  # the card's demo check sets our model beside the first compared one
+                from diascan.models.card import demo_check_paragraph
+
+                demo = demo_check_paragraph(ours, compare[0])
             (out / "README.md").write_text(
-                model_card(out.name, command, cfg, result.seconds, metrics, args.eval_seed)
+                model_card(out.name, command, cfg, result.seconds, metrics, args.eval_seed,
+                           demo_section=demo)  # fmt: skip
             )
     return 0
