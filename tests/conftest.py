@@ -23,6 +23,27 @@ for _var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_XDG_ROOT, ignore_errors=True)
 
+
+@pytest.fixture(autouse=True)
+def _delete_closed_windows_now():
+    """Delete the windows a GUI test closed before the next test starts.
+
+    Left for a later event loop, a window whose Python side is only held in reference cycles
+    can be deleted by the garbage collector in the middle of Qt's event handling (a segfault
+    inside QGraphicsScene); here they go at a safe point, their queued signals handled first.
+    Tests that never imported Qt are left alone (the core must run without it).
+    """
+    yield
+    import sys
+
+    if "PyQt6.QtCore" not in sys.modules:
+        return
+    from PyQt6.QtCore import QCoreApplication, QEvent
+
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.processEvents()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -94,6 +94,13 @@ def press(qtbot, widget, key, mod=Qt.KeyboardModifier.NoModifier):
     qtbot.keyClick(widget, key, mod)
 
 
+def table_current_id(win) -> int:
+    """The id in the row the table highlights."""
+    from diascan.qt.qt_table import COL
+
+    return int(win.proxy.index(win.table.currentIndex().row(), COL["id"]).data())
+
+
 def test_label_keys_move_and_autosave(qtbot, win, ctl):
     store = ctl.session.current.labels
     press(qtbot, win.table, Qt.Key.Key_R)
@@ -193,6 +200,76 @@ def test_hide_scores_and_labelled(qtbot, win, ctl):
     qtbot.waitUntil(lambda: win.frames.marker_count == N - 2, timeout=2000)  # markers go too
     ctl.set_hide_scores(False)
     assert not win.table.isColumnHidden(COL["score"])
+
+
+def test_hide_scores_hides_them_in_tooltips_cutouts_and_plots(qtbot, win, ctl):
+    from PyQt6.QtCore import QPointF
+
+    qtbot.waitExposed(win)
+    view = win.frames.views["science"]
+    k = 3
+    win.select_source(IDS[k])
+    moves = []
+
+    def hover_tip() -> str:
+        # A real mouse move over the marker; pyqtgraph drops moves closer than 10 ms, so
+        # waitUntil retries, 1 px to and fro (Qt drops a move to where the mouse already is).
+        moves.append(1)
+        x, y = win.sources.x[k] + len(moves) % 2, win.sources.y[k]
+        qtbot.mouseMove(view.viewport(), view.mapFromScene(view.vb.mapViewToScene(QPointF(x, y))))
+        return view.vb.toolTip()
+
+    plain = f"id {IDS[k]}  matched\nSNR 9.0"
+    qtbot.waitUntil(lambda: hover_tip().startswith(plain + "  reliability"), timeout=3000)
+    assert "recomputed" in win.cutouts.info.text()
+    assert len(win.plots.points.getData()[0]) == N
+    ctl.hide_scores_check.setChecked(True)  # the check box of the Labels dock
+    info = win.cutouts.info.text()
+    assert "reliability" not in info and "recomputed" not in info and f"id {IDS[k]}" in info
+    qtbot.waitUntil(lambda: hover_tip() == plain, timeout=3000)
+    assert len(win.plots.points.getData()[0]) == 0 and win.plots.bars.yData.sum() == 0
+    assert win.state.hide_scores
+    win.select_source(IDS[k + 1])  # a newly selected source does not show them either
+    assert "recomputed" not in win.cutouts.info.text()
+    ctl.hide_scores_check.setChecked(False)
+    assert not win.state.hide_scores and "recomputed" in win.cutouts.info.text()
+    assert len(win.plots.points.getData()[0]) == N
+
+
+def test_moves_follow_the_table_filter_and_sort(qtbot, win, ctl):
+    """n / p / Space and the move after a label step through the rows the table shows."""
+    from diascan.qt.qt_table import COL
+
+    store = ctl.session.current.labels
+    win.select_source(104)
+    win.sources.set_scores([4], [0.0])
+    win.state.threshold = 0.1  # hides 104 (selected) and 107 (score 0)
+    shown = [int(win.proxy.index(r, COL["id"]).data()) for r in range(win.proxy.rowCount())]
+    assert shown == [100, 101, 102, 103, 105, 106]
+    press(qtbot, win.table, Qt.Key.Key_N)  # from a hidden row: the next one shown
+    assert win.selected_id() == 105 and table_current_id(win) == 105
+    press(qtbot, win.table, Qt.Key.Key_P)
+    assert win.selected_id() == 103 and table_current_id(win) == 103  # not the hidden 104
+    press(qtbot, win.table, Qt.Key.Key_B)
+    assert store.label(103) is Label.BOGUS and store.label(104) is None
+    assert win.selected_id() == 105  # the next unlabelled row shown
+    press(qtbot, win.table, Qt.Key.Key_N)
+    assert win.selected_id() == 106
+    press(qtbot, win.table, Qt.Key.Key_N)
+    assert win.selected_id() == 106  # the last row shown (107 is hidden)
+    # sorted by score: 106, 105, 103, 102, 101, 100
+    win.table.sortByColumn(COL["score"], Qt.SortOrder.AscendingOrder)
+    press(qtbot, win.table, Qt.Key.Key_N)
+    assert win.selected_id() == 105 and table_current_id(win) == 105
+    press(qtbot, win.table, Qt.Key.Key_Space)  # next unlabelled: 103 is labelled
+    assert win.selected_id() == 102
+    press(qtbot, win.table, Qt.Key.Key_P)
+    assert win.selected_id() == 103
+    win.filter_edit.setText("10")  # the text filter counts too: every id matches
+    win.filter_edit.setText("102")
+    win.table.setFocus()
+    press(qtbot, win.table, Qt.Key.Key_N)
+    assert win.selected_id() == 102
 
 
 def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):

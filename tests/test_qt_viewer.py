@@ -98,6 +98,13 @@ def _row_of_current(w) -> int:
     return w.proxy.mapToSource(w.table.currentIndex()).row()
 
 
+def _viewport_pos(view, x: float, y: float):
+    """Where parent pixel (x, y) of a frame view is on its viewport (for mouse events)."""
+    from PyQt6.QtCore import QPointF
+
+    return view.mapFromScene(view.vb.mapViewToScene(QPointF(x, y)))
+
+
 def test_window_shows_frames_markers_table(win, result):
     assert win.table_model.rowCount() == N_SOURCES
     assert win.frames.marker_count == N_SOURCES + 2  # detections + catalog-only rows
@@ -125,6 +132,30 @@ def test_click_marker_selects_row_and_centres(win, qtbot, result):
     assert len(hl) == 1 and hl[0].pos().x() == pytest.approx(result.detections["x"][k])
     assert win.frames.views["science"].vline.value() == pytest.approx(result.detections["x"][k])
     assert win.cutouts.stamps is not None and win.cutouts.stamps.shape == (3, 51, 51)
+
+
+def test_mouse_click_on_marker_selects_row_and_centres(win, qtbot, result):
+    """A real left click on the viewport, where the marker is drawn, goes through pyqtgraph."""
+    from PyQt6.QtCore import Qt
+
+    qtbot.waitExposed(win)
+    k = 12  # 22 px from its nearest neighbour, away from the selected target's crosshair
+    x, y = float(result.detections["x"][k]), float(result.detections["y"][k])
+    view = win.frames.views["science"]
+    pos = _viewport_pos(view, x, y)
+    assert view.viewport().rect().contains(pos)
+    with qtbot.waitSignal(win.selection_changed, timeout=2000) as sig:
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert sig.args == [100 + k]
+    assert _row_of_current(win) == k
+    assert win.table.selectionModel().isRowSelected(win.table.currentIndex().row())
+    (xa, xb), (ya, yb) = win.frames.view_range()
+    assert (xa + xb) / 2 == pytest.approx(x, abs=0.5)
+    assert (ya + yb) / 2 == pytest.approx(y, abs=0.5)
+    # a click on empty sky selects nothing
+    with qtbot.assertNotEmitted(win.selection_changed):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         pos=_viewport_pos(view, 10.0, 370.0))
 
 
 def test_table_row_selects_marker(win, qtbot, result):
@@ -165,6 +196,7 @@ def test_rescore_selected_with_enter(win, qtbot, dp1_model, result):
     from PyQt6.QtCore import Qt
 
     from diascan.cutouts import cut_stamps
+    from diascan.qt.qt_table import COL
 
     win.select_source(110)
     win.table.setFocus()
@@ -179,7 +211,7 @@ def test_rescore_selected_with_enter(win, qtbot, dp1_model, result):
     )
     assert scores[0] == pytest.approx(float(expect[0]), abs=1e-6)
     assert win.sources.score[10] == pytest.approx(float(expect[0]), abs=1e-6)
-    text = win.table_model.index(10, 8).data()
+    text = win.table_model.index(10, COL["score"]).data()
     assert text == f"{expect[0]:.4f}"
     assert "recomputed" in win.cutouts.info.text()
 
@@ -226,7 +258,7 @@ def test_rescore_cancel(win, qtbot):
     worker.signals.batch_done.connect(lambda i, s: done.append(1))
     with qtbot.waitSignal(worker.signals.batch_done, timeout=10000):
         pass
-    with qtbot.waitSignal(worker.signals.cancelled, timeout=10000):
+    with qtbot.waitSignals([worker.signals.cancelled, worker.signals.done], timeout=10000):
         win.cancel_btn.click()
     assert 0 < len(done) < 50 * N_SOURCES
     assert not win.progress.isVisible()
@@ -280,6 +312,49 @@ def test_blink_toggles_visibility_not_images(win, qtbot):
     assert not bv.isVisible() and win.frames.views["science"].isVisible()
 
 
+def test_blink_in_triple_mode_shows_the_blinked_frame(win, qtbot):
+    """Blinking with the three frames side by side switches to the single blink view."""
+    from PyQt6.QtCore import Qt
+
+    qtbot.waitExposed(win)
+    bv = win.frames.blink_view
+    assert not win.state.single and not bv.isVisible()
+    before = win.frames.grab().toImage()
+    qtbot.keyClick(win, Qt.Key.Key_BracketRight)
+    assert win.state.single and win.single_check.isChecked()
+    assert bv.isVisible() and not any(v.isVisible() for v in win.frames.views.values())
+    assert [i.isVisible() for i in bv.images] == [False, True, False]
+    assert "template" in bv.getPlotItem().titleLabel.text
+    assert win.frames.grab().toImage() != before  # something changed on screen
+    win.single_check.setChecked(False)  # back to three frames; the button does the same
+    win.blink_back_btn.click()
+    assert bv.isVisible() and [i.isVisible() for i in bv.images] == [True, False, False]
+
+
+def test_legend_visible_in_both_modes_and_out_of_the_way(win, qtbot):
+    import pyqtgraph as pg
+
+    qtbot.waitExposed(win)
+
+    def shown_legends():
+        views = [*win.frames.views.values(), win.frames.blink_view]
+        return [(v, it) for v in views if v.isVisible() for it in v.scene().items()
+                if isinstance(it, pg.LegendItem) and it.isVisible()]
+
+    for single in (False, True):
+        win.state.single = single
+        legends = shown_legends()
+        assert len(legends) == 1, f"single={single}: one legend on screen"
+        view, legend = legends[0]
+        lr, vr = legend.sceneBoundingRect(), view.vb.sceneBoundingRect()
+        # small, in the top-right corner of its view, see-through
+        assert vr.contains(lr)
+        assert vr.right() - lr.right() < 10 and lr.top() - vr.top() < 10
+        assert lr.width() < 0.3 * vr.width() and lr.height() < 0.3 * vr.height()
+        assert legend.opts["brush"].color().alpha() < 200
+        assert view is not win.frames.views["science"]  # never over the science frame
+
+
 def test_stretch_limits_colormap(win):
     item = win.frames.views["science"].images[0]
     lut_lin = np.array(item.lut)
@@ -328,7 +403,66 @@ def test_mask_overlay_toggle_and_alpha(win):
 def test_cursor_readout(win):
     text = win.cursor_text(101.2, 102.0)
     assert "x 101  y 102" in text and "RA 15" in text and "SAT" in text
-    assert "diff" in text and "temp" in text
+    assert "sci " in text and "tmpl " in text and "diff " in text
+
+
+def test_status_bar_shows_the_mask_planes_of_each_frame(qtbot, result):
+    """The real mouse over a pixel whose mask planes differ per frame."""
+    import dataclasses
+
+    from diascan.qt.qt_main_window import QtMainWindow
+
+    def masked(img, planes):
+        mask = np.zeros_like(img.mask)
+        for plane in planes:
+            mask[250, 200] |= img.bit(plane)
+        return dataclasses.replace(img, mask=mask)
+
+    r = SimpleNamespace(
+        science=masked(result.science, ["SAT", "CR"]),
+        template=masked(result.template, ["NO_DATA"]),
+        difference=masked(result.difference, ["DETECTED"]),
+        detections=result.detections, missing=result.missing,
+    )
+    w = QtMainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.set_result(r)
+    qtbot.waitExposed(w)
+    view = w.frames.views["difference"]
+    moves = []
+
+    def moved_there() -> bool:
+        # pyqtgraph drops moves closer than 10 ms and Qt a move to where the mouse is:
+        # retried by waitUntil, to and fro within the pixel (the layout may still settle)
+        moves.append(1)
+        pos = _viewport_pos(view, 200.0, 250.0 + 0.3 * (len(moves) % 2))
+        qtbot.mouseMove(view.viewport(), pos)
+        return "x 200  y 250" in w.cursor_label.text()
+
+    qtbot.waitUntil(moved_there, timeout=3000)
+    assert "mask sci: SAT,CR  tmpl: NO_DATA  diff: DETECTED" in w.cursor_label.text()
+    assert "mask" not in w.cursor_text(201.0, 250.0)
+    assert w.cursor_text(200.0, 250.0).endswith("mask sci: SAT,CR  tmpl: NO_DATA  diff: DETECTED")
+
+
+def test_source_table_shows_label_score_status_at_default_size(win, qtbot):
+    from diascan.qt.qt_table import COL
+
+    qtbot.waitExposed(win)
+    assert (win.width(), win.height()) == (1500, 950)  # the default size
+    table = win.table
+    fm = table.horizontalHeader().fontMetrics()
+    assert table.horizontalScrollBar().value() == 0
+    for name in ("id", "label", "status", "score", "reliability"):
+        col = COL[name]
+        left = table.columnViewportPosition(col)
+        assert left >= 0 and left + table.columnWidth(col) <= table.viewport().width(), name
+        assert table.columnWidth(col) >= fm.horizontalAdvance(name) + 10, f"{name} header cut"
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    text = win.proxy.index(0, COL["score"]).data()
+    assert table.columnWidth(COL["score"]) >= table.fontMetrics().horizontalAdvance(text)
 
 
 def test_plot_click_selects(win, qtbot):
@@ -422,6 +556,46 @@ def test_drop_unusable_files_is_an_error(empty_win, qtbot, tmp_path):
                     Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(empty_win.error_shown, timeout=2000):
         empty_win.dropEvent(ev)
+
+
+@pytest.mark.parametrize("with_data", [False, True])
+def test_rescore_asked_during_a_load_runs_after_it(empty_win, qtbot, small_demo, result,
+                                                   with_data):
+    """Ctrl+R during a load never cancels it: the data appear, then get scored."""
+    from PyQt6.QtCore import Qt
+
+    from diascan.qt.app import files_loader, folder_files
+
+    w = empty_win
+    if with_data:  # something shown already: the old code cancelled the load for it
+        with qtbot.waitSignal(w.data_loaded, timeout=5000):
+            w.set_result(result)
+    with qtbot.waitSignals([w.data_loaded, w.rescore_done], order="strict",
+                           timeout=60000) as sigs:
+        worker = w.load(files_loader(folder_files(small_demo)))
+        assert worker.running
+        qtbot.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+        assert not worker.cancel_token.cancelled
+    n = len(w.result.detections)
+    assert n != N_SOURCES and len(w.sources) == n  # the demo's sources are shown
+    idx, scores = sigs.all_signals_and_args[1].args[0]
+    assert sorted(idx.tolist()) == list(range(n))
+    assert np.isfinite(w.sources.score).all()
+
+
+def test_model_switch_during_a_load_scores_the_loaded_data(empty_win, qtbot, small_demo,
+                                                           dp1_model, result):
+    from diascan.qt.app import files_loader, folder_files
+
+    w = empty_win
+    w.set_models({"a": dp1_model, "b": dp1_model}, "a")
+    with qtbot.waitSignal(w.data_loaded, timeout=5000):
+        w.set_result(result)
+    with qtbot.waitSignals([w.data_loaded, w.rescore_done], order="strict", timeout=60000):
+        w.load(files_loader(folder_files(small_demo)))
+        w.model_combo.setCurrentText("b")
+    assert w.state.model_name == "b"
+    assert len(w.sources) != N_SOURCES and np.isfinite(w.sources.score).all()
 
 
 def test_load_error_names_the_file(empty_win, qtbot, tmp_path):

@@ -36,6 +36,27 @@ def test_blink_cycles_forwards_and_backwards():
     assert st.blink_frame == "template"
 
 
+def test_blink_shows_the_single_frame_view():
+    st = vs.ViewerState()
+    seen = []
+    st.connect(lambda name, value: seen.append((name, value)))
+    assert not st.single
+    assert st.blink(-1) == 2
+    assert st.single and ("single", True) in seen
+    st.single = False  # back to three frames: the next blink shows the single view again
+    st.blink(1)
+    assert st.single and st.blink_frame == "science"
+
+
+def test_hide_scores_is_observed_but_not_saved_with_the_view():
+    st = vs.ViewerState()
+    seen = []
+    st.connect(lambda name, value: seen.append((name, value)))
+    st.hide_scores = True
+    assert seen == [("hide_scores", True)]
+    assert "hide_scores" not in st.to_dict()  # the session keeps that option itself
+
+
 def test_mask_toggles_and_dict():
     st = vs.ViewerState()
     st.toggle_mask_plane("SAT", True)

@@ -114,6 +114,7 @@ class ViewerState(Observable):
         "mask_planes_on",
         "hidden_labels",
         "view_range",
+        "hide_scores",
     )
 
     def __init__(self) -> None:
@@ -137,10 +138,19 @@ class ViewerState(Observable):
         #: Visible region of the linked frames, ``((x_min, x_max), (y_min, y_max))`` in parent
         #: pixels, or None for "the whole image"; kept up to date by the frames while panning.
         self.view_range: tuple[tuple[float, float], tuple[float, float]] | None = None
+        #: "Hide model scores while labelling": markers, cutouts and plots show no scores.
+        #: Mirrors the label controller's option, not saved with the view (the session keeps
+        #: that option).
+        self.hide_scores = False
 
     def blink(self, step: int = 1) -> int:
-        """Advance the blink frame by ``step`` (negative = backwards); returns the new index."""
+        """Advance the blink frame by ``step`` (negative = backwards); returns the new index.
+
+        Blinking while the three frames are side by side switches to the single-frame view:
+        the blink index alone is not visible there.
+        """
         self.blink_index = (self.blink_index + step) % len(FRAMES)
+        self.single = True
         return self.blink_index
 
     @property

@@ -41,12 +41,22 @@ class QtCutouts(QWidget):
         lay.addLayout(titles)
         lay.addWidget(self.info)
         self.stamps: np.ndarray | None = None
+        #: "Hide model scores while labelling": the text leaves out reliability and score.
+        self.hide_scores = False
+        self._shown: tuple[vs.SourceSet, int] | None = None
 
     def clear(self) -> None:
         self.stamps = None
+        self._shown = None
         for item in self.items:
             item.clear()
         self.info.setText("no source selected")
+
+    def set_hide_scores(self, on: bool) -> None:
+        """Hide (or show again) the scores in the text of the shown source."""
+        self.hide_scores = bool(on)
+        if self._shown is not None and self.stamps is not None:
+            self._show_info(*self._shown)
 
     def show_source(self, sources: vs.SourceSet, row: int, images: dict, size: int = 51) -> None:
         """Cut and show the stamps of source ``row`` exactly as the model sees them."""
@@ -69,8 +79,16 @@ class QtCutouts(QWidget):
             lo, hi = vs.compute_levels(s, "99.5%", symmetric=sym) if s.any() else (0.0, 1.0)
             item.setImage(np.ascontiguousarray(s), levels=(lo, hi), autoLevels=False)
             item.getViewBox().setRange(xRange=(0, s.shape[1]), yRange=(0, s.shape[0]), padding=0)
-        zero = " (outside the image: all-zero stamps)" if not stamps.any() else ""
+        self._shown = (sources, row)
+        self._show_info(sources, row)
+
+    def _show_info(self, sources: vs.SourceSet, row: int) -> None:
+        zero = " (outside the image: all-zero stamps)" if not self.stamps.any() else ""
+        scores = (
+            "scores hidden while labelling" if self.hide_scores else
+            f"reliability {sources.original[row]:.4f}  recomputed {sources.score[row]:.4f}"
+        )
         self.info.setText(
             f"id {sources.ids[row]}  {sources.status[row]}  SNR {sources.snr[row]:.1f}\n"
-            f"reliability {sources.original[row]:.4f}  recomputed {sources.score[row]:.4f}{zero}"
+            f"{scores}{zero}"
         )

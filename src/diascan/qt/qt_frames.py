@@ -175,7 +175,12 @@ class QtFrames(QWidget):
             v.vb.setXLink(first)
             v.vb.setYLink(first)
         self.blink_view.setVisible(False)
-        self.legend = self._make_legend(self.views["science"])
+        # The legend goes where it hides least: the top-right corner of the template (the frame
+        # users look at least) and of the single-frame view, small and see-through.
+        self.legends = {
+            "triple": self._make_legend(self.views["template"]),
+            "single": self._make_legend(self.blink_view),
+        }
         self.data: dict[str, np.ndarray] = {}
         self.images: dict[str, object] = {}
         self.sources: vs.SourceSet | None = None
@@ -187,13 +192,18 @@ class QtFrames(QWidget):
 
     @staticmethod
     def _make_legend(view: QtFrameView) -> pg.LegendItem:
-        legend = pg.LegendItem(offset=(5, 5), labelTextColor="w", brush=(0, 0, 0, 150))
+        legend = pg.LegendItem(
+            offset=(-4, 4),  # negative x: from the right edge
+            labelTextColor=(230, 230, 230), labelTextSize="7pt", brush=(0, 0, 0, 110),
+            verSpacing=-6, horSpacing=4,
+        )
         legend.setParentItem(view.getPlotItem().getViewBox())
         names = {"matched": "matched", "unmatched": "unmatched", "target": "target",
                  "missing": "catalog only"}
         for status, (sym, col, size) in STATUS_STYLE.items():
             sample = pg.ScatterPlotItem(
-                symbol=sym, size=min(size, 14), pen=pg.mkPen(col, width=2), brush=(*col, 40)
+                symbol=sym, size=min(size, 12) - 3, pen=pg.mkPen(col, width=1.5),
+                brush=(*col, 40),
             )
             legend.addItem(sample, names[status])
         return legend
@@ -315,10 +325,10 @@ class QtFrames(QWidget):
         if src is None or data is None or int(data) < 0:
             return "catalog row with no matching detection"
         i = int(data)
-        return (
-            f"id {src.ids[i]}  {src.status[i]}\nSNR {src.snr[i]:.1f}  "
-            f"reliability {src.original[i]:.3f}  score {src.score[i]:.3f}"
-        )
+        text = f"id {src.ids[i]}  {src.status[i]}\nSNR {src.snr[i]:.1f}"
+        if self.state.hide_scores:  # asked for each hover, so toggling applies at once
+            return text
+        return f"{text}  reliability {src.original[i]:.3f}  score {src.score[i]:.3f}"
 
     # -- selection, navigation -----------------------------------------------------------
     def _update_highlight(self) -> None:

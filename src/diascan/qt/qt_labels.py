@@ -158,7 +158,7 @@ class QtLabelController(QObject):
             session = Session(visits=[visit_from_window(window)])
         self.session = session
         self.session_path = Path(session_path) if session_path else new_session_path()
-        self.triage = Triage(session)
+        self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
         self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
                                  before_save=self._store_view)
@@ -408,7 +408,7 @@ class QtLabelController(QObject):
         self.autosave.detach()
         self.session = session
         self.session_path = Path(path)
-        self.triage = Triage(session)
+        self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
         self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
                                  before_save=self._store_view)
@@ -608,7 +608,16 @@ class QtLabelController(QObject):
         if not self.note_edit.hasFocus():
             self.note_edit.setText(note)
 
+    def _make_triage(self, session: Session) -> Triage:
+        """The Qt-free triage model; n / p / Space follow the table's displayed order."""
+        return Triage(session, order=getattr(self.window, "displayed_source_ids", None))
+
     def _apply_hide_scores(self) -> None:
+        state = getattr(self.window, "state", None)
+        if state is not None and hasattr(state, "hide_scores"):
+            # the window hides them everywhere: table, markers, cutouts, plots
+            state.hide_scores = self.triage.hide_scores
+            return
         table = getattr(self.window, "table", None)
         if table is None:
             return

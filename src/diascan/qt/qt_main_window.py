@@ -1,12 +1,19 @@
 """The main window: frames, source table, cutouts, plots, controls, workers.
 
 Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selection_model`,
-:meth:`select_source`, :meth:`source_ids`, the ``selection_changed(int)`` signal, the "File"
-and "Session" menus (:attr:`file_menu`, :attr:`session_menu`), the right dock area
-(:meth:`add_dock`) and :attr:`label_controller` (closed with the window).
+:meth:`select_source`, :meth:`source_ids`, :meth:`displayed_source_ids` (the table's rows in
+its order: the controller's triage moves through them), the ``selection_changed(int)`` signal,
+the "File" and "Session" menus (:attr:`file_menu`, :attr:`session_menu`), the right dock area
+(:meth:`add_dock`), :attr:`label_controller` (closed with the window) and
+``state.hide_scores`` ("hide model scores while labelling": table, markers, cutouts, plots;
+hiding the table's score column sets it).
 
 Keys: blink is ``]`` (forward) and ``[`` (backward). Imviz uses B / Shift+B, but B labels a
 source bogus here and the labelling keys win; Return rescores only while the table has focus.
+Blinking while the three frames are side by side switches to the single-frame view.
+
+Workers: a load is never cancelled by a rescore request; the request waits for the load and then
+runs on the loaded data. A rescore request during a rescore replaces it.
 """
 
 from __future__ import annotations
@@ -41,13 +48,16 @@ from diascan import viewstate as vs
 from diascan.qt.qt_cutouts import QtCutouts
 from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
 from diascan.qt.qt_plots import QtPlots
-from diascan.qt.qt_table import COLUMNS, QtSourceFilter, QtSourceTable, QtSourceTableModel
+from diascan.qt.qt_table import COL, QtSourceFilter, QtSourceTable, QtSourceTableModel
 from diascan.qt.qt_workers import QtWorker
 
 log = logging.getLogger(__name__)
 
 #: A loader runs in a worker: ``loader(progress=..., cancel=..., emit_batch=...) -> result``.
 Loader = Callable[..., Any]
+
+#: Short frame names of the status-bar readout.
+SHORT_NAMES = {"science": "sci", "template": "tmpl", "difference": "diff"}
 
 
 class QtMainWindow(QMainWindow):
@@ -72,14 +82,18 @@ class QtMainWindow(QMainWindow):
         #: ``--trust-model-code``: allow an unrecognised package's arch*.py to run.
         self.trust_model_code = False
         self.model_specs: dict[str, Any] = {}
+        #: The worker the progress bar shows (the last started).
         self.worker: QtWorker | None = None
+        #: The running load, until its result is shown (or it failed / was cancelled).
+        self._load_worker: QtWorker | None = None
+        self._rescore_worker: QtWorker | None = None
         #: Every started worker, kept referenced until its queued ``done`` was handled: a
         #: replaced worker collected while its signals are still queued crashes Qt.
         self._workers: set[QtWorker] = set()
-        self._pending: tuple | None = None
+        #: A rescore request waiting for a worker: (source ids or None for all, batch size).
+        self._pending: tuple[list[int] | None, int] | None = None
         self.last_error: str | None = None
-        #: The session's QtLabelController, when one is attached (closed in closeEvent).
-        self.label_controller: Any = None
+        self._label_controller: Any = None
         #: Source to select when the next result arrives (a session's saved selection);
         #: without it the known transient (status 'target') is selected.
         self.pending_selection: int | None = None
@@ -282,9 +296,26 @@ class QtMainWindow(QMainWindow):
             fs.connect(lambda _name, _value: self._sync_frame_controls())
 
     # -- public API (session engineer, tests) ---------------------------------------------
+    @property
+    def label_controller(self) -> Any:
+        """The session's QtLabelController, when one is attached (closed in closeEvent)."""
+        return self._label_controller
+
+    @label_controller.setter
+    def label_controller(self, controller: Any) -> None:
+        self._label_controller = controller
+
     def source_ids(self) -> list[int]:
         """Ids of all detections, in table-model row order."""
         return [] if self.sources is None else [int(i) for i in self.sources.ids]
+
+    def displayed_source_ids(self) -> list[int]:
+        """Ids of the rows the table shows, in its order (filters and sorting applied)."""
+        if self.sources is None:
+            return []
+        proxy, ids = self.proxy, self.sources.ids
+        return [int(ids[proxy.mapToSource(proxy.index(r, 0)).row()])
+                for r in range(proxy.rowCount())]
 
     def selection_model(self) -> QItemSelectionModel:
         return self.table.selectionModel()
@@ -315,11 +346,19 @@ class QtMainWindow(QMainWindow):
             return result, vs.prepare_display(images, frames, progress)
 
         worker = QtWorker(work)
-        worker.signals.finished.connect(lambda res: self.set_result(*res))
+        worker.signals.finished.connect(lambda res: self._load_finished(worker, res))
         worker.signals.errored.connect(self._load_error)
         worker.signals.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
+        self._load_worker = worker
         self._start(worker, "loading")
         return worker
+
+    def _load_finished(self, worker: QtWorker, res: tuple) -> None:
+        if worker is not self._load_worker:
+            return  # a load replaced by a newer one: its result must not be shown
+        # Loaded: rescores asked for from here on (data_loaded listeners) start at once.
+        self._load_worker = None
+        self.set_result(*res)
 
     def _load_error(self, msg: str) -> None:
         self.show_error("Could not load the data", msg)
@@ -346,7 +385,9 @@ class QtMainWindow(QMainWindow):
             self.sources.connect(self._on_sources)
             self.frames.set_sources(self.sources, missing_xy)
             self.plots.set_sources(self.sources)
-            _set_column_widths(self.table)
+            self.table.fit_columns(self.sources)
+            if self.state.hide_scores:  # the model reset showed every column again
+                self._apply_hide_scores(True)
         self._build_mask_checks()
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
@@ -403,7 +444,8 @@ class QtMainWindow(QMainWindow):
         name = self.model_combo.currentText() or None
         self.model = None
         self.state.model_name = name
-        if name is not None and self.sources is not None and len(self.sources):
+        loading = self._load_worker is not None  # then the loaded data get the new model
+        if name is not None and (loading or self.sources is not None and len(self.sources)):
             self.rescore_all()
 
     def _resolve_model(self, cancel=None):
@@ -426,23 +468,41 @@ class QtMainWindow(QMainWindow):
         return self.rescore([self.sources.index_of(self.state.selected_id)])
 
     def rescore_all(self) -> QtWorker | None:
-        """Rescore every detection in the background, streaming results per batch."""
-        if self.sources is None:
-            return None
-        return self.rescore(np.arange(len(self.sources)))
+        """Rescore every detection in the background, streaming results per batch.
 
-    def rescore(self, indices, batch_size: int = 64) -> QtWorker | None:
-        """Start a rescoring worker on rows ``indices`` (a running one is cancelled first)."""
+        During a load it is queued and then rescores the loaded data."""
+        if self.sources is None and self._load_worker is None:
+            return None
+        return self.rescore(None)
+
+    def rescore(self, indices=None, batch_size: int = 64) -> QtWorker | None:
+        """Start a rescoring worker on rows ``indices`` (``None``: all rows).
+
+        A running load is never cancelled: the request waits for it and runs on the loaded data
+        (rows remembered by source id). A running rescore is cancelled and replaced by this one.
+        Returns the started worker, or None when the request was queued or refused.
+        """
+        if self._load_worker is not None:
+            self._queue_rescore(indices, batch_size)
+            self.statusBar().showMessage("rescoring starts when loading has finished", 5000)
+            return None
         if self.sources is None:
             return None
-        if self.worker is not None and self.worker.running:
-            self._pending = (list(indices), batch_size)
-            self.worker.cancel()
+        running = self._rescore_worker
+        if running is not None and running.running:
+            self._queue_rescore(indices, batch_size)
+            running.cancel()
             return None
         if not self.model_specs and self.model is None:
             self.show_error("No model", "no model package found; see `diascan models`")
             return None
         sources, images = self.sources, dict(self.images)
+        indices = np.arange(len(sources)) if indices is None else np.asarray(indices, dtype=int)
+        if self._pending is not None:  # a queued request this one covers is dropped
+            want = self._pending[0]
+            want = set(sources.ids.tolist()) if want is None else set(want)
+            if want <= set(sources.ids[indices].tolist()):
+                self._pending = None
         model_holder = {}
 
         def work(progress, cancel, emit_batch):
@@ -455,20 +515,41 @@ class QtMainWindow(QMainWindow):
             )
 
         worker = QtWorker(work)
-        worker.signals.batch_done.connect(self._batch_done)
+        # Batches go to the sources they were computed for (never to newly loaded ones).
+        worker.signals.batch_done.connect(lambda i, s: self._batch_done(sources, i, s))
         worker.signals.finished.connect(
-            lambda res: self._rescore_finished(res, model_holder.get("model"))
+            lambda res: self._rescore_finished(worker, res, model_holder.get("model"))
         )
         worker.signals.errored.connect(self._rescore_error)
         worker.signals.cancelled.connect(self._rescore_cancelled)
+        self._rescore_worker = worker
         self._start(worker, "scoring")
         return worker
 
-    def _batch_done(self, indices, scores) -> None:
-        if self.sources is not None:
-            self.sources.set_scores(indices, scores)
+    def _queue_rescore(self, indices, batch_size: int) -> None:
+        if indices is None:
+            self._pending = (None, batch_size)
+        elif self.sources is not None:
+            self._pending = ([int(self.sources.ids[i]) for i in indices], batch_size)
 
-    def _rescore_finished(self, res, model) -> None:
+    def _run_pending(self) -> None:
+        ids, batch_size = self._pending
+        self._pending = None
+        if self.sources is None:
+            return
+        rows = None if ids is None else [
+            r for r in (self.sources.index_of(i) for i in ids) if r is not None
+        ]
+        if rows is None or rows:
+            self.rescore(rows, batch_size)
+
+    def _batch_done(self, sources: vs.SourceSet, indices, scores) -> None:
+        if sources is self.sources:
+            sources.set_scores(indices, scores)
+
+    def _rescore_finished(self, worker: QtWorker, res, model) -> None:
+        if self._rescore_worker is worker:  # done: a new request starts at once
+            self._rescore_worker = None
         if model is not None:
             self.model = model
         self._refresh_timer.stop()
@@ -528,20 +609,22 @@ class QtMainWindow(QMainWindow):
     def _worker_done(self, worker: QtWorker) -> None:
         # Release it after this signal returns (never delete a sender inside its emission).
         QTimer.singleShot(0, lambda: self._workers.discard(worker))
+        if self._load_worker is worker:  # failed or cancelled
+            self._load_worker = None
+        if self._rescore_worker is worker:
+            self._rescore_worker = None
         if self.worker is worker:
             self.worker = None
             self.progress.setVisible(False)
             self.cancel_btn.setVisible(False)
         if self._pending is not None:
-            indices, batch = self._pending
-            self._pending = None
-            self.rescore(indices, batch)
+            self._run_pending()
 
     def cancel_work(self) -> None:
-        """Cancel the running worker (loading or rescoring)."""
+        """Cancel the running workers (loading and rescoring) and any queued rescore."""
         self._pending = None
-        if self.worker is not None:
-            self.worker.cancel()
+        for worker in {self.worker, self._load_worker, self._rescore_worker} - {None}:
+            worker.cancel()
 
     def wait_idle(self, msecs: int = 30000) -> None:
         """Block until the worker thread pool is idle (shutdown and tests)."""
@@ -590,10 +673,24 @@ class QtMainWindow(QMainWindow):
             self.alpha_slider.blockSignals(True)
             self.alpha_slider.setValue(round(value * 100))
             self.alpha_slider.blockSignals(False)
+        elif name == "hide_scores":
+            self._apply_hide_scores(bool(value))
         elif name == "threshold" and self.threshold_check.isChecked() != (value is not None):
             self.threshold_check.blockSignals(True)
             self.threshold_check.setChecked(value is not None)
             self.threshold_check.blockSignals(False)
+
+    def _apply_hide_scores(self, on: bool) -> None:
+        """Hide (or show) the model's scores everywhere: table, markers, cutouts, plots."""
+        for col in ("score", "reliability"):
+            self.table.setColumnHidden(COL[col], on)
+        header = self.table.horizontalHeader()
+        if on and header.sortIndicatorSection() in (COL["score"], COL["reliability"]):
+            # rows sorted by score would still give the model's ranking away (and n / p walk
+            # the table's order)
+            self.table.sortByColumn(COL["id"], Qt.SortOrder.AscendingOrder)
+        self.side_tabs.setTabVisible(self.side_tabs.indexOf(self.plots), not on)
+        self.cutouts.set_hide_scores(on)  # marker tooltips and plots read the state themselves
 
     def _show_cutouts(self) -> None:
         row = self.sources.index_of(self.state.selected_id) if self.sources is not None else None
@@ -649,18 +746,20 @@ class QtMainWindow(QMainWindow):
         if sci is not None and sci.has_sky:
             ra, dec = sci.wcs.pixel_to_world_values(x - sci.x0, y - sci.y0)
             parts.append(f"RA {float(ra):.6f}  Dec {float(dec):.6f}")
-        planes: list[str] = []
+        masks: list[str] = []  # per frame: the frames' masks differ (template, difference)
         for name in vs.FRAMES:
             img = self.images.get(name)
             if img is None:
                 continue
             r, c = yi - img.y0, xi - img.x0
             if 0 <= r < img.shape[0] and 0 <= c < img.shape[1]:
-                parts.append(f"{name[:4]} {float(img.image[r, c]):.4g}")
-                if name == "science" or not planes:
-                    planes = vs.planes_set(int(img.mask[r, c]), img.mask_planes)
-        if planes:
-            parts.append("mask " + ",".join(planes))
+                short = SHORT_NAMES[name]
+                parts.append(f"{short} {float(img.image[r, c]):.4g}")
+                planes = vs.planes_set(int(img.mask[r, c]), img.mask_planes)
+                if planes:
+                    masks.append(f"{short}: {','.join(planes)}")
+        if masks:
+            parts.append("mask " + "  ".join(masks))
         return "   ".join(parts)
 
     # -- errors, files -------------------------------------------------------------------
@@ -736,11 +835,3 @@ def _missing_xy(missing: Any, science: Any) -> np.ndarray:
         return np.column_stack([px + science.x0, py + science.y0])
     return np.empty((0, 2))
 
-
-def _set_column_widths(table: QtSourceTable) -> None:
-    """Fixed widths from the header names (resizeColumnsToContents scans every row: slow)."""
-    fm = table.fontMetrics()
-    widths = {"id": 12, "RA": 11, "Dec": 11, "status": 10, "label": 8}
-    for col, (name, _, _) in enumerate(COLUMNS):
-        chars = widths.get(name, max(len(name) + 1, 7))
-        table.setColumnWidth(col, fm.horizontalAdvance("0") * chars + 12)

@@ -1,4 +1,7 @@
-"""Plots: the tutorial's comparison plot and a score histogram with a threshold line."""
+"""Plots: the tutorial's comparison plot and a score histogram with a threshold line.
+
+Both plot the model's scores, so both are emptied while ``state.hide_scores`` is on.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +61,10 @@ class QtPlots(QWidget):
         src = self.sources
         if src is None:
             return
+        if self.state.hide_scores:  # labelling without seeing the model's opinion
+            self.points.setData(spots=[])
+            self.bars.setData(np.array([0.0, 1.0]), np.array([0.0]))
+            return
         diff = src.original - src.score
         ok = np.isfinite(src.original) & np.isfinite(diff)
         spots = []
@@ -82,7 +89,9 @@ class QtPlots(QWidget):
             self.state.threshold = float(self.line.value())
 
     def _on_state(self, name: str, value) -> None:
-        if name == "threshold":
+        if name == "hide_scores":
+            self.refresh()
+        elif name == "threshold":
             self.line.setVisible(value is not None)
             if value is not None and abs(self.line.value() - value) > 1e-9:
                 self.line.setValue(value)

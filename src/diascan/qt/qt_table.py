@@ -14,21 +14,25 @@ from PyQt6.QtWidgets import QAbstractItemView, QTableView, QWidget
 
 from diascan import viewstate as vs
 
-#: (header, SourceSet attribute, format)
+#: (header, SourceSet attribute, format). What a labeller needs (label, status, scores) comes
+#: first so it is visible at the default window size; positions last (RA/Dec to 5 decimals:
+#: 1e-5 deg = 0.036 arcsec, finer than a centroid).
 COLUMNS: list[tuple[str, str, str]] = [
     ("id", "ids", "{}"),
-    ("x", "x", "{:.1f}"),
-    ("y", "y", "{:.1f}"),
-    ("RA", "ra", "{:.6f}"),
-    ("Dec", "dec", "{:.6f}"),
+    ("label", "labels", "{}"),
+    ("status", "status", "{}"),
+    ("score", "score", "{:.4f}"),
+    ("reliability", "original", "{:.4f}"),
     ("SNR", "snr", "{:.1f}"),
     ("flux", "flux", "{:.0f}"),
-    ("reliability", "original", "{:.4f}"),
-    ("score", "score", "{:.4f}"),
-    ("status", "status", "{}"),
-    ("label", "labels", "{}"),
+    ("x", "x", "{:.1f}"),
+    ("y", "y", "{:.1f}"),
+    ("RA", "ra", "{:.5f}"),
+    ("Dec", "dec", "{:.5f}"),
 ]
 COL = {h: k for k, (h, _, _) in enumerate(COLUMNS)}
+#: Columns of text (left-aligned); the others are numbers (right-aligned).
+TEXT_COLUMNS = frozenset({COL["label"], COL["status"]})
 SORT_ROLE = Qt.ItemDataRole.UserRole
 STATUS_COLORS = {
     "matched": QColor(255, 140, 0),
@@ -99,7 +103,7 @@ class QtSourceTableModel(QAbstractTableModel):
             return "" if v is None else str(v)
         if role == Qt.ItemDataRole.ForegroundRole and c == COL["status"]:
             return STATUS_COLORS.get(str(v))
-        if role == Qt.ItemDataRole.TextAlignmentRole and c < COL["status"]:
+        if role == Qt.ItemDataRole.TextAlignmentRole and c not in TEXT_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -163,6 +167,24 @@ class QtSourceTable(QTableView):
         self.horizontalHeader().setStretchLastSection(True)
         self.sortByColumn(COL["id"], Qt.SortOrder.AscendingOrder)
 
+    def fit_columns(self, sources: vs.SourceSet) -> None:
+        """Widths from the header and the widest value of each column.
+
+        The widest value comes from the column's extremes, not from every row
+        (``resizeColumnsToContents`` formats every row: slow on thousands of sources).
+        """
+        fm = self.fontMetrics()
+        header = self.horizontalHeader()
+        hfm = header.fontMetrics()
+        # room for the sort arrow and the cell margins of the style
+        arrow = hfm.height() + 8
+        for col, (name, attr, fmt) in enumerate(COLUMNS):
+            samples = [fmt.format(v) for v in _extremes(getattr(sources, attr, None))]
+            if attr == "labels":
+                samples.append("unsure")
+            text = max((fm.horizontalAdvance(t) for t in samples), default=0) + 12
+            self.setColumnWidth(col, max(text, hfm.horizontalAdvance(name) + arrow))
+
     def proxy(self) -> QtSourceFilter:
         return self.model()  # type: ignore[return-value]
 
@@ -185,6 +207,18 @@ class QtSourceTable(QTableView):
             self.selectRow(idx.row())
         self.scrollTo(idx)
         return True
+
+
+def _extremes(values) -> list:
+    """The values whose text is widest: min and max of numbers, the longest strings."""
+    if values is None or len(values) == 0:
+        return []
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iuf":
+        finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+        return [] if finite.size == 0 else [finite.min(), finite.max()]
+    texts = {str(v) for v in values if v is not None}
+    return sorted(texts, key=len)[-1:]
 
 
 def _empty_sources() -> vs.SourceSet:

@@ -4,11 +4,14 @@
 changes and selection moves, so key handling is testable without a window; the Qt controller
 only maps key presses to :meth:`Triage.perform` and mirrors :attr:`Triage.current` into the
 main window's selection.
+
+Moves follow the order the user sees: :attr:`Triage.order` (set by the Qt layer) returns the
+ids of the rows the table shows, filtered and sorted; without it the visit's id order is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from diascan.session.labels import Label, LabelStore, SourceId
 from diascan.session.model import Session, VisitEntry
@@ -24,8 +27,16 @@ LABEL_ACTIONS = {
 class Triage:
     """Selection and labelling actions over one session (current visit)."""
 
-    def __init__(self, session: Session, auto_advance: bool = True) -> None:
+    def __init__(
+        self,
+        session: Session,
+        auto_advance: bool = True,
+        order: Callable[[], Sequence[SourceId]] | None = None,
+    ) -> None:
         self.session = session
+        #: Ids of the sources shown, in display order (filtered, sorted), asked at each move;
+        #: ``None``: every source of the visit in id order.
+        self.order = order
         #: After a label, move to the next unlabelled source.
         self.auto_advance = auto_advance
         #: Hide model scores while labelling (for unbiased labels); read by the views.
@@ -92,7 +103,7 @@ class Triage:
         if action == "previous":
             return self._move(self._skip_next(-1))
         if action == "next_unlabelled":
-            return self._move(self.store.next_unlabelled(self.current))
+            return self._move(self.next_unlabelled(self.current))
         if action == "undo":
             return self.undo()
         if action == "next_visit":
@@ -105,7 +116,7 @@ class Triage:
             return False
         if label is not None and self.auto_advance:
             # move first, so the autosave triggered by the label records the new selection
-            nxt = self.store.next_unlabelled(sid)
+            nxt = self.next_unlabelled(sid)
             if nxt is not None and nxt != sid:
                 self.select(nxt)
         if self.store.label(sid) == label:
@@ -136,11 +147,53 @@ class Triage:
         self.set_visit(self.session.current_visit + 1)
         return True
 
+    def shown_ids(self) -> list[SourceId]:
+        """Ids the user can move to, in display order (:attr:`order`, or the visit's order)."""
+        if self.order is None:
+            return self.store.ids
+        store = self.store
+        return [sid for sid in self.order() if sid in store]  # another visit's rows: none
+
+    def next_unlabelled(self, sid: SourceId | None) -> SourceId | None:
+        """The next shown unlabelled source after ``sid`` in display order, wrapping around
+        (to ``sid`` itself last); ``None`` when every shown source is labelled."""
+        ids = self.shown_ids()
+        if not ids:
+            return None
+        start = self._position(ids, sid, +1)
+        n = len(ids)
+        for k in range(n):
+            cand = ids[(start + k) % n]
+            if self.store.label(cand) is None:
+                return cand
+        return None
+
+    def _position(self, ids: list[SourceId], sid: SourceId | None, step: int) -> int:
+        """Index in ``ids`` of the first candidate after (``step`` > 0) or before ``sid``.
+
+        A ``sid`` that is not shown (filtered out) stands where it would in the visit's id
+        order; the result may be ``len(ids)`` or -1 (past the end / before the start).
+        """
+        if sid is None:
+            return 0 if step > 0 else len(ids) - 1
+        pos = {s: k for k, s in enumerate(ids)}
+        if sid in pos:
+            return pos[sid] + (1 if step > 0 else -1)
+        walk = self.store.next if step > 0 else self.store.previous
+        near = walk(sid, lambda s: s not in pos)
+        if near is None:
+            return len(ids) if step > 0 else -1
+        return pos[near]
+
     def _skip_next(self, step: int) -> SourceId | None:
-        skip = (lambda s: self.store.label(s) is not None) if self.hide_labelled else None
-        if step > 0:
-            return self.store.next(self.current, skip)
-        return self.store.previous(self.current, skip)
+        ids = self.shown_ids()
+        i = self._position(ids, self.current, step)
+        while 0 <= i < len(ids):
+            cand = ids[i]
+            if not (self.hide_labelled and self.store.label(cand) is not None):
+                return cand
+            i += 1 if step > 0 else -1
+        return None
 
     def _move(self, sid: SourceId | None) -> bool:
         if sid is None:
