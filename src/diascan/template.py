@@ -47,7 +47,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import torch
 from astropy.wcs import WCS, Sip
 from astropy.wcs.utils import wcs_to_celestial_frame
 from scipy.interpolate import RectBivariateSpline
@@ -222,6 +221,8 @@ class _Source:
         self.mask_flat = np.ascontiguousarray(mask).ravel()
         # Zero-copy views of image and variance (stacking them into one tensor cost ~200 MB of
         # peak memory on a detector for no measurable speed gain).
+        import torch  # here, not at module level: see diascan.pipeline.preload_torch
+
         self.planes = (
             torch.from_numpy(np.ascontiguousarray(img))[None, None],
             torch.from_numpy(np.ascontiguousarray(var))[None, None],
@@ -254,6 +255,8 @@ class _Source:
             (mx >= BORDER) & (mx <= tnx - 1 - BORDER) & (my >= BORDER) & (my <= tny - 1 - BORDER)
         )
         # Sample image and variance (float32 normalised coordinates are exact to ~2e-4 px).
+        import torch
+
         s = torch.empty((1, r1 - r0, c1 - c0, 2), dtype=torch.float32)
         s[0, :, :, 0] = torch.from_numpy(mx * np.float32(2.0 / max(tnx - 1, 1)) - np.float32(1))
         s[0, :, :, 1] = torch.from_numpy(my * np.float32(2.0 / max(tny - 1, 1)) - np.float32(1))
