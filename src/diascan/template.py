@@ -57,8 +57,10 @@ from diascan.progress import CancelToken, ProgressCallback, check, report
 
 #: Spacing of the exact WCS nodes of the pixel mapping (pixels).
 NODE_STEP = 32
-#: Rows warped per block (bounds the temporary memory: up to three blocks are in flight).
-BLOCK_ROWS = 256
+#: Rows warped per block (bounds the temporary memory: up to three blocks are in flight, each
+#: ~80 bytes per pixel per input). Measured on the full demo: 64 rows take the same time as 256
+#: (0.79-0.85 s) and lower the peak resident memory of the stage by ~90 MB.
+BLOCK_ROWS = 64
 #: Samples closer than this to a template's border are only used where nothing else covers.
 BORDER = 2.0
 #: Relative weight of border samples against interior ones.
