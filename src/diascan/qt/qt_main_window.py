@@ -6,7 +6,7 @@ its order: the controller's triage moves through them), the ``selection_changed(
 the "File" and "Session" menus (:attr:`file_menu`, :attr:`session_menu`), the right dock area
 (:meth:`add_dock`), :attr:`label_controller` (closed with the window) and
 ``state.hide_scores`` ("hide model scores while labelling": table, markers, cutouts, plots;
-hiding the table's score column sets it).
+the label controller sets it).
 
 Keys: blink is ``]`` (forward) and ``[`` (backward). Imviz uses B / Shift+B, but B labels a
 source bogus here and the labelling keys win; Return rescores only while the table has focus.
@@ -93,7 +93,8 @@ class QtMainWindow(QMainWindow):
         #: A rescore request waiting for a worker: (source ids or None for all, batch size).
         self._pending: tuple[list[int] | None, int] | None = None
         self.last_error: str | None = None
-        self._label_controller: Any = None
+        #: The session's QtLabelController, when one is attached (closed in closeEvent).
+        self.label_controller: Any = None
         #: Source to select when the next result arrives (a session's saved selection);
         #: without it the known transient (status 'target') is selected.
         self.pending_selection: int | None = None
@@ -296,15 +297,6 @@ class QtMainWindow(QMainWindow):
             fs.connect(lambda _name, _value: self._sync_frame_controls())
 
     # -- public API (session engineer, tests) ---------------------------------------------
-    @property
-    def label_controller(self) -> Any:
-        """The session's QtLabelController, when one is attached (closed in closeEvent)."""
-        return self._label_controller
-
-    @label_controller.setter
-    def label_controller(self, controller: Any) -> None:
-        self._label_controller = controller
-
     def source_ids(self) -> list[int]:
         """Ids of all detections, in table-model row order."""
         return [] if self.sources is None else [int(i) for i in self.sources.ids]
