@@ -81,3 +81,27 @@ def test_import_linter_contract_holds():
     proc = subprocess.run([exe], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "KEPT" in proc.stdout
+
+
+def test_viewer_start_and_pipeline_import_do_not_import_torch():
+    """torch costs ~1 s to import: the window shows and lists its models without it, and the
+    pipeline only imports it (in a background thread) once it runs."""
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import sys
+            from diascan.qt.app import model_specs
+            from diascan.qt.qt_main_window import QtMainWindow
+            import diascan.models, diascan.pipeline, diascan.cli.main
+            specs, default = model_specs()
+            assert default == "diascan_taccnn_sim_v1" and default in specs, specs
+            assert "torch" not in sys.modules, "torch imported at start-up"
+            from diascan.models import load_model  # the lazy attribute still works
+            assert load_model().name == default and "torch" in sys.modules
+            print("ok")
+            """
+        )],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "ok" in proc.stdout

@@ -8,10 +8,7 @@ Scoring plugs in through the models API (``diascan.models.load_model`` and
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from diascan.errors import InputError
 from diascan.io import ImageData, read_catalog, read_image
 from diascan.matching import MatchResult, match_catalog
 from diascan.memory import release_free_memory
+from diascan.preload import preload_torch
 from diascan.progress import CancelToken, ProgressCallback, check, report
 from diascan.template import build_template
 
@@ -264,26 +262,6 @@ def match(
     return match_catalog(detections, catalog, radius_arcsec=radius_arcsec, target=target)
 
 
-def preload_torch() -> threading.Thread | None:
-    """Import torch in a background thread; None when it is imported already.
-
-    torch takes ~1 s to import on 2 cores and is first needed by the template warp, after the
-    input files are read: importing it while they are read (I/O and numpy byte swaps) takes that
-    second off the critical path of ``diascan score`` and of the viewer's loading worker. The
-    modules that use torch import it where they need it and so wait for this import to finish.
-    """
-    if "torch" in sys.modules:
-        return None
-
-    def work() -> None:
-        with contextlib.suppress(Exception):  # a broken torch fails later, where it is used
-            import torch  # noqa: F401
-
-    thread = threading.Thread(target=work, name="diascan-import-torch", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_pipeline(
     inputs: PipelineInputs,
     *,
@@ -292,13 +270,14 @@ def run_pipeline(
     cancel: CancelToken | None = None,
 ) -> PipelineResult:
     """Run all stages for one visit/detector and return the images, tables and timings."""
-    preload_torch()
     timings: dict[str, float] = {}
     notes: list[str] = []
     key = _cache_key(inputs) if inputs.use_cache else None
     cached: results_cache.CachedProducts | None = None
 
     hit = key is not None and results_cache.has_entry(key)
+    if score or not hit:  # torch warps the template and scores (not needed on a cache hit)
+        preload_torch()
     t0 = time.perf_counter()
     loaded = load_inputs(inputs, progress, cancel, read_templates=not hit)
     timings["load"] = time.perf_counter() - t0

@@ -24,6 +24,14 @@ import yaml
 from torch import nn
 
 from diascan.errors import ModelPackageError
+from diascan.models.locate import (  # noqa: F401 - re-exported (the package's public API)
+    DEFAULT_MODEL_NAME,
+    bundled_models_dir,
+    looks_like_package,
+    package_dirs,
+    resolve_package_path,
+    transinet_packages_dir,
+)
 from diascan.models.taccnn import (
     ARCHITECTURE_NAME,
     TACCNN,
@@ -34,9 +42,6 @@ from diascan.progress import CancelToken, ProgressCallback, check, report
 
 #: Below this many stamps, scoring runs on one thread (lower latency for a click).
 SMALL_BATCH = 8
-
-#: Name of the bundled default model package (in the repository's ``models/`` folder).
-DEFAULT_MODEL_NAME = "diascan_taccnn_sim_v1"
 
 _THREADS_SET = False
 
@@ -56,73 +61,6 @@ def configure_threads() -> int:
         torch.set_num_threads(max(1, n))
         _THREADS_SET = True
     return torch.get_num_threads()
-
-
-# --------------------------------------------------------------------------------------------
-# Locating packages
-# --------------------------------------------------------------------------------------------
-
-
-def bundled_models_dir() -> Path | None:
-    """The folder of bundled model packages.
-
-    ``$DIASCAN_MODELS_DIR`` if set; else package data ``diascan/resources/models`` (a wheel);
-    else ``<repo>/models`` found by walking up from this file (editable install or clone).
-    """
-    env = os.environ.get("DIASCAN_MODELS_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    res = here.parents[1] / "resources" / "models"
-    if res.is_dir():
-        return res
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "models").is_dir():
-            return parent / "models"
-    return None
-
-
-def transinet_packages_dir() -> Path | None:
-    """``$MEAS_TRANSINET_DIR/model_packages`` if the variable is set."""
-    env = os.environ.get("MEAS_TRANSINET_DIR")
-    return Path(env) / "model_packages" if env else None
-
-
-def _looks_like_package(path: Path) -> bool:
-    return path.is_dir() and any(path.glob("*.pt")) and any(path.glob("meta*.yaml"))
-
-
-def resolve_package_path(spec: str | Path | None) -> Path:
-    """Directory of a package given a path, a name, or None (the bundled default).
-
-    A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only; a bare name
-    that is not an existing directory is looked up in the bundled folder, then in
-    ``$MEAS_TRANSINET_DIR/model_packages``.
-    """
-    if spec is None:
-        spec = DEFAULT_MODEL_NAME
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise ModelPackageError(path, "is not a directory (a model package is a folder)")
-    name = str(spec)
-    if any(sep and sep in name for sep in (os.sep, os.altsep, "/")) or name.startswith("~"):
-        raise ModelPackageError(path, "no such model package directory")
-    candidates = []
-    bundled = bundled_models_dir()
-    if bundled is not None:
-        candidates.append(bundled / name)
-    transinet = transinet_packages_dir()
-    if transinet is not None:
-        candidates.append(transinet / name)
-    for cand in candidates:
-        if cand.is_dir():
-            return cand
-    where = ", ".join(str(c.parent) for c in candidates) or "nowhere (no bundled models folder)"
-    raise ModelPackageError(
-        path, f"no such model package (no directory of that name here, nor in {where})"
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,34 +391,6 @@ def package_info(path: Path, source: str = "path") -> PackageInfo:
 
 def find_model_packages(extra_paths=()) -> list[PackageInfo]:
     """Packages found in the bundled folder, ``$MEAS_TRANSINET_DIR/model_packages`` and
-    ``extra_paths`` (each a package directory or a folder of packages)."""
-    out: list[PackageInfo] = []
-    seen: set[Path] = set()
-
-    def add(pkg: Path, source: str) -> None:
-        key = pkg.resolve()
-        if key not in seen:
-            seen.add(key)
-            out.append(package_info(pkg, source))
-
-    def scan(folder: Path | None, source: str) -> None:
-        if folder is None or not folder.is_dir():
-            return
-        if _looks_like_package(folder):
-            add(folder, source)
-            return
-        for sub in sorted(folder.iterdir()):
-            if _looks_like_package(sub):
-                add(sub, source)
-
-    scan(bundled_models_dir(), "bundled")
-    scan(transinet_packages_dir(), "MEAS_TRANSINET_DIR")
-    for p in extra_paths:
-        p = Path(p)
-        if not p.is_dir():
-            raise ModelPackageError(p, "not a directory")
-        if _looks_like_package(p) or any(p.glob("meta*.yaml")) or any(p.glob("*.pt")):
-            add(p, "path")
-        else:
-            scan(p, "path")
-    return out
+    ``extra_paths`` (each a package directory or a folder of packages), each inspected: metadata
+    read and the checkpoint's architecture recognised (see :func:`package_info`)."""
+    return [package_info(pkg, source) for pkg, source in package_dirs(extra_paths)]

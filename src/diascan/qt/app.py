@@ -156,12 +156,17 @@ def guess_roles(paths: list[Path]) -> dict[str, Any] | None:
 
 
 def model_specs() -> tuple[dict[str, Any], str | None]:
-    """Model packages ``diascan models`` finds: name -> path, and the default name."""
-    try:
-        from diascan.models import DEFAULT_MODEL_NAME, find_model_packages
-    except ImportError:  # models not available in this build
-        return {}, None
-    specs = {info.name: info.path for info in find_model_packages() if not info.error}
+    """Model packages ``diascan models`` finds: name -> path, and the default name.
+
+    Only the folders are looked at (no torch import, no checkpoint read: this runs before the
+    window shows); a package that turns out broken is reported when it is loaded for scoring,
+    in the scoring worker, as an error dialog.
+    """
+    from diascan.models.locate import DEFAULT_MODEL_NAME, package_dirs
+
+    specs: dict[str, Any] = {}
+    for path, _source in package_dirs():
+        specs.setdefault(path.name, path)
     default = DEFAULT_MODEL_NAME if DEFAULT_MODEL_NAME in specs else next(iter(specs), None)
     return specs, default
 
