@@ -363,3 +363,44 @@ def test_locate_moved_files_dialog(qtbot, tmp_path):
     assert dlg.found == 1 and dlg.list.count() == 0
     assert s.current.difference.path == str((moved / "diff.fits").resolve())
     json.dumps(s.current.difference.to_json())
+
+
+def test_export_dialog_options_choose_labels_and_region_frame(qtbot, win, ctl, tmp_path):
+    """File > Export asks which labels (unlabelled too), which visits and the regions' frame."""
+    from regions import Regions
+
+    from diascan.qt.qt_session import QtExportOptions, export_dialog
+
+    press(qtbot, win.table, Qt.Key.Key_R)
+    press(qtbot, win.table, Qt.Key.Key_B)
+    n = len(win.sources)
+    out = tmp_path / "picked.ecsv"
+    opts = QtExportOptions(ctl.session, out, win)
+    qtbot.addWidget(opts)
+    assert {k for k, cb in opts.label_checks.items() if cb.isChecked()} == {
+        "real", "bogus", "unsure"}  # fmt: skip
+    assert not opts.frame_combo.isEnabled()  # a table has no region frame
+    for name in opts.label_checks:
+        opts.label_checks[name].setChecked(False)
+    ok = opts.buttons.button(opts.buttons.StandardButton.Ok)
+    assert not ok.isEnabled()  # nothing to export
+    opts.label_checks["bogus"].setChecked(True)
+    opts.label_checks["unlabelled"].setChecked(True)
+    assert ok.isEnabled()
+    assert export_dialog(ctl, out, opts) == n - 1
+    table = Table.read(out)
+    labels = [str(v) for v in table["label"].filled("")] if hasattr(table["label"], "filled") \
+        else [str(v) for v in table["label"]]  # fmt: skip
+    assert len(table) == n - 1 and labels.count("bogus") == 1
+    assert set(labels) <= {"bogus", ""} and "real" not in labels
+
+    reg = tmp_path / "picked.reg"
+    opts = QtExportOptions(ctl.session, reg, win)
+    qtbot.addWidget(opts)
+    assert opts.frame_combo.isEnabled()
+    opts.frame_combo.setCurrentText("fk5")
+    opts.current_visit.setChecked(True)
+    assert opts.visits() == [0]
+    assert export_dialog(ctl, reg, opts) == 2
+    regions = Regions.read(str(reg), format="ds9")
+    assert len(regions) == 2 and all(r.center.frame.name == "fk5" for r in regions)

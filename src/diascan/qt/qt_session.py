@@ -12,14 +12,19 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QMessageBox,
     QPushButton,
+    QRadioButton,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +32,7 @@ from PyQt6.QtWidgets import (
 from diascan.errors import InputError
 from diascan.qt.qt_workers import QtWorker
 from diascan.session.export import export_sources
+from diascan.session.labels import Label
 from diascan.session.model import FileRef, Session, SourceRecord, VisitEntry, sha256_file
 from diascan.session.recent import last_session
 from diascan.session.store import load_session
@@ -187,8 +193,10 @@ def _start(worker: QtWorker) -> QtWorker:
 
 
 # --- export ------------------------------------------------------------------------------------
-def export_to(controller, path: str | Path, labels=None, ask: bool = True) -> int | None:
-    """Export to ``path``; asks before replacing an existing file (``None`` when declined)."""
+def export_to(controller, path: str | Path, labels=None, ask: bool = True,
+              visits: list[int] | None = None, frame: str = "icrs") -> int | None:
+    """Export to ``path`` (``labels``/``visits``/``frame`` as :func:`export_sources` takes
+    them); asks before replacing an existing file (``None`` when declined)."""
     path = Path(path)
     overwrite = False
     if path.exists():
@@ -197,7 +205,8 @@ def export_to(controller, path: str | Path, labels=None, ask: bool = True) -> in
             return None
         overwrite = True
     try:
-        n = export_sources(controller.session, path, labels=labels, overwrite=overwrite)
+        n = export_sources(controller.session, path, labels=labels, overwrite=overwrite,
+                           visits=visits, frame=frame)  # fmt: skip
     except InputError as exc:
         _error(controller.window, "Export failed", str(exc))
         return None
@@ -205,12 +214,81 @@ def export_to(controller, path: str | Path, labels=None, ask: bool = True) -> in
     return n
 
 
-def export_dialog(controller) -> int | None:
-    path, _ = QFileDialog.getSaveFileName(
-        controller.window, "Export labelled sources", "", EXPORT_FILTER,
-        options=QFileDialog.Option.DontConfirmOverwrite,  # export_to asks itself
-    )
-    return export_to(controller, path) if path else None
+class QtExportOptions(QDialog):
+    """What to export: which labels (unlabelled too), which visits, the regions' sky frame."""
+
+    LABELS = (("real", Label.REAL), ("bogus", Label.BOGUS), ("unsure", Label.UNSURE),
+              ("unlabelled", None))  # fmt: skip
+
+    def __init__(self, session: Session, path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export labelled sources")
+        self.session = session
+        form = QFormLayout(self)
+        form.addRow(QLabel(f"to <b>{path.name}</b>"))
+        row = QHBoxLayout()
+        self.label_checks: dict[str, QCheckBox] = {}
+        for name, _label in self.LABELS:
+            cb = QCheckBox(name)
+            cb.setChecked(name != "unlabelled")  # the default: every labelled source
+            cb.toggled.connect(self._update_ok)
+            self.label_checks[name] = cb
+            row.addWidget(cb)
+        form.addRow("labels", row)
+        n = len(session.visits)
+        self.all_visits = QRadioButton("the one visit" if n == 1 else f"all {n} visits")
+        self.current_visit = QRadioButton(f"this visit only ({session.current.name})")
+        group = QButtonGroup(self)
+        for rb in (self.all_visits, self.current_visit):
+            group.addButton(rb)
+        self.all_visits.setChecked(True)
+        visits = QHBoxLayout()
+        visits.addWidget(self.all_visits)
+        visits.addWidget(self.current_visit)
+        form.addRow("visits", visits)
+        self.frame_combo = QComboBox()
+        self.frame_combo.addItems(["icrs", "fk5"])
+        self.frame_combo.setEnabled(path.suffix.lower() == ".reg")
+        form.addRow("region frame", self.frame_combo)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+    def _update_ok(self) -> None:
+        ok = any(cb.isChecked() for cb in self.label_checks.values())
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+    def labels(self) -> set[Label | None]:
+        return {label for name, label in self.LABELS if self.label_checks[name].isChecked()}
+
+    def visits(self) -> list[int] | None:
+        return [self.session.current_visit] if self.current_visit.isChecked() else None
+
+    def frame(self) -> str:
+        return self.frame_combo.currentText()
+
+
+def export_dialog(controller, path: str | Path | None = None,
+                  options: QtExportOptions | None = None) -> int | None:
+    """File > Export: a file, then what to export (``path``/``options`` given: no dialogs, for
+    tests and scripts; ``options`` must then already hold the choices)."""
+    if path is None:
+        path, _ = QFileDialog.getSaveFileName(
+            controller.window, "Export labelled sources", "", EXPORT_FILTER,
+            options=QFileDialog.Option.DontConfirmOverwrite,  # export_to asks itself
+        )
+        if not path:
+            return None
+    path = Path(path)
+    if options is None:
+        options = QtExportOptions(controller.session, path, controller.window)
+        if options.exec() != QDialog.DialogCode.Accepted:
+            return None
+    return export_to(controller, path, labels=options.labels(), visits=options.visits(),
+                     frame=options.frame())  # fmt: skip
 
 
 def export_png(widget: QWidget, path: str | Path, overwrite: bool = False) -> Path:
