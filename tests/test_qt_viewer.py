@@ -607,3 +607,36 @@ def test_load_error_names_the_file(empty_win, qtbot, tmp_path):
         empty_win.load(files_loader({"science": bad, "difference": bad, "template": bad}))
     assert "science.fits" in sig.args[0]
     assert empty_win.isVisible() and empty_win.sources is None
+
+
+def test_marker_fill_follows_the_recomputed_score(win, qtbot):
+    """Outline colour/shape = match status; fill opacity = recomputed score (none when the
+    scores are hidden or not computed yet)."""
+    from diascan.qt.qt_frames import score_brush
+
+    def fills() -> dict[int, int]:
+        spots = win.frames.views["science"].markers.points()
+        return {int(p.data()): p.brush().color().alpha() for p in spots if p.data() >= 0}
+
+    before = fills()
+    assert set(before.values()) == {40}  # not scored yet: the status colour's faint fill
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    after = fills()
+    scores = win.sources.score
+    lo, hi = int(np.argmin(scores)), int(np.argmax(scores))
+    assert scores[hi] - scores[lo] > 0.4, "the model must separate these sources"
+    assert after[hi] > after[lo]
+    for i, alpha in after.items():
+        assert alpha == score_brush(str(win.sources.status[i]), scores[i]).color().alpha()
+    win.state.hide_scores = True  # unbiased labelling: the fill gives nothing away
+    assert set(fills().values()) == {40}
+
+
+def test_legend_can_be_hidden_from_the_view_menu(win):
+    legends = list(win.frames.legends.values())
+    assert all(lg.isVisible() for lg in legends)
+    win.legend_action.trigger()
+    assert not any(lg.isVisible() for lg in legends)
+    win.legend_action.trigger()
+    assert all(lg.isVisible() for lg in legends)

@@ -85,6 +85,25 @@ def _marker_styles() -> dict[str, tuple]:
     return _STYLE_CACHE
 
 
+#: Fill opacity of a marker by recomputed score: the outline's colour and shape say the match
+#: status, the fill says what the model thinks (hollow = bogus, solid = real). Quantised, so a
+#: few brushes serve every marker.
+SCORE_FILL_LEVELS = 6
+SCORE_FILL_ALPHA = (0, 110)  # at most half opaque: the source stays visible under it
+_SCORE_BRUSHES: dict[tuple[str, int], object] = {}
+
+
+def score_brush(status: str, score: float):
+    """The fill of a marker of ``status`` whose recomputed score is ``score`` (0..1)."""
+    level = int(round(float(np.clip(score, 0.0, 1.0)) * (SCORE_FILL_LEVELS - 1)))
+    key = (status, level)
+    if key not in _SCORE_BRUSHES:
+        col = STATUS_STYLE.get(status, STATUS_STYLE["unmatched"])[1]
+        lo, hi = SCORE_FILL_ALPHA
+        _SCORE_BRUSHES[key] = pg.mkBrush(*col, lo + (hi - lo) * level // (SCORE_FILL_LEVELS - 1))
+    return _SCORE_BRUSHES[key]
+
+
 def adopt_menus(widget: QWidget) -> None:
     """Parent pyqtgraph's parentless context menus to ``widget`` so they die with it.
 
@@ -206,7 +225,16 @@ class QtFrames(QWidget):
                 brush=(*col, 40),
             )
             legend.addItem(sample, names[status])
+        grey = (200, 200, 200)
+        sample = pg.ScatterPlotItem(symbol="o", size=9, pen=pg.mkPen(grey, width=1.5),
+                                    brush=(*grey, SCORE_FILL_ALPHA[1]))  # fmt: skip
+        legend.addItem(sample, "fill: score 0-1")
         return legend
+
+    def set_legend_visible(self, on: bool) -> None:
+        """Show or hide the marker legends (View > Legend)."""
+        for legend in self.legends.values():
+            legend.setVisible(bool(on))
 
     # -- data ----------------------------------------------------------------------------
     def _all_items(self, name: str) -> list[pg.ImageItem]:
@@ -273,8 +301,13 @@ class QtFrames(QWidget):
             xs.append(src.x[shown])
             ys.append(src.y[shown])
             data.append(shown)
+            show_scores = not self.state.hide_scores
             for i in shown:
-                sym, size, pen, brush = styles.get(str(src.status[i]), styles["unmatched"])
+                status = str(src.status[i])
+                sym, size, pen, brush = styles.get(status, styles["unmatched"])
+                score = src.score[i]
+                if show_scores and np.isfinite(score):
+                    brush = score_brush(status if status in styles else "unmatched", score)
                 syms.append(sym)
                 sizes.append(size)
                 pens.append(pen)
@@ -380,7 +413,7 @@ class QtFrames(QWidget):
             self._update_highlight()
         elif name in ("blink_index", "single"):
             self._apply_blink()
-        elif name in ("threshold", "hidden_statuses", "hidden_labels"):
+        elif name in ("threshold", "hidden_statuses", "hidden_labels", "hide_scores"):
             self.refresh_markers()
         elif name == "mask_planes_on":
             self._update_masks()

@@ -228,6 +228,11 @@ class QtMainWindow(QMainWindow):
             act.triggered.connect(slot)
             view_menu.addAction(act)
             self.addAction(act)
+        self.legend_action = QAction("Legend", self)
+        self.legend_action.setCheckable(True)
+        self.legend_action.setChecked(True)
+        self.legend_action.toggled.connect(self.frames.set_legend_visible)
+        view_menu.addAction(self.legend_action)
         self.view_menu = view_menu
         score_menu = mb.addMenu("S&core")
         act = QAction("Rescore selected", self)
