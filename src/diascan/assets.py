@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
+#: Where a wheel installs the top-level resources/ (and models/, as resources/models).
+INSTALLED_RESOURCES = _HERE / "resources"
 
 
-def _repo_dir(name: str) -> Path | None:
+def repo_dir(name: str) -> Path | None:
     """``<repo>/<name>`` for a clone or an editable install (found by walking up)."""
     for parent in _HERE.parents:
         if (parent / "pyproject.toml").is_file() and (parent / name).is_dir():
@@ -17,10 +19,9 @@ def _repo_dir(name: str) -> Path | None:
 
 def resources_dir() -> Path | None:
     """The ``resources`` folder: package data of a wheel, else the repository's."""
-    installed = _HERE / "resources"
-    if (installed / "diascan.svg").is_file():
-        return installed
-    return _repo_dir("resources")
+    if (INSTALLED_RESOURCES / "diascan.svg").is_file():
+        return INSTALLED_RESOURCES
+    return repo_dir("resources")
 
 
 def resource_path(name: str) -> Path | None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from diascan.assets import INSTALLED_RESOURCES, repo_dir
 from diascan.errors import ModelPackageError
 
 #: Name of the bundled default model package (in the repository's ``models/`` folder).
 DEFAULT_MODEL_NAME = "diascan_taccnn_sim_v1"
-
-
 
 
 def bundled_models_dir() -> Path | None:
@@ -26,14 +25,8 @@ def bundled_models_dir() -> Path | None:
     env = os.environ.get("DIASCAN_MODELS_DIR")
     if env:
         return Path(env)
-    here = Path(__file__).resolve()
-    res = here.parents[1] / "resources" / "models"  # diascan/resources/models
-    if res.is_dir():
-        return res
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "models").is_dir():
-            return parent / "models"
-    return None
+    installed = INSTALLED_RESOURCES / "models"
+    return installed if installed.is_dir() else repo_dir("models")
 
 
 def transinet_packages_dir() -> Path | None:

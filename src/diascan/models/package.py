@@ -24,13 +24,10 @@ import yaml
 from torch import nn
 
 from diascan.errors import ModelPackageError
-from diascan.models.locate import (  # noqa: F401 - re-exported (the package's public API)
-    DEFAULT_MODEL_NAME,
+from diascan.models.locate import (  # noqa: F401 - bundled_models_dir: re-exported
     bundled_models_dir,
-    looks_like_package,
     package_dirs,
     resolve_package_path,
-    transinet_packages_dir,
 )
 from diascan.models.taccnn import (
     ARCHITECTURE_NAME,

@@ -217,8 +217,7 @@ def export_to(controller, path: str | Path, labels=None, ask: bool = True,
 class QtExportOptions(QDialog):
     """What to export: which labels (unlabelled too), which visits, the regions' sky frame."""
 
-    LABELS = (("real", Label.REAL), ("bogus", Label.BOGUS), ("unsure", Label.UNSURE),
-              ("unlabelled", None))  # fmt: skip
+    LABELS = (*((label.value, label) for label in Label), ("unlabelled", None))
 
     def __init__(self, session: Session, path: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
