@@ -31,7 +31,8 @@ def since() -> float:
 def main() -> int:
     small = "--small" in sys.argv[1:]
     marks: dict[str, float] = {}
-    from diascan.qt.app import demo_loader, get_app, model_specs
+    from diascan.inputs import demo_loader
+    from diascan.qt.app import get_app, model_specs
     from diascan.qt.qt_main_window import QtMainWindow
 
     marks["imported"] = since()

@@ -44,7 +44,7 @@ def visits_dir(small_demo, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def demo_result(small_demo):
     """The small demo through the viewer's own loader (once per module)."""
-    from diascan.qt.app import files_loader, folder_files
+    from diascan.inputs import files_loader, folder_files
 
     return files_loader(folder_files(small_demo))()
 
@@ -163,8 +163,9 @@ def test_return_rescores_only_from_the_table(qtbot, tmp_path, demo_result):
 
 
 def test_two_visits_next_visit_and_export(qtbot, tmp_path, visits_dir):
+    from diascan.inputs import visits_from_arg
     from diascan.qt.qt_session import export_to
-    from diascan.qt.qt_session_link import QtSessionLink, visits_from_arg
+    from diascan.qt.qt_session_link import QtSessionLink
 
     visits = visits_from_arg(visits_dir)
     assert [Path(v["science"]).parent.name for v in visits] == ["v1", "v2"]
@@ -205,7 +206,7 @@ def test_two_visits_next_visit_and_export(qtbot, tmp_path, visits_dir):
 
 
 def test_visits_from_a_list_file_and_errors(tmp_path, visits_dir):
-    from diascan.qt.qt_session_link import visits_from_arg
+    from diascan.inputs import visits_from_arg
 
     lst = tmp_path / "visits.txt"
     lst.write_text(f"# my visits\n{visits_dir / 'v2'}\n\n{visits_dir / 'v1'}\n")
@@ -336,7 +337,7 @@ def test_rescored_scores_and_model_are_saved_restored_and_exported(qtbot, tmp_pa
 
 def test_scores_of_sources_no_longer_shown_are_not_saved(qtbot, tmp_path, demo_result,
                                                          visits_dir, model_dir):
-    from diascan.qt.app import files_loader, folder_files
+    from diascan.inputs import files_loader, folder_files
 
     other = files_loader(folder_files(visits_dir / "v2"))()
     path = tmp_path / "s.json"
@@ -501,8 +502,8 @@ def test_app_made_fixture_opens_on_the_demo(qtbot, tmp_path, small_demo, model_d
         # round-off, writer metadata), so checksums alone cannot tell a changed demo. Relink the
         # files by name (as the locate dialog would after the user picks them) and let the
         # sources decide: the same detections at the same positions mean the same demo.
+        from diascan.inputs import folder_files, inputs_from_files
         from diascan.pipeline import detect, load_inputs
-        from diascan.qt.app import folder_files, inputs_from_files
         from diascan.session.model import FileRef
 
         for _, ref in session.current.files():

@@ -512,7 +512,7 @@ def empty_win(qtbot, dp1_model):
 
 
 def test_load_small_demo_in_worker(empty_win, qtbot, small_demo):
-    from diascan.qt.app import files_loader, folder_files
+    from diascan.inputs import files_loader, folder_files
 
     files = folder_files(small_demo)
     assert files["catalog"].name == "dia_source.parquet"
@@ -564,7 +564,7 @@ def test_rescore_asked_during_a_load_runs_after_it(empty_win, qtbot, small_demo,
     """Ctrl+R during a load never cancels it: the data appear, then get scored."""
     from PyQt6.QtCore import Qt
 
-    from diascan.qt.app import files_loader, folder_files
+    from diascan.inputs import files_loader, folder_files
 
     w = empty_win
     if with_data:  # something shown already: the old code cancelled the load for it
@@ -585,7 +585,7 @@ def test_rescore_asked_during_a_load_runs_after_it(empty_win, qtbot, small_demo,
 
 def test_model_switch_during_a_load_scores_the_loaded_data(empty_win, qtbot, small_demo,
                                                            dp1_model, result):
-    from diascan.qt.app import files_loader, folder_files
+    from diascan.inputs import files_loader, folder_files
 
     w = empty_win
     w.set_models({"a": dp1_model, "b": dp1_model}, "a")
@@ -599,7 +599,7 @@ def test_model_switch_during_a_load_scores_the_loaded_data(empty_win, qtbot, sma
 
 
 def test_load_error_names_the_file(empty_win, qtbot, tmp_path):
-    from diascan.qt.app import files_loader
+    from diascan.inputs import files_loader
 
     bad = tmp_path / "science.fits"
     bad.write_text("not a FITS file")

@@ -132,7 +132,7 @@ def test_prune_keeps_newest(cache_home, small_demo):
 
 
 def test_viewer_loader_uses_cache(cache_home, small_demo):
-    from diascan.qt.app import files_loader, folder_files, inputs_from_files
+    from diascan.inputs import files_loader, folder_files, inputs_from_files
 
     files = folder_files(small_demo)
     assert inputs_from_files(files).use_cache

@@ -16,6 +16,7 @@ from pathlib import Path
 from diascan.cli.models import add_model_options
 from diascan.cli.options import add_data_options
 from diascan.errors import InputError
+from diascan.inputs import parse_target
 from diascan.pipeline import STAGES, PipelineInputs, read_target, run_pipeline
 
 
@@ -46,19 +47,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
-
-
-def parse_target(text: str | None) -> tuple[float, float] | None:
-    """``"RA,DEC"`` in degrees -> ``(ra, dec)``; InputError on bad text."""
-    if text is None:
-        return None
-    try:
-        ra, dec = (float(v) for v in text.split(","))
-    except ValueError:
-        raise InputError(None, f"--target must be RA,DEC in degrees, got {text!r}") from None
-    if not (-90.0 <= dec <= 90.0):
-        raise InputError(None, f"--target declination {dec} is outside [-90, 90]")
-    return ra % 360.0, dec
 
 
 def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:

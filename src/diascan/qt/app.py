@@ -5,12 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from diascan.assets import resource_path
 from diascan.errors import InputError
+from diascan.inputs import (
+    check_files_exist,
+    demo_loader,
+    files_loader,
+    parse_target,
+    visits_from_arg,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,100 +67,6 @@ def _quiet_qt_messages() -> None:
 # Loaders: callables run in a worker, returning a pipeline result.
 
 
-def inputs_from_files(files: dict[str, Any]):
-    """Build ``PipelineInputs`` from a dict of user file paths (results cache on)."""
-    from diascan.pipeline import PipelineInputs
-
-    kwargs: dict[str, Any] = {
-        "science": Path(files["science"]),
-        "difference": Path(files["difference"]),
-        "catalog": Path(files["catalog"]) if files.get("catalog") else None,
-    }
-    if files.get("template"):
-        kwargs["template"] = Path(files["template"])
-    if files.get("template_patches"):
-        kwargs["template_patches"] = [Path(p) for p in files["template_patches"]]
-    if files.get("target") is not None:
-        kwargs["target"] = files["target"]
-    # The viewer reuses the cached warped template and detections (fast start on a re-open).
-    return PipelineInputs(**kwargs, use_cache=True)
-
-
-def files_loader(files: dict[str, Any]) -> Callable[..., Any]:
-    """A loader running the pipeline (load, warp template, detect, match) on user files."""
-
-    def load(progress=None, cancel=None, emit_batch=None):
-        from diascan.pipeline import run_pipeline
-
-        # Scoring is left to the viewer's rescoring worker (results stream into the table).
-        # result.input_files is what a session records (and reloads) for this visit.
-        return run_pipeline(inputs_from_files(files), score=False, progress=progress,
-                            cancel=cancel)
-
-    return load
-
-
-def demo_files(small: bool = False, progress=None) -> dict[str, Any]:
-    """The demo folder's files as a ``files`` dict (generated once, then cached)."""
-    from diascan.demo import cached_demo
-    from diascan.pipeline import read_target
-
-    folder = Path(cached_demo(small=small, progress=progress))
-    files = folder_files(folder)
-    if (folder / "target.json").exists():
-        files["target"] = read_target(folder / "target.json")
-    return files
-
-
-def demo_loader(small: bool = False) -> Callable[..., Any]:
-    """A loader for the built-in demo data."""
-
-    def load(progress=None, cancel=None, emit_batch=None):
-        from diascan.pipeline import run_pipeline
-
-        files = demo_files(small, progress)
-        return run_pipeline(inputs_from_files(files), score=False, progress=progress,
-                            cancel=cancel)
-
-    return load
-
-
-def folder_files(folder: Path) -> dict[str, Any]:
-    """Guess the files of a data folder: science*, difference*, template*, *.parquet/csv/fits."""
-    return guess_roles(sorted(Path(folder).iterdir())) or {}
-
-
-def guess_roles(paths: list[Path]) -> dict[str, Any] | None:
-    """Assign dropped/opened files to roles by name; None when science/difference are missing."""
-    if len(paths) == 1 and paths[0].is_dir():
-        paths = sorted(paths[0].iterdir())
-    files: dict[str, Any] = {}
-    patches: list[Path] = []
-    cats = [p for p in paths if p.name.lower().endswith((".parquet", ".csv", ".ecsv"))
-            or "source" in p.name.lower() or "catalog" in p.name.lower()]
-    # Prefer a dia_source / catalog file over other tables (e.g. a demo's truth table).
-    cats.sort(key=lambda p: ("source" not in p.name.lower() and "catalog" not in p.name.lower()))
-    if cats:
-        files["catalog"] = cats[0]
-    for p in paths:
-        n = p.name.lower()
-        if p in cats or not n.endswith((".fits", ".fz", ".fits.gz", ".fit")):
-            continue
-        if "diff" in n:
-            files.setdefault("difference", p)
-        elif "coadd" in n or "patch" in n:
-            patches.append(p)
-        elif "template" in n:
-            files.setdefault("template", p)
-        elif "sci" in n or "calexp" in n or "visit" in n:
-            files.setdefault("science", p)
-    if patches and "template" not in files:
-        files["template_patches"] = patches
-    if "science" not in files or "difference" not in files:
-        return None
-    return files
-
-
 def model_specs() -> tuple[dict[str, Any], str | None]:
     """Model packages ``diascan models`` finds: name -> path, and the default name.
 
@@ -174,16 +86,6 @@ def model_specs() -> tuple[dict[str, Any], str | None]:
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_target(text: str | None) -> tuple[float, float] | None:
-    if not text:
-        return None
-    try:
-        ra, dec = (float(v) for v in text.replace(" ", "").split(","))
-    except ValueError:
-        raise InputError(None, f"--target must be RA,DEC in degrees, got {text!r}") from None
-    return ra, dec
-
-
 def args_files(args) -> dict[str, Any] | None:
     """User files from ``diascan view`` arguments (None when none were given)."""
     if not args.science and not args.difference:
@@ -201,12 +103,7 @@ def args_files(args) -> dict[str, Any] | None:
         "catalog": args.catalog,
         "target": parse_target(args.target),
     }
-    for key in ("science", "difference", "template", "catalog"):
-        if files[key] and not Path(files[key]).exists():
-            raise InputError(files[key], "no such file")
-    for p in files["template_patches"] or []:
-        if not Path(p).exists():
-            raise InputError(p, "no such file")
+    check_files_exist(files)
     return files
 
 
@@ -316,7 +213,6 @@ def _session_args(args) -> tuple[Any, Path | None, list | None]:
     ``--session FILE`` that exists is loaded (a broken one is an InputError: exit 2); one that
     does not exist is where the new session is saved.
     """
-    from diascan.qt.qt_session_link import visits_from_arg
     from diascan.session.store import load_session
 
     path = getattr(args, "session", None)

@@ -787,7 +787,7 @@ class QtMainWindow(QMainWindow):
 
     def open_files(self, files: dict[str, Any]) -> None:
         """Load user files (keys: science, difference, template, template_patches, catalog)."""
-        from diascan.qt.app import files_loader
+        from diascan.inputs import files_loader
 
         self.load(files_loader(files))  # the result carries ``input_files`` (sessions)
 
@@ -796,7 +796,7 @@ class QtMainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802
-        from diascan.qt.app import guess_roles
+        from diascan.inputs import guess_roles
 
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
         files = guess_roles(paths)

@@ -66,7 +66,7 @@ class QtOpenDialog(QDialog):
 
     def files(self) -> dict[str, Any]:
         """The chosen files as the ``files`` dict ``QtMainWindow.open_files`` takes."""
-        from diascan.qt.app import parse_target
+        from diascan.inputs import parse_target
 
         out: dict[str, Any] = {}
         for key, *_ in ROLES:

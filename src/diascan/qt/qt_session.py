@@ -351,8 +351,7 @@ def locate_files(session: Session, problems: list[FileProblem], parent=None,
 def visits_drop(paths: list[Path]) -> Path | None:
     """The folder of visit folders or visit list file among dropped ``paths``, else ``None``
     (one visit's files or folder are the window's own business)."""
-    from diascan.qt.app import guess_roles
-    from diascan.qt.qt_session_link import visits_from_arg
+    from diascan.inputs import guess_roles, visits_from_arg
 
     if len(paths) != 1 or guess_roles(list(paths)) is not None:
         return None
@@ -373,7 +372,8 @@ def open_visits(controller, path: str | Path | None = None) -> bool:
     file; the current session is saved and left as it is) and the first visit is shown.
     Errors are shown by the window; returns ``False`` then or when cancelled.
     """
-    from diascan.qt.qt_session_link import QtSessionLink, visits_from_arg
+    from diascan.inputs import visits_from_arg
+    from diascan.qt.qt_session_link import QtSessionLink
 
     window = controller.window
     if path is None:

@@ -22,54 +22,10 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from diascan.errors import InputError
 from diascan.qt import qt_session
 from diascan.session.model import Session, VisitEntry
 
 log = logging.getLogger(__name__)
-
-
-def visits_from_arg(path: str | Path) -> list[dict[str, Any]]:
-    """``--visits``: a folder of visit folders, or a text file listing visit folders.
-
-    Each visit folder holds science / difference / template* / catalog files (roles guessed
-    from the names by ``app.guess_roles``). A folder that is itself a visit gives one visit.
-    Lines of a list file are folder paths (relative to the list's folder); blank lines and
-    ``#`` comments are skipped. Raises :class:`InputError` naming the bad entry.
-    """
-    from diascan.qt.app import folder_files
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file or folder")
-    out: list[dict[str, Any]] = []
-    if path.is_dir():
-        subs = sorted(p for p in path.iterdir() if p.is_dir())
-        out = [f for f in (folder_files(p) for p in subs) if f]
-        if not out and folder_files(path):
-            out = [folder_files(path)]
-        if not out:
-            raise InputError(path, "no visit folders with science and difference images")
-        return out
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read the visit list ({exc})") from None
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        folder = Path(line).expanduser()
-        if not folder.is_absolute():
-            folder = path.parent / folder
-        files = folder_files(folder) if folder.is_dir() else None
-        if not files:
-            raise InputError(path, f"line {n}: {line} is not a folder with science and "
-                                   "difference images")
-        out.append(files)
-    if not out:
-        raise InputError(path, "the visit list is empty")
-    return out
 
 
 def session_from_visits(visits: list[dict[str, Any]]) -> Session:
@@ -162,7 +118,7 @@ class QtSessionLink(QObject):
     # --- visits ---------------------------------------------------------------------------
     def load_visit(self, index: int) -> bool:
         """Load visit ``index``'s input files into the window (in the window's worker)."""
-        from diascan.qt.app import files_loader
+        from diascan.inputs import files_loader
 
         visit = self.ctl.session.visits[index]
         files = qt_session.visit_files(visit)
