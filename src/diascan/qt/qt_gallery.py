@@ -1,0 +1,343 @@
+"""The gallery of triplets: a grid of tiles, one per source, painted by hand (QPainter).
+
+A thin view of :class:`diascan.gallery.GalleryState`: it paints the page the state points at,
+turns mouse clicks into state changes (click selects, double click opens) and fits the grid to
+its size; every action (arrows, labels, pages, enlarge, ...) is a method of the state, listed in
+:data:`diascan.gallery.GALLERY_ACTIONS` and returned bound by :meth:`QtGallery.actions` for the
+action registry to give keys to. The widget binds no key itself.
+
+Speed (benchmarks/bench_gallery.py): one QImage per tile (the three stamps side by side,
+rendered by :mod:`diascan.stamp_display` for a whole page at once) is cached by source row;
+a selection move repaints only the two tiles involved, a page flip renders the new page's
+tiles in one vectorised pass; the next page is rendered ahead while the GUI is idle.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from PyQt6.QtCore import QRect, QRectF, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+from diascan.gallery import (
+    ENLARGE_FACTOR,
+    GALLERY_ACTIONS,
+    GalleryState,
+    GridLayout,
+    TileFacts,
+    grid_layout,
+    tile_text,
+)
+from diascan.palettes import get_palette
+from diascan.stamp_display import (
+    FrameLike,
+    StampDisplay,
+    display_settings,
+    render_triplets,
+    tile_image,
+)
+from diascan.stamps import StampSource, stack_triplets
+
+BACKGROUND = QColor(24, 24, 28)
+TILE_BACKGROUND = QColor(40, 40, 46)
+SELECTED = QColor(120, 255, 120)
+TEXT = QColor(225, 225, 225)
+LABEL_LETTERS = {"real": "R", "bogus": "B", "unsure": "?"}
+#: Tiles kept rendered (a few pages of the largest grid).
+CACHE_TILES = 600
+
+
+class QtGallery(QWidget):
+    """The gallery widget; ``state`` says what it shows."""
+
+    #: The display settings changed (the stamp dock follows them): a StampDisplay.
+    display_changed = pyqtSignal(object)
+
+    def __init__(self, state: GalleryState | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state if state is not None else GalleryState()
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(240, 160)
+        self.setMouseTracking(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.font_small = QFont(self.font())
+        self.font_small.setPointSizeF(max(7.0, self.font().pointSizeF() - 1))
+        self.fm = QFontMetrics(self.font_small)
+        self.source: StampSource | None = None
+        self.facts: TileFacts | None = None
+        self._frames: Mapping[str, FrameLike] | None = None
+        self.display = StampDisplay.per_tile()
+        self.grid: GridLayout = self._layout()
+        #: row -> (RGBA array kept alive, QImage over it), for the current size and display.
+        self._tiles: OrderedDict[int, tuple[np.ndarray, QImage]] = OrderedDict()
+        self._hover: int | None = None  # page position under the mouse
+        #: Render the next page ahead when idle (benchmarks switch it off to time cold flips).
+        self.prefetch = True
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.setInterval(0)
+        self._prefetch_timer.timeout.connect(self._prefetch_next)
+        #: Paint events handled (tests and benchmarks check a change was painted).
+        self.paint_count = 0
+        ev = self.state.events
+        ev.current.connect(self._on_current)
+        ev.order.connect(self._on_page_content)
+        for name in ("columns", "rows", "hide_scores", "palette"):
+            getattr(ev, name).connect(self._on_page_content)
+        ev.stamp_size.connect(self._on_render_settings)
+        ev.zoom.connect(self._on_zoom)
+        ev.follow_frames.connect(self.frames_changed)
+        ev.enlarged.connect(self._on_enlarged)
+        ev.enlarge_on_hover.connect(self._on_enlarged)
+
+    # -- data ----------------------------------------------------------------------------
+    def actions(self) -> dict[str, Callable[[], None]]:
+        """Action id -> the bound method it runs (:data:`GALLERY_ACTIONS`), for key binding."""
+        return {a.id: getattr(self.state, a.method) for a in GALLERY_ACTIONS}
+
+    def set_source(self, source: StampSource | None, facts: TileFacts | None) -> None:
+        """Show the stamps of ``source`` and the texts of ``facts`` (rows alike)."""
+        self.source = source
+        self.facts = facts
+        self._clear_cache()
+        self.update()
+
+    def set_frames(self, frames: Mapping[str, FrameLike] | None) -> None:
+        """The frames whose stretch and limits the tiles follow when ``follow_frames``."""
+        self._frames = frames
+        self.frames_changed()
+
+    def frames_changed(self, *_args) -> None:
+        """The frames' stretch or levels (or the toggle) changed: re-render if it matters."""
+        display = display_settings(self.state.follow_frames, self._frames)
+        if display != self.display:
+            self.display = display
+            self._clear_cache()
+            self.update()
+            self.display_changed.emit(display)
+
+    def refresh_rows(self, rows=None) -> None:
+        """Texts of ``rows`` changed (labels, scores); None = all. Repaints those tiles."""
+        if rows is None:
+            self.update()
+            return
+        page = self.state.page_rows()
+        for row in np.atleast_1d(rows):
+            if int(row) in page:
+                self.update(self._tile_rect(page.index(int(row))))
+
+    # -- geometry ------------------------------------------------------------------------
+    def _layout(self) -> GridLayout:
+        text_h = 2 * self.fm.lineSpacing() + 2
+        return grid_layout(self.width(), self.height(), self.state.stamp_size,
+                           self.state.zoom, text_h=text_h)
+
+    def _refit(self) -> None:
+        self.grid = self._layout()
+        with self.state.events.paused():
+            self.state.columns = self.grid.columns
+            self.state.rows = self.grid.rows
+        # the state clamps: the grid must agree with it
+        if (self.state.columns, self.state.rows) != (self.grid.columns, self.grid.rows):
+            self.grid = self._layout()
+
+    def _tile_rect(self, k: int) -> QRect:
+        x, y, w, h = self.grid.cell(k)
+        return QRect(x, y, w, h)
+
+    def _enlarged_rect(self, k: int) -> QRect:
+        """Where tile ``k`` goes when enlarged: ENLARGE_FACTOR x, centred on it, inside."""
+        g = self.grid
+        px = g.stamp_px * ENLARGE_FACTOR
+        w = 3 * px + 2 * g.gap * ENLARGE_FACTOR + 2 * g.margin
+        h = px + g.text_h + 2 * g.margin
+        scale = min(1.0, self.width() / w, self.height() / h)
+        w, h = int(w * scale), int(h * scale)
+        cell = self._tile_rect(k)
+        x = int(np.clip(cell.center().x() - w / 2, 0, max(0, self.width() - w)))
+        y = int(np.clip(cell.center().y() - h / 2, 0, max(0, self.height() - h)))
+        return QRect(x, y, w, h)
+
+    def _enlarged_position(self) -> int | None:
+        st = self.state
+        if st.enlarge_on_hover and self._hover is not None:
+            return self._hover
+        if st.enlarged and st.order:
+            return st.current - st.page_start
+        return None
+
+    def tile_at(self, x: float, y: float) -> int | None:
+        """Position in the order of the tile under widget point (x, y), or None."""
+        k = self.grid.at(x, y)
+        if k is None:
+            return None
+        pos = self.state.page_start + k
+        return pos if pos < len(self.state.order) else None
+
+    # -- rendering -----------------------------------------------------------------------
+    def _clear_cache(self) -> None:
+        self._tiles.clear()
+
+    def _render(self, rows: list[int]) -> None:
+        """Render the tiles of ``rows`` not in the cache, in one vectorised pass."""
+        missing = [r for r in rows if r not in self._tiles]
+        if not missing or self.source is None:
+            return
+        stack = stack_triplets(self.source, missing, self.state.stamp_size)
+        rgba = render_triplets(stack, self.display)
+        for row, trip in zip(missing, rgba, strict=True):
+            arr = np.ascontiguousarray(tile_image(trip, gap=1))
+            h, w, _ = arr.shape
+            img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
+            self._tiles[row] = (arr, img)
+        while len(self._tiles) > CACHE_TILES:
+            self._tiles.popitem(last=False)
+
+    def _prefetch_next(self) -> None:
+        st = self.state
+        if st.page < st.page_count - 1:
+            start = st.page_start + st.per_page
+            self._render(list(st.order[start : start + st.per_page]))
+
+    # -- state ---------------------------------------------------------------------------
+    def _on_current(self, new: int, old: int | None = None) -> None:
+        st = self.state
+        if old is None or old // st.per_page != new // st.per_page:
+            self.update()  # a new page
+            return
+        start = st.page_start
+        for pos in (old, new):
+            self.update(self._tile_rect(pos - start))
+        if st.enlarged:
+            for pos in (old, new):
+                self.update(self._enlarged_rect(pos - start))
+
+    def _on_page_content(self, *_args) -> None:
+        self.update()
+
+    def _on_render_settings(self, *_args) -> None:
+        self._clear_cache()
+        self._refit()
+        self.update()
+
+    def _on_zoom(self, *_args) -> None:
+        self._refit()
+        self.update()
+
+    def _on_enlarged(self, *_args) -> None:
+        self.update()
+
+    # -- Qt events -----------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._refit()
+        super().resizeEvent(event)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.paint_count += 1
+        st = self.state
+        painter = QPainter(self)
+        painter.setFont(self.font_small)
+        clip = event.rect()
+        painter.fillRect(clip, BACKGROUND)
+        rows = list(st.page_rows())
+        if not rows or self.source is None or self.facts is None:
+            painter.setPen(TEXT)
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter,
+                             "no sources to show" if self.source is not None else "no data")
+            painter.end()
+            return
+        self._render(rows)
+        palette = get_palette(st.palette)
+        selected = st.current - st.page_start
+        for k, row in enumerate(rows):
+            rect = self._tile_rect(k)
+            if rect.intersects(clip):
+                self._draw_tile(painter, row, rect, self.grid.stamp_px, k == selected, palette)
+        big = self._enlarged_position()
+        if big is not None and 0 <= big < len(rows):
+            rect = self._enlarged_rect(big)
+            if rect.intersects(clip):
+                px = (rect.height() - self.grid.text_h - 2 * self.grid.margin)
+                self._draw_tile(painter, rows[big], rect, px, big == selected, palette,
+                                enlarged=True)
+        painter.end()
+        if self.prefetch and not self._prefetch_timer.isActive():
+            self._prefetch_timer.start()
+
+    def _draw_tile(self, painter: QPainter, row: int, rect: QRect, px: int, selected: bool,
+                   palette, enlarged: bool = False) -> None:
+        g = self.grid
+        painter.fillRect(rect.adjusted(1, 1, -1, -1), TILE_BACKGROUND)
+        tile = self._tiles.get(row)
+        gap = g.gap * (ENLARGE_FACTOR if enlarged else 1)
+        stamps = QRectF(rect.x() + g.margin, rect.y() + g.margin, 3 * px + 2 * gap, px)
+        if tile is not None:
+            painter.drawImage(stamps, tile[1])  # nearest-neighbour: stamp pixels stay square
+        text = tile_text(self.facts, row, self.state.hide_scores)
+        line = self.fm.lineSpacing()
+        x = rect.x() + g.margin
+        y = int(stamps.bottom()) + 1
+        width = rect.width() - 2 * g.margin
+        painter.setPen(TEXT)
+        painter.drawText(QRect(x, y, width, line), Qt.AlignmentFlag.AlignLeft,
+                         self.fm.elidedText(text.id, Qt.TextElideMode.ElideMiddle, width))
+        painter.setPen(QColor(*palette.status_color(text.status)))
+        status_w = self.fm.horizontalAdvance(text.status)
+        painter.drawText(QRect(x, y + line, width, line), Qt.AlignmentFlag.AlignLeft, text.status)
+        if text.score:
+            painter.setPen(TEXT)
+            painter.drawText(QRect(x + status_w + 6, y + line, width, line),
+                             Qt.AlignmentFlag.AlignLeft, text.score)
+        if text.label is not None:
+            self._draw_badge(painter, text.label, palette, rect.right() - g.margin, y + line,
+                             line)
+        if selected or enlarged:
+            painter.setPen(QPen(SELECTED if selected else TEXT, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(rect.adjusted(1, 1, -2, -2))
+
+    def _draw_badge(self, painter: QPainter, label: str, palette, right: int, y: int,
+                    h: int) -> None:
+        """The label badge: its letter on the label's colour, at the tile's lower right."""
+        letter = LABEL_LETTERS.get(label, "·")
+        word = f"{letter} {label}"
+        w = self.fm.horizontalAdvance(word) + 8
+        box = QRect(right - w, y, w, h)
+        color = palette.label_color(label) or (200, 200, 200)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(*color))
+        painter.drawRoundedRect(box, 3, 3)
+        painter.setPen(QColor(0, 0, 0))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, word)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        pos = self.tile_at(event.position().x(), event.position().y())
+        if pos is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.state.current = pos
+        super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt API
+        pos = self.tile_at(event.position().x(), event.position().y())
+        if pos is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.state.current = pos
+            self.state.open_selected()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        k = self.grid.at(event.position().x(), event.position().y())
+        if k != self._hover:
+            old, self._hover = self._hover, k
+            if self.state.enlarge_on_hover:
+                for pos in (old, k):
+                    if pos is not None:
+                        self.update(self._enlarged_rect(pos))
+                        self.update(self._tile_rect(pos))
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._hover is not None and self.state.enlarge_on_hover:
+            self.update()
+        self._hover = None
+        super().leaveEvent(event)
