@@ -315,7 +315,7 @@ class GridLayout:
     stamp_px: int  #: on-screen side of one stamp
     cell_w: int  #: width of one tile's cell (tile + spacing)
     cell_h: int
-    x0: int  #: left of the first cell (the grid is centred)
+    x0: int  #: left of the first cell (the grid is centred across, at the top)
     y0: int
     margin: int
     gap: int
@@ -368,7 +368,7 @@ def grid_layout(
     cw, ch = cell_size(px)
     cell_w, cell_h = int(cw), int(ch)
     x0 = max(0, (width - cols * cell_w) // 2)
-    y0 = max(0, (height - rows * cell_h) // 2)
+    y0 = 0
     return GridLayout(cols, rows, px, cell_w, cell_h, x0, y0, margin, gap, text_h)
 
 

@@ -132,7 +132,8 @@ class QtGallery(QWidget):
     # -- geometry ------------------------------------------------------------------------
     def _layout(self) -> GridLayout:
         text_h = 2 * self.fm.lineSpacing() + 2
-        return grid_layout(self.width(), self.height(), self.state.stamp_size,
+        footer = self.fm.lineSpacing() + 4  # the page line
+        return grid_layout(self.width(), self.height() - footer, self.state.stamp_size,
                            self.state.zoom, text_h=text_h)
 
     def _refit(self) -> None:
@@ -256,6 +257,7 @@ class QtGallery(QWidget):
             rect = self._tile_rect(k)
             if rect.intersects(clip):
                 self._draw_tile(painter, row, rect, self.grid.stamp_px, k == selected, palette)
+        self._draw_page_line(painter, clip)
         big = self._enlarged_position()
         if big is not None and 0 <= big < len(rows):
             rect = self._enlarged_rect(big)
@@ -275,43 +277,69 @@ class QtGallery(QWidget):
         gap = g.gap * (ENLARGE_FACTOR if enlarged else 1)
         stamps = QRectF(rect.x() + g.margin, rect.y() + g.margin, 3 * px + 2 * gap, px)
         if tile is not None:
-            painter.drawImage(stamps, tile[1])  # nearest-neighbour: stamp pixels stay square
+            # each stamp into its own px x px square (nearest neighbour: pixels stay sharp)
+            size = self.state.stamp_size
+            for c in range(3):
+                target = QRectF(stamps.x() + c * (px + gap), stamps.y(), px, px)
+                painter.drawImage(target, tile[1], QRectF(c * (size + 1), 0, size, size))
         text = tile_text(self.facts, row, self.state.hide_scores)
         line = self.fm.lineSpacing()
         x = rect.x() + g.margin
         y = int(stamps.bottom()) + 1
         width = rect.width() - 2 * g.margin
+        id_width = width
+        if text.label is not None:  # the badge goes at the right of the id line
+            id_width -= self._draw_badge(painter, text.label, palette, x + width, y, line,
+                                         short=width < 2 * self._badge_width(text.label)) + 4
         painter.setPen(TEXT)
-        painter.drawText(QRect(x, y, width, line), Qt.AlignmentFlag.AlignLeft,
-                         self.fm.elidedText(text.id, Qt.TextElideMode.ElideMiddle, width))
+        painter.drawText(QRect(x, y, id_width, line), Qt.AlignmentFlag.AlignLeft,
+                         self.fm.elidedText(text.id, Qt.TextElideMode.ElideMiddle, id_width))
         painter.setPen(QColor(*palette.status_color(text.status)))
         status_w = self.fm.horizontalAdvance(text.status)
         painter.drawText(QRect(x, y + line, width, line), Qt.AlignmentFlag.AlignLeft, text.status)
         if text.score:
             painter.setPen(TEXT)
-            painter.drawText(QRect(x + status_w + 6, y + line, width, line),
+            painter.drawText(QRect(x + status_w + 6, y + line, width - status_w - 6, line),
                              Qt.AlignmentFlag.AlignLeft, text.score)
-        if text.label is not None:
-            self._draw_badge(painter, text.label, palette, rect.right() - g.margin, y + line,
-                             line)
         if selected or enlarged:
             painter.setPen(QPen(SELECTED if selected else TEXT, 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(rect.adjusted(1, 1, -2, -2))
 
-    def _draw_badge(self, painter: QPainter, label: str, palette, right: int, y: int,
-                    h: int) -> None:
-        """The label badge: its letter on the label's colour, at the tile's lower right."""
+    def _draw_page_line(self, painter: QPainter, clip: QRect) -> None:
+        """"page 1 of 3 (tiles 1-48 of 130)" under the grid, where there is room."""
+        st, g = self.state, self.grid
+        top = g.y0 + g.rows * g.cell_h
+        line = QRect(g.x0, top, g.columns * g.cell_w, self.fm.lineSpacing() + 4)
+        if line.bottom() > self.height() or not line.intersects(clip):
+            return
+        first = st.page_start + 1
+        last = min(st.page_start + st.per_page, len(st.order))
+        painter.setPen(TEXT)
+        painter.drawText(line, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         f"page {st.page + 1} of {st.page_count}  (tiles {first}-{last} of "
+                         f"{len(st.order)})")
+
+    def _badge_text(self, label: str, short: bool = False) -> str:
         letter = LABEL_LETTERS.get(label, "·")
-        word = f"{letter} {label}"
-        w = self.fm.horizontalAdvance(word) + 8
+        return letter if short else f"{letter} {label}"
+
+    def _badge_width(self, label: str, short: bool = False) -> int:
+        return self.fm.horizontalAdvance(self._badge_text(label, short)) + 8
+
+    def _draw_badge(self, painter: QPainter, label: str, palette, right: int, y: int,
+                    h: int, short: bool = False) -> int:
+        """The label badge (its letter, and the word when there is room) on the label's
+        colour, right-aligned at ``right``; returns its width."""
+        w = self._badge_width(label, short)
         box = QRect(right - w, y, w, h)
         color = palette.label_color(label) or (200, 200, 200)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(*color))
         painter.drawRoundedRect(box, 3, 3)
         painter.setPen(QColor(0, 0, 0))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, word)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._badge_text(label, short))
+        return w
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
         pos = self.tile_at(event.position().x(), event.position().y())
