@@ -102,7 +102,7 @@ def _table():
     )
 
 
-def test_sourceset_scores_filter_find():
+def test_sourceset_scores_filter_nearest():
     s = vs.SourceSet.from_table(_table())
     events = []
     s.connect(lambda kind, idx: events.append((kind, list(idx))))
@@ -113,11 +113,7 @@ def test_sourceset_scores_filter_find():
     assert events == [("scores", [1])]
     assert s.visible(0.5).tolist() == [True, True, True, False]
     assert s.visible(None, hidden={"matched"}).tolist() == [False, True, True, False]
-    assert s.find("13") == 3
-    assert s.find("150.002, 2.002") == 2
     assert s.nearest(49, 52) == 1 and s.nearest(49, 52, max_dist=1) is None
-    with pytest.raises(ValueError):
-        s.find("abc")
 
 
 def test_sourceset_tolerates_missing_columns():

@@ -339,17 +339,21 @@ def _missing(values) -> np.ndarray:
     if arr.dtype.kind == "f":
         return np.isnan(arr)
     if arr.dtype.kind == "O":
-        return np.array([v is None or (isinstance(v, float) and v != v) or v == ""
-                         for v in arr], dtype=bool)
+        return np.asarray(np.equal(arr, None) | np.equal(arr, ""), dtype=bool)
     if arr.dtype.kind in "US":
         return arr == arr.dtype.type("")
     return np.zeros(arr.shape, dtype=bool)
 
 
 def _text_equal(values, word: str) -> np.ndarray:
+    """Case-insensitive equality of a text column with ``word`` (missing values never equal)."""
     arr = np.asarray(values)
-    return np.array([v is not None and str(v).lower() == word for v in arr], dtype=bool) \
-        if arr.size else np.zeros(0, dtype=bool)
+    out = np.zeros(arr.shape, dtype=bool)
+    # compare the few distinct values, then find them (object columns: no per-row str())
+    for value in set(arr.tolist()):
+        if value is not None and str(value).lower() == word:
+            out |= np.asarray(arr == value, dtype=bool)
+    return out
 
 
 def _number_compare(fn, values, value: float) -> np.ndarray:
@@ -360,8 +364,8 @@ def _number_compare(fn, values, value: float) -> np.ndarray:
 
 def _safe(fn, a, b, text: bool) -> np.ndarray:
     if text:
-        sa = np.array(["" if v is None else str(v).lower() for v in np.asarray(a)], dtype=object)
-        sb = np.array(["" if v is None else str(v).lower() for v in np.asarray(b)], dtype=object)
+        sa = np.char.lower(np.asarray(a).astype(str))
+        sb = np.char.lower(np.asarray(b).astype(str))
         return np.asarray(fn(sa, sb), dtype=bool)
     with np.errstate(invalid="ignore"):
         return fn(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))

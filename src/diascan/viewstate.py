@@ -385,26 +385,6 @@ class SourceSet:
             return None
         return k
 
-    def find(self, text: str, wcs: Any = None) -> int | None:
-        """Row index for a go-to string: an id, or 'RA,DEC' in degrees (nearest source)."""
-        text = text.strip()
-        if "," in text or " " in text.strip():
-            parts = [p for p in text.replace(",", " ").split() if p]
-            if len(parts) != 2:
-                raise ValueError(f"cannot read {text!r} as 'RA,DEC' in degrees")
-            ra, dec = (float(p) for p in parts)
-            if not np.isfinite(self.ra).any():
-                return None
-            from astropy.coordinates import SkyCoord
-
-            coords = SkyCoord(self.ra, self.dec, unit="deg")
-            sep = coords.separation(SkyCoord(ra, dec, unit="deg")).deg
-            return int(np.nanargmin(sep))
-        try:
-            return self.index_of(int(text))
-        except ValueError:
-            raise ValueError(f"cannot read {text!r} as a source id or 'RA,DEC'") from None
-
 
 # ---------------------------------------------------------------------------------------------
 # Rescoring in batches (called from the viewer's worker thread; Qt-free)
