@@ -12,10 +12,10 @@ from diascan.stamp_display import (
     FrameDisplay,
     StampDisplay,
     display_settings,
+    render_tiles,
     render_triplet,
     render_triplets,
     stamp_levels,
-    tile_image,
 )
 from diascan.stamps import FRAME_ORDER, StampSource, StampStackSource, StampTriplet, stack_triplets
 from diascan.visit_stamps import VisitStamps
@@ -128,15 +128,22 @@ def test_render_per_tile_and_following_the_frames():
     assert len({tuple(v) for v in rgba[0, 2, :, :, :3].reshape(-1, 3)}) > 10  # viridis colours
     hashable = {follow, per_tile}
     assert len(hashable) == 2
-
-
-def test_tile_image_is_top_down_with_gaps():
-    rgba = np.zeros((3, 4, 5, 4), np.uint8)
+    # the gallery's one-pass tiles are the triplets laid side by side
+    tiles = render_tiles(stack, follow, gap=2)
+    assert tiles.shape == (4, 31, 3 * 31 + 4, 4) and tiles.flags.c_contiguous
     for c in range(3):
-        rgba[c, 0] = (c + 1, 0, 0, 255)  # the lowest row (y smallest) of each stamp
-    tile = tile_image(rgba, gap=1)
+        np.testing.assert_array_equal(tiles[:, :, c * 33 : c * 33 + 31], rgba[:, c, ::-1])
+    assert not tiles[:, :, 31:33].any()  # transparent gaps
+
+
+def test_tiles_are_top_down():
+    stack = np.zeros((1, 3, 4, 5), np.float32)
+    stack[0, :, 0] = 1.0  # the lowest row (y smallest) of each stamp is bright
+    fixed = FrameDisplay(levels=(0.0, 1.0))
+    tile = render_tiles(stack, StampDisplay(fixed, fixed, fixed), gap=1)[0]
     assert tile.shape == (4, 17, 4)
-    assert tile[-1, 0, 0] == 1 and tile[-1, 6, 0] == 2 and tile[-1, 12, 0] == 3  # at the bottom
+    assert tile[-1, [0, 6, 12], 0].tolist() == [255, 255, 255]  # drawn at the bottom
+    assert tile[0, [0, 6, 12], 0].tolist() == [0, 0, 0]
     assert tile[0, 5, 3] == 0  # the gap is transparent
     one = render_triplet(np.zeros((3, 8, 8), np.float32), StampDisplay(
         FrameDisplay(), FrameDisplay(), FrameDisplay(levels=(-1.0, 1.0))))

@@ -176,7 +176,8 @@ def zscale_many(
     # The line fit with 0/1 weights is least squares over the good samples: it and the std of
     # its residuals follow from weighted sums (matrix products), not from per-sample passes.
     xy, yy = y * x, y * y
-    good = np.ones((n, npix), dtype=np.float64)
+    good = np.ones((n, npix), dtype=np.float64)  # 0/1 weights of the fit
+    badpix = np.zeros((n, npix), dtype=bool)
     buf = np.empty_like(y)
     ngood = np.full(n, npix)
     last_ngood = np.full(n, npix + 1)
@@ -199,14 +200,18 @@ def zscale_many(
         rmean = (sy - a * sw - b * sx) / sw
         r2 = (syy + a * a * sw + b * b * sxx - 2 * a * sy - 2 * b * sxy + 2 * a * b * sx) / sw
         threshold = krej * np.sqrt(np.maximum(r2 - rmean * rmean, 0.0))
-        line = buf if active.size == n else np.empty_like(ya)
+        line = buf[: active.size]
         np.multiply(b[:, None], x, out=line)
         line += a[:, None]
         line -= ya
         bad = np.abs(line, out=line) > threshold[:, None]
-        bad |= w == 0
+        bad |= badpix[rows]  # rejected once, rejected for good
         bad = _grow(bad, ngrow)
-        good[rows] = ~bad
+        badpix[rows] = bad
+        if active.size == n:
+            np.logical_not(bad, out=good)
+        else:
+            good[active] = ~bad
         slope[rows] = b
         fitted[rows] = True
         last_ngood[rows] = ngood[rows]
@@ -296,21 +301,25 @@ def lut_indices(image: np.ndarray, levels: tuple[float, float] | np.ndarray,
     """Lookup-table index (uint8 for ``n <= 256``) of each pixel of ``image`` with ``levels``.
 
     ``levels`` is ``(lo, hi)`` or, for a stack ``(N, ...)``, an ``(N, 2)`` array (one pair per
-    image). Values below ``lo`` (and NaN) get index 0: callers paint NaN themselves.
+    image). Values below ``lo`` get index 0; NaN pixels get an undefined index: callers paint
+    NaN themselves.
     """
-    img = np.asarray(image, dtype=np.float32)
-    lv = np.asarray(levels, dtype=np.float64)
+    img = np.asarray(image)
+    lv = np.asarray(levels, dtype=np.float32)
     if lv.ndim == 2:  # one pair per leading image
         shape = (lv.shape[0],) + (1,) * (img.ndim - 1)
         lo = lv[:, 0].reshape(shape)
         hi = lv[:, 1].reshape(shape)
     else:
         lo, hi = lv
-    scale = (n - 1) / np.where(hi > lo, hi - lo, 1.0)
-    with np.errstate(invalid="ignore"):
-        idx = np.clip((img - lo) * scale + 0.5, 0, n - 1)
-    idx = np.nan_to_num(idx, nan=0.0)
-    return idx.astype(np.uint8 if n <= 256 else np.uint16)
+    scale = np.float32(n - 1) / np.where(hi > lo, hi - lo, np.float32(1.0))
+    # in place on one float32 buffer: this runs on every stamp of a gallery page
+    buf = np.subtract(img, lo, dtype=np.float32)
+    buf *= scale
+    buf += np.float32(0.5)
+    np.clip(buf, 0, n - 1, out=buf)
+    with np.errstate(invalid="ignore"):  # NaN -> an undefined index, painted over by callers
+        return buf.astype(np.uint8 if n <= 256 else np.uint16)
 
 
 def mask_overlay(

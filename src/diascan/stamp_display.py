@@ -11,7 +11,7 @@ them here with the same settings, so they never disagree:
   other and with the frames above them.
 
 :func:`render_triplets` turns a stack of float stamps into RGBA uint8 in array orientation
-(row 0 = lowest y, as the frames draw it with y upwards); :func:`tile_image` lays one
+(row 0 = lowest y, as the frames draw it with y upwards); :func:`render_tiles` lays each
 triplet side by side, top row first, ready for a top-down image (QImage).
 """
 
@@ -29,6 +29,7 @@ from diascan.stamps import FRAME_ORDER
 #: Colour of pixels with no data (NaN: off the image, NO_DATA, a clipped cutout): a dark
 #: slate blue no grey stretch produces, so "no pixel" is never read as "dark sky".
 BLANK_RGBA = (34, 44, 78, 255)
+_BLANK32 = np.array(BLANK_RGBA, dtype=np.uint8).view(np.uint32)[0]
 
 
 class FrameLike(Protocol):
@@ -111,6 +112,20 @@ def stamp_levels(stack: np.ndarray, display: StampDisplay) -> np.ndarray:
     return out
 
 
+def _channels_rgba32(stack: np.ndarray, display: StampDisplay, levels: np.ndarray | None):
+    """Yield ``(channel, rgba)`` with ``rgba`` uint32 ``(N, H, W)``: one 32-bit word per RGBA
+    pixel (the table lookup gathers a quarter of the elements), NaN pixels blank."""
+    stack = np.asarray(stack, dtype=np.float32)
+    if levels is None:
+        levels = stamp_levels(stack, display)
+    for c, name in enumerate(FRAME_ORDER):
+        fd = display.channel(name)
+        lut = make_lut(fd.colormap, fd.stretch).view(np.uint32).reshape(-1)
+        rgba = np.take(lut, lut_indices(stack[:, c], levels[:, c], len(lut)))
+        rgba[np.isnan(stack[:, c])] = _BLANK32
+        yield c, rgba
+
+
 def render_triplets(
     stack: np.ndarray, display: StampDisplay, levels: np.ndarray | None = None
 ) -> np.ndarray:
@@ -119,36 +134,30 @@ def render_triplets(
     NaN pixels get :data:`BLANK_RGBA`. ``levels`` ``(N, 3, 2)`` skips computing them
     (:func:`stamp_levels`). Array orientation (row 0 = lowest y) is kept.
     """
-    stack = np.asarray(stack, dtype=np.float32)
-    if levels is None:
-        levels = stamp_levels(stack, display)
-    out = np.empty((*stack.shape, 4), dtype=np.uint8)
-    blank = np.isnan(stack)
-    for c, name in enumerate(FRAME_ORDER):
-        fd = display.channel(name)
-        lut = make_lut(fd.colormap, fd.stretch)
-        out[:, c] = lut[lut_indices(stack[:, c], levels[:, c], len(lut))]
-    out[blank] = BLANK_RGBA
-    return out
+    stack = np.asarray(stack)
+    out = np.empty(stack.shape, dtype=np.uint32)
+    for c, rgba in _channels_rgba32(stack, display, levels):
+        out[:, c] = rgba
+    return out.view(np.uint8).reshape(*stack.shape, 4)
+
+
+def render_tiles(
+    stack: np.ndarray, display: StampDisplay, gap: int = 1, levels: np.ndarray | None = None
+) -> np.ndarray:
+    """Each triplet side by side: ``(N, H, 3 W + 2 gap, 4)`` uint8, C-contiguous, rows flipped
+    (the highest y first) so a top-down image shows the stamps the way the frames show the
+    sky; ``gap`` transparent columns between the stamps (the gallery's tiles)."""
+    stack = np.asarray(stack)
+    n, k, h, w = stack.shape
+    out = np.zeros((n, h, k * w + (k - 1) * gap), dtype=np.uint32)  # gaps transparent
+    for c, rgba in _channels_rgba32(stack, display, levels):
+        out[:, :, c * (w + gap) : c * (w + gap) + w] = rgba[:, ::-1]
+    return out.view(np.uint8).reshape(n, h, -1, 4)
 
 
 def render_triplet(stamps: np.ndarray, display: StampDisplay) -> np.ndarray:
     """RGBA uint8 ``(3, H, W, 4)`` of one triplet ``(3, H, W)``."""
     return render_triplets(np.asarray(stamps)[None], display)[0]
-
-
-def tile_image(rendered: np.ndarray, gap: int = 1, background=(0, 0, 0, 0)) -> np.ndarray:
-    """One triplet's RGBA ``(3, H, W, 4)`` side by side: ``(H, 3 W + 2 gap, 4)``, top row first.
-
-    Rows are flipped (the highest y first), so a top-down image shows the stamps the way the
-    frames show the sky; ``gap`` columns of ``background`` separate the stamps.
-    """
-    k, h, w, _ = rendered.shape
-    out = np.empty((h, k * w + (k - 1) * gap, 4), dtype=np.uint8)
-    out[:] = background
-    for c in range(k):
-        out[:, c * (w + gap) : c * (w + gap) + w] = rendered[c, ::-1]
-    return out
 
 
 __all__ = [
@@ -158,7 +167,7 @@ __all__ = [
     "StampDisplay",
     "display_settings",
     "render_triplet",
+    "render_tiles",
     "render_triplets",
     "stamp_levels",
-    "tile_image",
 ]

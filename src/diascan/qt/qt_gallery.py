@@ -36,8 +36,7 @@ from diascan.stamp_display import (
     FrameLike,
     StampDisplay,
     display_settings,
-    render_triplets,
-    tile_image,
+    render_tiles,
 )
 from diascan.stamps import StampSource, stack_triplets
 
@@ -73,6 +72,8 @@ class QtGallery(QWidget):
         self.grid: GridLayout = self._layout()
         #: row -> (RGBA array kept alive, QImage over it), for the current size and display.
         self._tiles: OrderedDict[int, tuple[np.ndarray, QImage]] = OrderedDict()
+        #: row -> the composed tile (stamps at the grid's size, texts, badge), not selected.
+        self._screen: OrderedDict[int, QImage] = OrderedDict()
         self._hover: int | None = None  # page position under the mouse
         #: Render the next page ahead when idle (benchmarks switch it off to time cold flips).
         self.prefetch = True
@@ -85,8 +86,10 @@ class QtGallery(QWidget):
         ev = self.state.events
         ev.current.connect(self._on_current)
         ev.order.connect(self._on_page_content)
-        for name in ("columns", "rows", "hide_scores", "palette"):
+        for name in ("columns", "rows"):
             getattr(ev, name).connect(self._on_page_content)
+        for name in ("hide_scores", "palette"):
+            getattr(ev, name).connect(self._on_text_settings)
         ev.stamp_size.connect(self._on_render_settings)
         ev.zoom.connect(self._on_zoom)
         ev.follow_frames.connect(self.frames_changed)
@@ -122,10 +125,12 @@ class QtGallery(QWidget):
     def refresh_rows(self, rows=None) -> None:
         """Texts of ``rows`` changed (labels, scores); None = all. Repaints those tiles."""
         if rows is None:
+            self._screen.clear()
             self.update()
             return
         page = self.state.page_rows()
         for row in np.atleast_1d(rows):
+            self._screen.pop(int(row), None)
             if int(row) in page:
                 self.update(self._tile_rect(page.index(int(row))))
 
@@ -137,6 +142,7 @@ class QtGallery(QWidget):
                            self.state.zoom, text_h=text_h)
 
     def _refit(self) -> None:
+        old = self.grid
         self.grid = self._layout()
         with self.state.events.paused():
             self.state.columns = self.grid.columns
@@ -144,6 +150,9 @@ class QtGallery(QWidget):
         # the state clamps: the grid must agree with it
         if (self.state.columns, self.state.rows) != (self.grid.columns, self.grid.rows):
             self.grid = self._layout()
+        if (old.stamp_px, old.cell_w, old.cell_h) != (self.grid.stamp_px, self.grid.cell_w,
+                                                      self.grid.cell_h):
+            self._screen.clear()  # composed at the old size
 
     def _tile_rect(self, k: int) -> QRect:
         x, y, w, h = self.grid.cell(k)
@@ -180,7 +189,29 @@ class QtGallery(QWidget):
 
     # -- rendering -----------------------------------------------------------------------
     def _clear_cache(self) -> None:
+        """Forget every rendering (stamps and composed tiles)."""
         self._tiles.clear()
+        self._screen.clear()
+
+    def _compose(self, rows: list[int]) -> None:
+        """Compose the tiles of ``rows`` missing from the screen cache: stamps scaled to the
+        grid, texts and badge, once; a paint is then one image copy per tile."""
+        missing = [r for r in rows if r not in self._screen]
+        if not missing:
+            return
+        self._render(missing)
+        g = self.grid
+        palette = get_palette(self.state.palette)
+        for row in missing:
+            img = QImage(g.cell_w, g.cell_h, QImage.Format.Format_ARGB32_Premultiplied)
+            img.fill(BACKGROUND)
+            p = QPainter(img)
+            p.setFont(self.font_small)
+            self._draw_tile(p, row, QRect(0, 0, g.cell_w, g.cell_h), g.stamp_px, False, palette)
+            p.end()
+            self._screen[row] = img
+        while len(self._screen) > CACHE_TILES:
+            self._screen.popitem(last=False)
 
     def _render(self, rows: list[int]) -> None:
         """Render the tiles of ``rows`` not in the cache, in one vectorised pass."""
@@ -188,20 +219,26 @@ class QtGallery(QWidget):
         if not missing or self.source is None:
             return
         stack = stack_triplets(self.source, missing, self.state.stamp_size)
-        rgba = render_triplets(stack, self.display)
-        for row, trip in zip(missing, rgba, strict=True):
-            arr = np.ascontiguousarray(tile_image(trip, gap=1))
-            h, w, _ = arr.shape
+        tiles = render_tiles(stack, self.display, gap=1)
+        _, h, w, _ = tiles.shape
+        for row, arr in zip(missing, tiles, strict=True):
+            # the image reads the array's memory: both are kept together in the cache
             img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
             self._tiles[row] = (arr, img)
         while len(self._tiles) > CACHE_TILES:
             self._tiles.popitem(last=False)
 
     def _prefetch_next(self) -> None:
+        """Compose the next page's tiles, then the previous page's (one page per idle turn)."""
         st = self.state
-        if st.page < st.page_count - 1:
-            start = st.page_start + st.per_page
-            self._render(list(st.order[start : start + st.per_page]))
+        for page in (st.page + 1, st.page - 1):
+            if 0 <= page < st.page_count:
+                start = page * st.per_page
+                rows = list(st.order[start : start + st.per_page])
+                if any(r not in self._screen for r in rows):
+                    self._compose(rows)
+                    self._prefetch_timer.start()  # the other direction on the next idle turn
+                    return
 
     # -- state ---------------------------------------------------------------------------
     def _on_current(self, new: int, old: int | None = None) -> None:
@@ -217,6 +254,10 @@ class QtGallery(QWidget):
                 self.update(self._enlarged_rect(pos - start))
 
     def _on_page_content(self, *_args) -> None:
+        self.update()
+
+    def _on_text_settings(self, *_args) -> None:
+        self._screen.clear()
         self.update()
 
     def _on_render_settings(self, *_args) -> None:
@@ -250,18 +291,21 @@ class QtGallery(QWidget):
                              "no sources to show" if self.source is not None else "no data")
             painter.end()
             return
-        self._render(rows)
         palette = get_palette(st.palette)
         selected = st.current - st.page_start
-        for k, row in enumerate(rows):
+        shown = [(k, row) for k, row in enumerate(rows) if self._tile_rect(k).intersects(clip)]
+        self._compose([row for _, row in shown])
+        for k, row in shown:
             rect = self._tile_rect(k)
-            if rect.intersects(clip):
-                self._draw_tile(painter, row, rect, self.grid.stamp_px, k == selected, palette)
+            painter.drawImage(rect.topLeft(), self._screen[row])
+            if k == selected:
+                self._draw_selection(painter, rect)
         self._draw_page_line(painter, clip)
         big = self._enlarged_position()
         if big is not None and 0 <= big < len(rows):
             rect = self._enlarged_rect(big)
             if rect.intersects(clip):
+                self._render([rows[big]])
                 px = (rect.height() - self.grid.text_h - 2 * self.grid.margin)
                 self._draw_tile(painter, rows[big], rect, px, big == selected, palette,
                                 enlarged=True)
@@ -302,9 +346,13 @@ class QtGallery(QWidget):
             painter.drawText(QRect(x + status_w + 6, y + line, width - status_w - 6, line),
                              Qt.AlignmentFlag.AlignLeft, text.score)
         if selected or enlarged:
-            painter.setPen(QPen(SELECTED if selected else TEXT, 2))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(rect.adjusted(1, 1, -2, -2))
+            self._draw_selection(painter, rect, SELECTED if selected else TEXT)
+
+    @staticmethod
+    def _draw_selection(painter: QPainter, rect: QRect, color: QColor = SELECTED) -> None:
+        painter.setPen(QPen(color, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect.adjusted(1, 1, -2, -2))
 
     def _draw_page_line(self, painter: QPainter, clip: QRect) -> None:
         """"page 1 of 3 (tiles 1-48 of 130)" under the grid, where there is room."""
