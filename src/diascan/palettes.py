@@ -40,6 +40,10 @@ MASK_COLORS: dict[str, RGB] = {
 }
 
 
+#: The letter that marks each label wherever it is drawn (frames, gallery badges).
+LABEL_LETTERS: dict[str, str] = {"real": "R", "bogus": "B", "unsure": "?"}
+
+
 @dataclass(frozen=True)
 class Palette:
     """Colours (RGB 0-255) by match status and by label."""
@@ -102,6 +106,7 @@ def hex_color(rgb: RGB) -> str:
 
 __all__ = [
     "DEFAULT_PALETTE",
+    "LABEL_LETTERS",
     "MASK_COLORS",
     "OKABE_ITO",
     "PALETTES",

@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import QHBoxLayout, QWidget
 
 from diascan import viewstate as vs
 from diascan.display import compute_levels, make_lut, mask_overlay
-from diascan.palettes import MASK_COLORS, Palette, get_palette
+from diascan.palettes import LABEL_LETTERS, MASK_COLORS, Palette, get_palette
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -38,9 +38,9 @@ def status_style(palette: Palette | None = None) -> dict[str, tuple[str, tuple[i
 #: Marker style per status in the default palette: (symbol, colour, size).
 STATUS_STYLE = status_style()
 
-#: Label letter drawn at the upper right of a labelled source's marker. A letter (not only a
-#: colour) so colour-blind users can tell labels apart; its colour comes from the palette.
-LABEL_LETTERS: dict[str, str] = {"real": "R", "bogus": "B", "unsure": "?"}
+#: Size of the label letter (:data:`diascan.palettes.LABEL_LETTERS`) drawn at the upper right
+#: of a labelled source's marker: a letter, not only a colour, so colour-blind users can tell
+#: labels apart; its colour comes from the palette.
 LABEL_GLYPH_SIZE = 36
 
 _STYLE_CACHE: dict[tuple[str, str], tuple] = {}

@@ -6,10 +6,11 @@ its size; every action (arrows, labels, pages, enlarge, ...) is a method of the 
 :data:`diascan.gallery.GALLERY_ACTIONS` and returned bound by :meth:`QtGallery.actions` for the
 action registry to give keys to. The widget binds no key itself.
 
-Speed (benchmarks/bench_gallery.py): one QImage per tile (the three stamps side by side,
-rendered by :mod:`diascan.stamp_display` for a whole page at once) is cached by source row;
-a selection move repaints only the two tiles involved, a page flip renders the new page's
-tiles in one vectorised pass; the next page is rendered ahead while the GUI is idle.
+Speed (benchmarks/bench_gallery.py): a page's stamps are cut, given their limits and rendered
+in one vectorised pass (:mod:`diascan.stamp_display`); each tile is then composed once into an
+image at the grid's size (stamps scaled, texts, badge), cached by source row, so a repaint is
+one image copy per tile; a selection move repaints only the two tiles involved; the next and
+previous pages are composed while the GUI is idle.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from diascan.gallery import (
     grid_layout,
     tile_text,
 )
-from diascan.palettes import get_palette
+from diascan.palettes import LABEL_LETTERS, get_palette
 from diascan.stamp_display import (
     FrameLike,
     StampDisplay,
@@ -44,7 +45,6 @@ BACKGROUND = QColor(24, 24, 28)
 TILE_BACKGROUND = QColor(40, 40, 46)
 SELECTED = QColor(120, 255, 120)
 TEXT = QColor(225, 225, 225)
-LABEL_LETTERS = {"real": "R", "bogus": "B", "unsure": "?"}
 #: Tiles kept rendered (a few pages of the largest grid).
 CACHE_TILES = 600
 
