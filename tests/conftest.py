@@ -81,3 +81,14 @@ def small_demo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo_small")
     generate_demo(out, small=True, seed=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def small_demo_result(small_demo):
+    """The pipeline run on the small demo (real images, real detections, bundled model)."""
+    from diascan.inputs import guess_roles, pipeline_inputs
+    from diascan.pipeline import read_target, run_pipeline
+
+    files = guess_roles([small_demo])
+    files["target"] = read_target(small_demo / "target.json")
+    return run_pipeline(pipeline_inputs(files), score=True)

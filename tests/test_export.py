@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from astropy.table import Table
-from regions import CircleSkyRegion, Regions
+from regions import CircleSkyRegion, PointSkyRegion, RectangleSkyRegion, Regions
 
 from diascan.cli.main import main
 from diascan.errors import InputError
@@ -75,20 +75,46 @@ def test_label_and_visit_filters(session, tmp_path):
 
 
 def test_region_file_reads_back_in_sky_coordinates(session, tmp_path):
+    from diascan.palettes import get_palette, hex_color
+
     out = tmp_path / "labels.reg"
     assert export_sources(session, out, frame="fk5") == 4
     text = out.read_text()
     assert ("fk5" in text or "j2000" in text) and "image" not in text
     regs = Regions.read(out, format="ds9")
     assert len(regs) == 4
-    assert all(isinstance(r, CircleSkyRegion) for r in regs)
+    # labels real, bogus, unsure, real: told apart by shape, text and colour
+    assert [type(r) for r in regs] == [CircleSkyRegion, RectangleSkyRegion, RectangleSkyRegion,
+                                       CircleSkyRegion]
+    assert regs[1].angle.to_value("deg") == pytest.approx(0.0)
+    assert regs[2].angle.to_value("deg") == pytest.approx(45.0)  # a diamond
     colours = [r.visual.get("color") or r.visual.get("edgecolor") for r in regs]
-    assert colours == ["green", "red", "yellow", "green"]
-    assert [str(r.meta["text"]) for r in regs] == ["9000000000", "9000000001", "9000000002",
-                                              "9000000013"]
+    pal = get_palette("classic")
+    assert colours == [hex_color(pal.label_color(lab))
+                       for lab in ("real", "bogus", "unsure", "real")]
+    assert len(set(colours)) == 3
+    assert [str(r.meta["text"]) for r in regs] == [
+        "9000000000 real", "9000000001 bogus", "9000000002 unsure", "9000000013 real"]
     assert regs[1].center.ra.deg == pytest.approx(53.01)
     assert regs[3].center.dec.deg == pytest.approx(-27.99)
     assert regs[0].radius.to_value("arcsec") == pytest.approx(2.0, abs=1e-4)  # 8 decimals in deg
+    assert regs[1].width.to_value("arcsec") == pytest.approx(4.0, abs=1e-3)
+
+
+def test_region_file_unlabelled_and_colour_blind_palette(session, tmp_path):
+    from diascan.palettes import OKABE_ITO, hex_color
+
+    out = tmp_path / "all.reg"
+    assert export_sources(session, out, labels=["real", "none"], palette="okabe-ito") == 6
+    regs = Regions.read(out, format="ds9")
+    points = [r for r in regs if isinstance(r, PointSkyRegion)]
+    assert len(points) == 4 and all(p.visual.get("marker") == "x" for p in points)
+    assert all(str(p.meta["text"]).isdigit() for p in points)  # the id alone: no label
+    circles = [r for r in regs if isinstance(r, CircleSkyRegion)]
+    assert {r.visual.get("color") or r.visual.get("edgecolor") for r in circles} == {
+        hex_color(OKABE_ITO["bluish green"])}
+    with pytest.raises(InputError, match="unknown palette"):
+        export_sources(session, tmp_path / "x.reg", palette="rainbow")
 
 
 def test_refuses_overwrite_and_unknown_format(session, tmp_path):

@@ -189,7 +189,16 @@ def test_goto_by_id_and_radec(win, result):
     ra, dec = result.detections["ra"][9], result.detections["dec"][9]
     assert win.goto(f"{ra},{dec}")
     assert win.state.selected_id == 109
+    assert "109 is the nearest" in win.statusBar().currentMessage()
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(result.detections["ra"][12], result.detections["dec"][12], unit="deg")
+    assert win.goto(c.to_string("hmsdms", sep=":", precision=2))  # sexagesimal
+    assert win.state.selected_id == 112
     assert not win.goto("nonsense")
+    assert "cannot go to 'nonsense'" in win.statusBar().currentMessage()
+    assert not win.goto("99999")
+    assert win.statusBar().currentMessage() == "no source has the id 99999"
 
 
 def test_rescore_selected_with_enter(win, qtbot, dp1_model, result):

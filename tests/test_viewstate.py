@@ -80,68 +80,9 @@ def test_view_range_round_trips_and_bad_ranges_are_skipped():
     assert back.view_range == ((10.0, 90.0), (-5.0, 75.0))
 
 
-def test_display_copy_is_float32_contiguous_nan_free():
-    a = np.arange(20.0, dtype=np.float64).reshape(4, 5).T  # Fortran-ordered view
-    a[0, 0] = np.nan
-    a[1, 1] = np.inf
-    out = vs.display_copy(a)
-    assert out.dtype == np.float32 and out.flags.c_contiguous
-    assert np.isfinite(out).all()
-    assert out.shape == a.shape
-    assert out[2, 2] == a[2, 2]
-    small = vs.display_copy(np.ones((1000, 400)), max_side=250)
-    assert max(small.shape) <= 250
-
-
-def test_compute_levels_modes():
-    rng = np.random.default_rng(0)
-    img = rng.normal(10.0, 2.0, (512, 512)).astype(np.float32)
-    img[0, :5] = 1e6  # a few hot pixels
-    lo, hi = vs.compute_levels(img, "minmax")
-    assert hi == pytest.approx(1e6)
-    lo, hi = vs.compute_levels(img, "zscale")
-    assert 0 < lo < 10 < hi < 30
-    lo99, hi99 = vs.compute_levels(img, "99%")
-    lo95, hi95 = vs.compute_levels(img, "95%")
-    assert lo99 < lo95 < hi95 < hi99 < 1e6
-    slo, shi = vs.compute_levels(img - 10, "99.5%", symmetric=True)
-    assert slo == -shi and shi > 0
-    with pytest.raises(ValueError):
-        vs.compute_levels(img, "bogus")
-    assert vs.compute_levels(np.full((4, 4), np.nan)) == (0.0, 1.0)
-
-
-@pytest.mark.parametrize("name", vs.STRETCHES)
-def test_stretch_curve_monotonic(name):
-    c = vs.stretch_curve(name, 256)
-    assert c[0] == pytest.approx(0.0) and c[-1] == pytest.approx(1.0)
-    assert np.all(np.diff(c) >= 0)
-    if name != "linear":
-        assert c[64] > 0.25  # boosts faint values
-
-
-def test_stretch_lut_matches_direct_stretch():
-    """The LUT route (levels + curve lookup) gives the same result as stretching the pixels."""
-    rng = np.random.default_rng(1)
-    img = rng.normal(0, 1, (64, 64)).astype(np.float32)
-    levels = (-1.0, 2.0)
-    direct = vs.apply_stretch(img, levels, "asinh")
-    curve = vs.stretch_curve("asinh", 4096)
-    norm = np.clip((img - levels[0]) / (levels[1] - levels[0]), 0, 1)
-    via_lut = curve[np.round(norm * 4095).astype(int)]
-    assert np.max(np.abs(direct - via_lut)) < 0.01
-    with pytest.raises(ValueError):
-        vs.stretch_curve("gamma")
-
-
-def test_mask_overlay_and_planes_set():
-    planes = {"BAD": 0, "SAT": 3}
-    mask = np.array([[0, 1], [8, 9]], dtype=np.int32)
-    assert vs.mask_overlay(mask, planes, [], {}, 0.5) is None
-    ov = vs.mask_overlay(mask, planes, ["SAT"], {"SAT": (0, 255, 0)}, 1.0)
-    assert ov.shape == (2, 2, 4)
-    assert ov[1, 0].tolist() == [0, 255, 0, 255] and ov[0, 1, 3] == 0
-    assert vs.planes_set(9, planes) == ["BAD", "SAT"]
+def test_planes_set():
+    assert vs.planes_set(9, {"BAD": 0, "SAT": 3}) == ["BAD", "SAT"]
+    assert vs.planes_set(0, {"BAD": 0}) == []
 
 
 def _table():
@@ -161,7 +102,7 @@ def _table():
     )
 
 
-def test_sourceset_scores_filter_find():
+def test_sourceset_scores_filter_nearest():
     s = vs.SourceSet.from_table(_table())
     events = []
     s.connect(lambda kind, idx: events.append((kind, list(idx))))
@@ -172,11 +113,7 @@ def test_sourceset_scores_filter_find():
     assert events == [("scores", [1])]
     assert s.visible(0.5).tolist() == [True, True, True, False]
     assert s.visible(None, hidden={"matched"}).tolist() == [False, True, True, False]
-    assert s.find("13") == 3
-    assert s.find("150.002, 2.002") == 2
     assert s.nearest(49, 52) == 1 and s.nearest(49, 52, max_dist=1) is None
-    with pytest.raises(ValueError):
-        s.find("abc")
 
 
 def test_sourceset_tolerates_missing_columns():

@@ -2,13 +2,8 @@
 
 The viewer's state lives in plain observable objects (:class:`FrameState`, :class:`ViewerState`,
 :class:`SourceSet`) that Qt widgets bind to, so the state can be tested, saved and restored
-without a window. Display preparation (``display_copy``, ``compute_levels``, ``stretch_curve``)
-is pure numpy/astropy.
-
-Stretch choice (measured, see tests/benchmarks): a stretch is applied through the colour lookup
-table (``stretch_curve`` composed with the colormap, 4096 entries) instead of recomputing the
-display copy, so changing the stretch costs one LUT rebuild (< 1 ms) rather than a pass over the
-16 Mpix image (~150-400 ms for astropy's stretches on 4k x 4k).
+without a window. The display maths (limits, stretches, lookup tables, mask overlays) is in
+:mod:`diascan.display`; :func:`prepare_display` applies it to the frames.
 """
 
 from __future__ import annotations
@@ -19,14 +14,10 @@ from typing import Any
 
 import numpy as np
 
-STRETCHES = ("linear", "sqrt", "log", "asinh")
-LIMIT_MODES = ("zscale", "minmax", "99.5%", "99%", "95%")
-COLORMAPS = ("grey", "viridis", "inferno", "magma", "CET-D1")
-FRAMES = ("science", "template", "difference")
-STATUSES = ("matched", "unmatched", "target", "missing")
+from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
+from diascan.stamps import FRAME_ORDER as FRAMES
 
-#: Number of pixels used to compute display limits (a strided subsample of the image).
-LEVEL_SAMPLE = 250_000
+STATUSES = ("matched", "unmatched", "target", "missing")
 
 
 class Observable:
@@ -246,24 +237,6 @@ def _update_frame(frame: FrameState, data: dict[str, Any]) -> None:
 # Display preparation
 
 
-def display_copy(image: np.ndarray, max_side: int | None = None) -> np.ndarray:
-    """Float32, C-contiguous, NaN/inf-free copy of ``image`` for display (made once per frame).
-
-    With ``max_side`` the copy is block-subsampled by an integer stride so no side exceeds it.
-    Non-finite pixels are replaced by the median of the finite ones (0 if none).
-    """
-    arr = np.asarray(image)
-    if max_side is not None and max(arr.shape) > max_side:
-        step = int(np.ceil(max(arr.shape) / max_side))
-        arr = arr[::step, ::step]
-    out = np.array(arr, dtype=np.float32, order="C", copy=True)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        good = out[~bad]
-        out[bad] = np.float32(np.median(good[:: max(1, good.size // LEVEL_SAMPLE)])) if good.size else 0.0
-    return out
-
-
 def prepare_display(
     images: dict[str, Any],
     frames: dict[str, FrameState],
@@ -278,94 +251,6 @@ def prepare_display(
         out[name] = (disp, compute_levels(disp, fs.limits, fs.symmetric))
         if progress is not None:
             progress("display", (k + 1) / len(names), f"prepared {name}")
-    return out
-
-
-def sample(image: np.ndarray, n: int = LEVEL_SAMPLE) -> np.ndarray:
-    """A strided subsample of about ``n`` finite pixels of ``image`` (flattened)."""
-    flat = np.asarray(image).ravel()
-    step = max(1, flat.size // n)
-    s = flat[::step]
-    return s[np.isfinite(s)]
-
-
-def compute_levels(
-    image_sample: np.ndarray, mode: str = "zscale", symmetric: bool = False
-) -> tuple[float, float]:
-    """Display limits ``(lo, hi)`` of a (sub)sample with astropy's interval classes.
-
-    ``mode``: 'zscale', 'minmax' or a percentile like '99.5%' / '99.5'. ``symmetric`` makes the
-    limits ``(-m, m)`` around zero with ``m = max(|lo|, |hi|)`` (difference images).
-    """
-    from astropy.visualization import MinMaxInterval, PercentileInterval, ZScaleInterval
-
-    data = sample(image_sample)
-    if data.size == 0:
-        return (0.0, 1.0)
-    if mode == "zscale":
-        interval = ZScaleInterval()
-    elif mode == "minmax":
-        interval = MinMaxInterval()
-    else:
-        try:
-            pct = float(str(mode).rstrip("%"))
-        except ValueError:
-            raise ValueError(f"unknown limits mode {mode!r}") from None
-        interval = PercentileInterval(pct)
-    lo, hi = (float(v) for v in interval.get_limits(data))
-    if symmetric:
-        m = max(abs(lo), abs(hi))
-        lo, hi = -m, m
-    if not hi > lo:
-        hi = lo + 1.0
-    return lo, hi
-
-
-def stretch_curve(name: str, n: int = 4096) -> np.ndarray:
-    """The stretch ``name`` evaluated on ``n`` points of [0, 1] (for a colour lookup table)."""
-    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, SqrtStretch
-
-    stretches = {
-        "linear": LinearStretch,
-        "sqrt": SqrtStretch,
-        "log": LogStretch,
-        "asinh": AsinhStretch,
-    }
-    if name not in stretches:
-        raise ValueError(f"unknown stretch {name!r}; one of {', '.join(stretches)}")
-    x = np.linspace(0.0, 1.0, n)
-    return np.clip(stretches[name]()(x, clip=True), 0.0, 1.0)
-
-
-def apply_stretch(image: np.ndarray, levels: tuple[float, float], name: str) -> np.ndarray:
-    """Normalise ``image`` to [0, 1] with ``levels`` and apply the stretch (slow path, for tests
-    and benchmarks comparing against the lookup-table route)."""
-    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, SqrtStretch
-
-    lo, hi = levels
-    norm = np.clip((np.asarray(image, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
-    cls = {"linear": LinearStretch, "sqrt": SqrtStretch, "log": LogStretch,
-           "asinh": AsinhStretch}[name]
-    return cls()(norm, clip=True)
-
-
-def mask_overlay(
-    mask: np.ndarray,
-    planes: dict[str, int],
-    on: Iterable[str],
-    colors: dict[str, tuple[int, int, int]],
-    alpha: float,
-) -> np.ndarray | None:
-    """An RGBA uint8 overlay (H, W, 4) of the mask planes in ``on``; None if none is on."""
-    names = [p for p in on if p in planes]
-    if not names:
-        return None
-    out = np.zeros((*mask.shape, 4), dtype=np.uint8)
-    a = int(round(255 * float(np.clip(alpha, 0.0, 1.0))))
-    for name in names:
-        hit = (mask & (1 << planes[name])) != 0
-        r, g, b = colors.get(name, (255, 0, 255))
-        out[hit] = (r, g, b, a)
     return out
 
 
@@ -499,26 +384,6 @@ class SourceSet:
         if k is None or d[k] > max_dist:
             return None
         return k
-
-    def find(self, text: str, wcs: Any = None) -> int | None:
-        """Row index for a go-to string: an id, or 'RA,DEC' in degrees (nearest source)."""
-        text = text.strip()
-        if "," in text or " " in text.strip():
-            parts = [p for p in text.replace(",", " ").split() if p]
-            if len(parts) != 2:
-                raise ValueError(f"cannot read {text!r} as 'RA,DEC' in degrees")
-            ra, dec = (float(p) for p in parts)
-            if not np.isfinite(self.ra).any():
-                return None
-            from astropy.coordinates import SkyCoord
-
-            coords = SkyCoord(self.ra, self.dec, unit="deg")
-            sep = coords.separation(SkyCoord(ra, dec, unit="deg")).deg
-            return int(np.nanargmin(sep))
-        try:
-            return self.index_of(int(text))
-        except ValueError:
-            raise ValueError(f"cannot read {text!r} as a source id or 'RA,DEC'") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,43 +14,37 @@ from PyQt6.QtGui import QFont, QPainterPath, QTransform
 from PyQt6.QtWidgets import QHBoxLayout, QWidget
 
 from diascan import viewstate as vs
+from diascan.display import compute_levels, make_lut, mask_overlay
+from diascan.palettes import LABEL_LETTERS, MASK_COLORS, Palette, get_palette
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-#: Marker style per status: (symbol, colour, size). Colour AND shape differ (colour-blind users).
-STATUS_STYLE: dict[str, tuple[str, tuple[int, int, int], int]] = {
-    "matched": ("o", (255, 140, 0), 14),
-    "unmatched": ("s", (230, 30, 30), 14),
-    "target": ("star", (0, 230, 230), 22),
-    "missing": ("d", (230, 230, 0), 14),
-}
-
-MASK_COLORS: dict[str, tuple[int, int, int]] = {
-    "BAD": (255, 0, 0),
-    "SAT": (0, 255, 0),
-    "INTRP": (0, 128, 255),
-    "CR": (255, 0, 255),
-    "EDGE": (255, 255, 0),
-    "DETECTED": (0, 0, 255),
-    "DETECTED_NEGATIVE": (0, 255, 255),
-    "SUSPECT": (255, 128, 0),
-    "NO_DATA": (128, 128, 128),
-    "STREAK": (128, 0, 255),
+#: Marker shape and size per status. Shape AND colour differ (colour-blind users); colours come
+#: from the palette (:mod:`diascan.palettes`).
+STATUS_SHAPES: dict[str, tuple[str, int]] = {
+    "matched": ("o", 14),
+    "unmatched": ("s", 14),
+    "target": ("star", 22),
+    "missing": ("d", 14),
 }
 
 
-#: Label glyph drawn at the upper right of a labelled source's marker: (letter, colour).
-#: A letter (not only a colour) so colour-blind users can tell labels apart; the status
-#: marker's own shape and colour stay as they are.
-LABEL_STYLE: dict[str, tuple[str, tuple[int, int, int]]] = {
-    "real": ("R", (60, 220, 60)),
-    "bogus": ("B", (255, 60, 255)),
-    "unsure": ("?", (255, 255, 80)),
-}
+def status_style(palette: Palette | None = None) -> dict[str, tuple[str, tuple[int, int, int], int]]:
+    """Marker style per status: (symbol, colour, size) in ``palette`` (default: classic)."""
+    pal = palette or get_palette()
+    return {st: (sym, pal.status_color(st), size) for st, (sym, size) in STATUS_SHAPES.items()}
+
+
+#: Marker style per status in the default palette: (symbol, colour, size).
+STATUS_STYLE = status_style()
+
+#: Size of the label letter (:data:`diascan.palettes.LABEL_LETTERS`) drawn at the upper right
+#: of a labelled source's marker: a letter, not only a colour, so colour-blind users can tell
+#: labels apart; its colour comes from the palette.
 LABEL_GLYPH_SIZE = 36
 
-_STYLE_CACHE: dict[str, tuple] = {}
-_LABEL_CACHE: dict[str, tuple] = {}
+_STYLE_CACHE: dict[tuple[str, str], tuple] = {}
+_LABEL_CACHE: dict[tuple[str, str], tuple] = {}
 
 
 def _glyph(letter: str) -> QPainterPath:
@@ -68,21 +62,27 @@ def _glyph(letter: str) -> QPainterPath:
     return tr.map(path)
 
 
-def _label_styles() -> dict[str, tuple]:
-    """label -> (symbol path, pen, brush), built once."""
-    if not _LABEL_CACHE:
-        for label, (letter, col) in LABEL_STYLE.items():
-            _LABEL_CACHE[label] = (_glyph(letter), pg.mkPen((0, 0, 0), width=1),
-                                   pg.mkBrush(*col))
-    return _LABEL_CACHE
+def _label_styles(palette: Palette) -> dict[str, tuple]:
+    """label -> (symbol path, pen, brush), built once per palette."""
+    out = {}
+    for label, letter in LABEL_LETTERS.items():
+        key = (palette.name, label)
+        if key not in _LABEL_CACHE:
+            _LABEL_CACHE[key] = (_glyph(letter), pg.mkPen((0, 0, 0), width=1),
+                                 pg.mkBrush(*palette.label_color(label)))
+        out[label] = _LABEL_CACHE[key]
+    return out
 
 
-def _marker_styles() -> dict[str, tuple]:
-    """status -> (symbol, size, pen, brush), built once (mkPen per spot is slow)."""
-    if not _STYLE_CACHE:
-        for status, (sym, col, size) in STATUS_STYLE.items():
-            _STYLE_CACHE[status] = (sym, size, pg.mkPen(col, width=2), pg.mkBrush(*col, 40))
-    return _STYLE_CACHE
+def _marker_styles(palette: Palette) -> dict[str, tuple]:
+    """status -> (symbol, size, pen, brush), built once per palette (mkPen per spot is slow)."""
+    out = {}
+    for status, (sym, col, size) in status_style(palette).items():
+        key = (palette.name, status)
+        if key not in _STYLE_CACHE:
+            _STYLE_CACHE[key] = (sym, size, pg.mkPen(col, width=2), pg.mkBrush(*col, 40))
+        out[status] = _STYLE_CACHE[key]
+    return out
 
 
 #: Fill opacity of a marker by recomputed score: the outline's colour and shape say the match
@@ -90,15 +90,16 @@ def _marker_styles() -> dict[str, tuple]:
 #: few brushes serve every marker.
 SCORE_FILL_LEVELS = 6
 SCORE_FILL_ALPHA = (0, 110)  # at most half opaque: the source stays visible under it
-_SCORE_BRUSHES: dict[tuple[str, int], object] = {}
+_SCORE_BRUSHES: dict[tuple[str, str, int], object] = {}
 
 
-def score_brush(status: str, score: float):
+def score_brush(status: str, score: float, palette: Palette | None = None):
     """The fill of a marker of ``status`` whose recomputed score is ``score`` (0..1)."""
+    pal = palette or get_palette()
     level = int(round(float(np.clip(score, 0.0, 1.0)) * (SCORE_FILL_LEVELS - 1)))
-    key = (status, level)
+    key = (pal.name, status, level)
     if key not in _SCORE_BRUSHES:
-        col = STATUS_STYLE.get(status, STATUS_STYLE["unmatched"])[1]
+        col = pal.status_color(status)
         lo, hi = SCORE_FILL_ALPHA
         _SCORE_BRUSHES[key] = pg.mkBrush(*col, lo + (hi - lo) * level // (SCORE_FILL_LEVELS - 1))
     return _SCORE_BRUSHES[key]
@@ -117,18 +118,6 @@ def adopt_menus(widget: QWidget) -> None:
             for menu in (getattr(gi, "menu", None), getattr(gi, "ctrlMenu", None)):
                 if menu is not None and hasattr(menu, "setParent") and menu.parent() is None:
                     menu.setParent(widget, menu.windowFlags())
-
-
-def make_lut(colormap: str, stretch: str, n: int = 256) -> np.ndarray:
-    """(n, 4) uint8 lookup table: the colormap sampled through the stretch curve.
-
-    256 entries (not more): pyqtgraph then renders through an 8-bit indexed image, measured
-    ~4x faster than a 4096-entry table on a 16 Mpix frame.
-    """
-    cmap = pg.colormap.get(colormap) if colormap != "grey" else pg.ColorMap(
-        [0.0, 1.0], [(0, 0, 0), (255, 255, 255)]
-    )
-    return cmap.map(vs.stretch_curve(stretch, n), mode="byte")
 
 
 class QtFrameView(pg.PlotWidget):
@@ -194,6 +183,8 @@ class QtFrames(QWidget):
             v.vb.setXLink(first)
             v.vb.setYLink(first)
         self.blink_view.setVisible(False)
+        #: Colours of statuses and labels (:mod:`diascan.palettes`; View > palette later).
+        self.colors = get_palette()
         # The legend goes where it hides least: the top-right corner of the template (the frame
         # users look at least) and of the single-frame view, small and see-through.
         self.legends = {
@@ -204,13 +195,14 @@ class QtFrames(QWidget):
         self.images: dict[str, object] = {}
         self.sources: vs.SourceSet | None = None
         self.missing_xy = np.empty((0, 2))
+        #: Parent-pixel rectangle of each frame's image (its overlay covers exactly the same).
+        self.rects: dict[str, QRectF] = {}
         state.connect(self._on_state)
         first.sigRangeChanged.connect(self._on_range_changed)
         for name, fs in state.frames.items():
             fs.connect(lambda attr, value, name=name: self._on_frame_state(name, attr))
 
-    @staticmethod
-    def _make_legend(view: QtFrameView) -> pg.LegendItem:
+    def _make_legend(self, view: QtFrameView) -> pg.LegendItem:
         legend = pg.LegendItem(
             offset=(-4, 4),  # negative x: from the right edge
             labelTextColor=(230, 230, 230), labelTextSize="7pt", brush=(0, 0, 0, 110),
@@ -219,7 +211,7 @@ class QtFrames(QWidget):
         legend.setParentItem(view.getPlotItem().getViewBox())
         names = {"matched": "matched", "unmatched": "unmatched", "target": "target",
                  "missing": "catalog only"}
-        for status, (sym, col, size) in STATUS_STYLE.items():
+        for status, (sym, col, size) in status_style(self.colors).items():
             sample = pg.ScatterPlotItem(
                 symbol=sym, size=min(size, 12) - 3, pen=pg.mkPen(col, width=1.5),
                 brush=(*col, 40),
@@ -235,6 +227,18 @@ class QtFrames(QWidget):
         """Show or hide the marker legends (View > Legend)."""
         for legend in self.legends.values():
             legend.setVisible(bool(on))
+
+    def set_palette(self, name: str) -> None:
+        """Colour statuses and labels with palette ``name`` (:data:`diascan.palettes.PALETTES`)."""
+        self.colors = get_palette(name)
+        for key, view in (("triple", self.views["template"]), ("single", self.blink_view)):
+            old = self.legends[key]
+            visible = old.isVisible()
+            old.setParentItem(None)
+            view.scene().removeItem(old)
+            self.legends[key] = self._make_legend(view)
+            self.legends[key].setVisible(visible)
+        self.refresh_markers()
 
     # -- data ----------------------------------------------------------------------------
     def _all_items(self, name: str) -> list[pg.ImageItem]:
@@ -263,12 +267,11 @@ class QtFrames(QWidget):
             fs.levels = levels
             ny, nx = disp.shape
             rect = QRectF(img.x0 - 0.5, img.y0 - 0.5, nx, ny)
+            self.rects[name] = rect
             for item in self._all_items(name):
                 item.setImage(disp, levels=fs.levels, autoLevels=False)
                 item.setLookupTable(make_lut(fs.colormap, fs.stretch))
                 item.setRect(rect)
-            for ov in self._all_overlays(name):
-                ov.setRect(rect)
         self._apply_blink()
         self._update_masks()
         sci = images.get("science") or images.get("difference")
@@ -294,7 +297,7 @@ class QtFrames(QWidget):
         pens: list = []
         brushes: list = []
         data: list[np.ndarray] = []
-        styles = _marker_styles()
+        styles = _marker_styles(self.colors)
         if src is not None:
             shown = np.flatnonzero(src.visible(self.state.threshold, self.state.hidden_statuses,
                                                self.state.hidden_labels))
@@ -307,7 +310,8 @@ class QtFrames(QWidget):
                 sym, size, pen, brush = styles.get(status, styles["unmatched"])
                 score = src.score[i]
                 if show_scores and np.isfinite(score):
-                    brush = score_brush(status if status in styles else "unmatched", score)
+                    brush = score_brush(status if status in styles else "unmatched", score,
+                                        self.colors)
                 syms.append(sym)
                 sizes.append(size)
                 pens.append(pen)
@@ -339,8 +343,8 @@ class QtFrames(QWidget):
         if src is not None:
             shown = src.visible(self.state.threshold, self.state.hidden_statuses,
                                 self.state.hidden_labels)
-            rows = [i for i, lab in enumerate(src.labels) if lab in LABEL_STYLE and shown[i]]
-        styles = _label_styles()
+            rows = [i for i, lab in enumerate(src.labels) if lab in LABEL_LETTERS and shown[i]]
+        styles = _label_styles(self.colors)
         syms = [styles[src.labels[i]][0] for i in rows]
         pens = [styles[src.labels[i]][1] for i in rows]
         brushes = [styles[src.labels[i]][2] for i in rows]
@@ -427,7 +431,7 @@ class QtFrames(QWidget):
     def _on_frame_state(self, name: str, attr: str) -> None:
         fs = self.state.frames[name]
         if attr in ("limits", "symmetric") and name in self.data:
-            fs.levels = vs.compute_levels(self.data[name], fs.limits, fs.symmetric)
+            fs.levels = compute_levels(self.data[name], fs.limits, fs.symmetric)
             return  # the levels change notifies again
         for item in self._all_items(name):
             if attr == "levels":
@@ -454,12 +458,16 @@ class QtFrames(QWidget):
             img = self.images.get(name)
             rgba = None
             if img is not None and on:
-                rgba = vs.mask_overlay(img.mask, img.mask_planes, on, MASK_COLORS, 1.0)
+                rgba = mask_overlay(img.mask, img.mask_planes, on, MASK_COLORS, 1.0)
             for k, ov in enumerate(self._all_overlays(name)):
                 if rgba is None:
                     ov.setVisible(False)
                     continue
                 ov.setImage(rgba, autoLevels=False, levels=(0, 255))
+                # After setImage: ImageItem.setRect scales by the rect over the image's own size,
+                # so set before any image it blew each overlay pixel up to the whole frame.
+                ov.setRect(self.rects.get(name, QRectF(img.x0 - 0.5, img.y0 - 0.5,
+                                                       img.shape[1], img.shape[0])))
                 ov.setOpacity(self.state.mask_alpha)
                 in_blink = k == 1
                 ov.setVisible(

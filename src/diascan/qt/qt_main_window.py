@@ -124,7 +124,7 @@ class QtMainWindow(QMainWindow):
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("filter rows (any column)")
         self.goto_edit = QLineEdit()
-        self.goto_edit.setPlaceholderText("go to id or RA,DEC (deg)")
+        self.goto_edit.setPlaceholderText("go to id or RA Dec (deg or hh:mm:ss dd:mm:ss)")
         top = QHBoxLayout()
         top.addWidget(self.filter_edit)
         top.addWidget(self.goto_edit)
@@ -697,18 +697,17 @@ class QtMainWindow(QMainWindow):
         self.cutouts.show_source(self.sources, row, self.images, size)
 
     def goto(self, text: str) -> bool:
-        """Go to a source by id or by 'RA,DEC' (nearest detection)."""
+        """Go to a source by id or by position (degrees or sexagesimal: the nearest source);
+        the status bar says what was found, in words."""
         if self.sources is None:
             return False
-        try:
-            row = self.sources.find(text)
-        except ValueError as exc:
-            self.statusBar().showMessage(str(exc), 5000)
+        from diascan.goto import locate_source
+
+        answer = locate_source(text, self.sources.ids, self.sources.ra, self.sources.dec)
+        self.statusBar().showMessage(answer.message, 8000)
+        if answer.row is None:
             return False
-        if row is None:
-            self.statusBar().showMessage(f"no source for {text!r}", 5000)
-            return False
-        self._select_row(row, center=True)
+        self._select_row(answer.row, center=True)
         return True
 
     def toggle_single(self) -> None:

@@ -13,6 +13,7 @@ from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import QAbstractItemView, QTableView, QWidget
 
 from diascan import viewstate as vs
+from diascan.palettes import get_palette
 
 #: (header, SourceSet attribute, format). What a labeller needs (label, status, scores) comes
 #: first so it is visible at the default window size; positions last (RA/Dec to 5 decimals:
@@ -35,9 +36,8 @@ COL = {h: k for k, (h, _, _) in enumerate(COLUMNS)}
 TEXT_COLUMNS = frozenset({COL["label"], COL["status"]})
 SORT_ROLE = Qt.ItemDataRole.UserRole
 STATUS_COLORS = {
-    "matched": QColor(255, 140, 0),
-    "unmatched": QColor(230, 30, 30),
-    "target": QColor(0, 200, 200),
+    status: QColor(*get_palette().status_color(status))
+    for status in ("matched", "unmatched", "target")
 }
 
 

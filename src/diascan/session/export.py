@@ -2,8 +2,8 @@
 
 The format follows the file extension. Tables have one row per source with visit, detector, id,
 RA/Dec, x/y, flux, SNR, scores (and the model that computed them), status, label, label time
-and note. Region files hold one sky region per source (ICRS or FK5, colour by label,
-text = id), written with astropy-regions.
+and note. Region files hold one sky region per source (ICRS or FK5; the label shown by shape,
+text and colour), written with astropy-regions.
 An existing file is never replaced unless ``overwrite=True``.
 """
 
@@ -21,7 +21,8 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from diascan.errors import InputError
-from diascan.session.labels import LABEL_COLORS, Label, format_time, parse_label
+from diascan.palettes import get_palette, hex_color
+from diascan.session.labels import Label, format_time, parse_label
 from diascan.session.model import Session
 
 #: Extension -> astropy table format.
@@ -105,32 +106,61 @@ def export_table(
     return t
 
 
+#: Region shape per label, so labels differ by shape and text as well as by colour (DS9 shows
+#: all three): real = circle, bogus = box, unsure = diamond (a box turned 45 deg), no label = a
+#: cross point.
+LABEL_SHAPES: dict[Label | None, str] = {
+    Label.REAL: "circle",
+    Label.BOGUS: "box",
+    Label.UNSURE: "diamond",
+    None: "cross",
+}
+
+
+def _region(shape: str, centre: SkyCoord, radius, meta: dict, visual: dict):
+    from regions import CircleSkyRegion, PointSkyRegion, RectangleSkyRegion
+
+    if shape == "circle":
+        return CircleSkyRegion(centre, radius, meta=meta, visual=visual)
+    if shape in ("box", "diamond"):
+        angle = (45 if shape == "diamond" else 0) * u.deg
+        return RectangleSkyRegion(centre, 2 * radius, 2 * radius, angle=angle, meta=meta,
+                                  visual=visual)
+    return PointSkyRegion(centre, meta=meta, visual={**visual, "marker": "x"})
+
+
 def export_regions(
     session: Session,
     labels: Iterable[Label | str | None] | None = None,
     visits: Sequence[int] | None = None,
     frame: str = "icrs",
     radius_arcsec: float = 2.0,
+    palette: str | None = None,
 ):
-    """A :class:`regions.Regions` with one circle per selected source that has RA/Dec."""
-    from regions import CircleSkyRegion, Regions
+    """A :class:`regions.Regions` with one region per selected source that has RA/Dec.
+
+    The label shows three ways: the shape (:data:`LABEL_SHAPES`), the text (``"<id> <label>"``)
+    and the colour of ``palette`` (:mod:`diascan.palettes`; unlabelled sources are cyan).
+    """
+    from regions import Regions
 
     if frame not in ("icrs", "fk5"):
         raise ExportError(None, f"region frame must be icrs or fk5, not {frame!r}")
+    try:
+        pal = get_palette(palette)
+    except ValueError as exc:
+        raise ExportError(None, str(exc)) from None
+    radius = radius_arcsec * u.arcsec
     regs = []
     for _, src, rec in _selected(session, labels, visits):
         if src.ra is None or src.dec is None:
             continue
         centre = SkyCoord(src.ra * u.deg, src.dec * u.deg, frame=frame)
-        color = UNLABELLED_COLOR if rec.label is None else LABEL_COLORS[rec.label]
-        regs.append(
-            CircleSkyRegion(
-                centre,
-                radius_arcsec * u.arcsec,
-                meta={"text": str(src.id)},
-                visual={"color": color},
-            )
-        )
+        label = rec.label
+        color = UNLABELLED_COLOR if label is None else hex_color(pal.label_color(label.value))
+        text = str(src.id) if label is None else f"{src.id} {label.value}"
+        regs.append(_region(LABEL_SHAPES[label], centre, radius, {"text": text},
+                            {"color": color}))
     return Regions(regs)
 
 
@@ -141,6 +171,7 @@ def export_sources(
     visits: Sequence[int] | None = None,
     overwrite: bool = False,
     frame: str = "icrs",
+    palette: str | None = None,
 ) -> int:
     """Write the selected sources to ``out`` (format by extension); returns how many.
 
@@ -158,7 +189,7 @@ def export_sources(
     if not out.parent.is_dir():
         raise ExportError(out, "folder does not exist")
     if ext in REGION_EXTENSIONS:
-        regions = export_regions(session, labels, visits, frame=frame)
+        regions = export_regions(session, labels, visits, frame=frame, palette=palette)
         n = len(regions)
         _write_via_temp(out, lambda tmp: regions.write(tmp, format="ds9", overwrite=True))
     else:
