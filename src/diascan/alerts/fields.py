@@ -23,6 +23,10 @@ ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
 #: ZTF ``jd`` minus this is MJD.
 JD_MJD = 2400000.5
 
+#: A ZTF alert matches the known solar-system object ZTF names (``ssnamenr``, the nearest one
+#: found) when it is at most this far (``ssdistnr``), the rule of Fink's asteroid module.
+ZTF_SS_MATCH_ARCSEC = 5.0
+
 
 @dataclass(frozen=True)
 class Field:
@@ -58,8 +62,9 @@ FIELDS: tuple[Field, ...] = (
           "'f' or '0')"),
     Field("dipole", "bool", None, "dipole (Rubin isDipole; unknown for ZTF)"),
     Field("ss_match", "bool", None, "a known solar-system object is associated (Rubin ssObjectId "
-          "!= 0; ZTF ssnamenr given)"),
-    Field("ss_object", "str", None, "that object (Rubin ssObjectId; ZTF ssnamenr)"),
+          "!= 0; ZTF ssnamenr within 5 arcsec)"),
+    Field("ss_object", "str", None, "the nearest known solar-system object (Rubin ssObjectId; "
+          "ZTF ssnamenr)"),
     Field("ss_distance", "float", "arcsec", "distance to it (ZTF ssdistnr)"),
     Field("reliability", "float", None, "Rubin's production reliability score"),
     Field("rb", "float", None, "ZTF's production rb score (random forest)"),
@@ -151,7 +156,8 @@ def ztf_row(top: Mapping, cand: Mapping, version: str = "") -> dict[str, Any]:
         "snr": _float(cand.get("scorr")),
         "flags": f"nbad={nbad}" if isinstance(nbad, int) and nbad > 0 else "",
         "is_negative": None if diffpos is None else str(diffpos).lower() in ("f", "0"),
-        "ss_match": not _no_name(ss_name),
+        "ss_match": (not _no_name(ss_name) and ss_dist is not None
+                     and ss_dist <= ZTF_SS_MATCH_ARCSEC),
         "ss_object": "" if _no_name(ss_name) else str(ss_name),
         "ss_distance": ss_dist if not _no_name(ss_name) else None,
         "rb": _float(cand.get("rb")),
