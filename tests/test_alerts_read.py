@@ -101,7 +101,9 @@ def test_confluent_wire_format_messages(tmp_path, shared_dir):
     unknown = tmp_path / "unknown.bin"
     unknown.write_bytes(b"\x00\x00\x00\x30\x39" + wire_message(schema, records[0])[5:])
     alerts = open_alerts(unknown)
-    assert len(alerts) == 0 and "not an alert file" in alerts.notes[0].problem
+    assert len(alerts) == 0 and "with schema id 12345, which is not a Rubin alert schema" in (
+        alerts.notes[0].problem
+    )
 
 
 def test_ztf_packets(shared_dir):

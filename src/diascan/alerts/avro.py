@@ -13,12 +13,14 @@ Two layouts:
 
 Why not ``fastavro.reader``: it parses the ~20 kB writer schema of every file again (1-2 ms per
 file measured, 10-20 s for a folder of 10,000 single-alert files) and cannot go back to one
-record. Here each distinct schema is parsed once, records are located by the byte offset of their
-block (or message), only their leading fields are decoded when the file is scanned, and a
-record is decoded in full (its cutouts) only when asked for. fastavro still decodes every record.
+record. Here the header is parsed by hand (its two fields we need) and each distinct schema by
+fastavro once; indexing a file reads only its header and its blocks' headers and sync markers;
+the leading fields of a block's records are decoded when the alert table needs them, and a
+record in full (its cutouts) when it is shown or scored. fastavro decodes every record.
 
-A broken block (truncated, bad sync marker, undecodable record) gives a :class:`Problem`, and
-scanning resumes at the next sync marker, so the rest of the file still opens.
+A truncated block or a bad sync marker gives a :class:`Problem` and indexing resumes at the next
+sync marker, so the rest of the file still opens; a block that does not decompress or decode is
+found when it is read, and its records say so.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import fastavro
 
@@ -217,12 +219,6 @@ def _read_header(fh: BinaryIO, head: bytes | None = None) -> tuple[ContainerHead
             raise AvroFileError(f"unreadable Avro header: {exc}") from exc
 
 
-def read_container_header(path: Path) -> ContainerHeader:
-    """The header of an object container file."""
-    with open(path, "rb") as fh:
-        return _read_header(fh)[0]
-
-
 @dataclass(frozen=True)
 class ContainerIndex:
     """Where the blocks of a container file are: ``(byte offset, record count)`` each."""
@@ -249,7 +245,7 @@ def _resync(fh: BinaryIO, start: int, sync: bytes) -> int | None:
         pos += len(chunk)
 
 
-def index_container(path: Path, fh: BinaryIO | None = None,
+def index_container(path: str | Path, fh: BinaryIO | None = None,
                     head: bytes | None = None) -> ContainerIndex:
     """Index an object container file: its header and where each block is, reading only the
     block headers and sync markers (nothing is decompressed or decoded). A truncated or corrupt
@@ -314,7 +310,7 @@ def _read_block(fh: BinaryIO, header: ContainerHeader, offset: int) -> tuple[int
     return count, _CODECS[header.codec](data)
 
 
-def read_block_fields(path: Path, offset: int) -> list[dict | Exception]:
+def read_block_fields(path: str | Path, offset: int) -> list[dict | Exception]:
     """The leading fields (up to the main record) of every record of the block at ``offset``;
     an exception in place of a record that cannot be decoded (and of the records after it)."""
     with open(path, "rb") as fh:
@@ -338,7 +334,7 @@ def read_block_fields(path: Path, offset: int) -> list[dict | Exception]:
     return out
 
 
-def read_container_record(path: Path, offset: int, index: int) -> dict:
+def read_container_record(path: str | Path, offset: int, index: int) -> dict:
     """Record ``index`` of the block at byte ``offset``, decoded in full (with its cutouts)."""
     with open(path, "rb") as fh:
         header = _read_header(fh)[0]
@@ -361,20 +357,13 @@ def _wire_schema(head: bytes, offset: int) -> AlertSchema:
     schema = rubin_schema_for_id(schema_id)
     if schema is None:
         raise AvroFileError(
-            f"Confluent wire-format message with schema id {schema_id}, which is not a Rubin "
-            "alert schema lsst-alert-packet knows"
+            f"starts like a Confluent wire-format message, but with schema id {schema_id}, "
+            "which is not a Rubin alert schema lsst-alert-packet knows"
         )
     return schema
 
 
-def looks_like_wire_format(head: bytes) -> bool:
-    """True when ``head`` (the first 5 bytes) starts a message with a known Rubin schema id."""
-    if len(head) < 5 or head[0] != 0:
-        return False
-    return rubin_schema_for_id(int.from_bytes(head[1:5], "big")) is not None
-
-
-def scan_wire_format(path: Path) -> Iterator[Record | Problem]:
+def scan_wire_format(path: str | Path) -> Iterator[Record | Problem]:
     """Every message of a file of Confluent wire-format messages (each decoded in full once, to
     find where the next one starts), and the problem that ends the scan, if any."""
     with open(path, "rb") as fh:
@@ -400,19 +389,12 @@ def scan_wire_format(path: Path) -> Iterator[Record | Problem]:
             yield Record(offset, 0, schema, _pick(record, schema))
 
 
-def read_wire_record(path: Path, offset: int) -> dict:
+def read_wire_record(path: str | Path, offset: int) -> dict:
     """The wire-format message at byte ``offset``, decoded in full."""
     with open(path, "rb") as fh:
         fh.seek(offset)
         schema = _wire_schema(fh.read(5), offset)
         return fastavro.schemaless_reader(fh, schema.parsed)
-
-
-def read_record(path: Path, layout: str, offset: int, index: int) -> dict[str, Any]:
-    """A record decoded in full, from a ``"container"`` or ``"wire"`` file."""
-    if layout == "container":
-        return read_container_record(path, offset, index)
-    return read_wire_record(path, offset)
 
 
 __all__ = [
@@ -421,8 +403,6 @@ __all__ = [
     "MAGIC",
     "Problem",
     "Record",
-    "looks_like_wire_format",
-    "read_record",
     "index_container",
     "read_block_fields",
     "scan_wire_format",

@@ -100,8 +100,8 @@ def resolve_package_path(spec: str | Path | None) -> Path:
 def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
     """``(package folder, source)`` of the packages in the bundled folder,
     ``$MEAS_TRANSINET_DIR/model_packages``, ``$DIASCAN_MODEL_PATH`` and ``extra_paths`` (each a
-    package directory, a Keras ``.h5`` file or a folder of packages), each once, in that order. Raises ModelPackageError for an extra path
-    that is not a directory."""
+    package directory, a Keras ``.h5`` file or a folder of packages), each once, in that order.
+    Raises ModelPackageError for an extra path that is not a directory."""
     out: list[tuple[Path, str]] = []
     seen: set[Path] = set()
 

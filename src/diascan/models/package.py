@@ -330,10 +330,9 @@ def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False
     A name (no path separator) is looked up among the bundled packages, then
     ``$MEAS_TRANSINET_DIR/model_packages``, then ``$DIASCAN_MODEL_PATH``. A Keras HDF5 model
     (ZTF's braai) is built by :mod:`diascan.models.braai`. A recognised TACCNN is built from our
-    own code; any
-    other architecture, including one whose layer names are TACCNN's but whose shapes are not
-    (e.g. padded convolutions), is built by importing the package's ``arch*.py`` only when
-    ``trust_model_code`` is True. Raises :class:`ModelPackageError` naming the package and the
+    own code; any other architecture, including one whose layer names are TACCNN's but whose
+    shapes are not (e.g. padded convolutions), is built by importing the package's ``arch*.py``
+    only when ``trust_model_code`` is True. Raises :class:`ModelPackageError` naming the package and the
     problem.
     """
     path = resolve_package_path(spec)
