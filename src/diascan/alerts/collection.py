@@ -93,6 +93,20 @@ class AlertStamps:
         return {k: (c.image if c is not None else None) for k, c in self.cutouts.items()}
 
 
+@dataclass
+class _Unit:
+    """What is decoded at once: an Avro block, a wire-format message, a Parquet table."""
+
+    source: int
+    offset: int
+    first: int  # its first row
+    loaded: bool = False
+
+
+#: The fields known from the index, set for every row when indexing ends.
+_INDEX_FIELDS = ("survey", "schema", "file", "record")
+
+
 def _message(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text and text[0] else type(exc).__name__
@@ -202,8 +216,7 @@ class AlertCollection:
         # while indexing: per row (survey, schema, file, record number), made columns by _done()
         self._base: list[tuple[str, str, str, int]] = []
         self._pending: list[tuple[int, str, str, dict, Any]] = []
-        # per unit: source, offset, first row, loaded
-        self._units: list[list] = []
+        self._units: list[_Unit] = []
         self._row_notes: dict[int, list[str]] = {}
         self._cache: OrderedDict[int, AlertStamps] = OrderedDict()
         self._lock = threading.RLock()
@@ -219,7 +232,7 @@ class AlertCollection:
     # ------------------------------------------------------------------ building (open_alerts)
 
     def _add_unit(self, src: int, offset: int, loaded: bool) -> int:
-        self._units.append([src, offset, len(self._rows), loaded])
+        self._units.append(_Unit(src, offset, len(self._rows), loaded))
         return len(self._units) - 1
 
     def _add_row(self, src: int, offset: int, sub: int, unit: int,
@@ -231,9 +244,9 @@ class AlertCollection:
     def _done(self) -> None:
         """End of indexing: the table columns for every row, the index fields filled in."""
         self._columns = FieldColumns(len(self._rows))
-        for name, values in zip(("survey", "schema", "file", "record"), zip(*self._base, strict=True),
-                                strict=False):
-            self._columns.column(name)[:] = values
+        if self._base:
+            for name, values in zip(_INDEX_FIELDS, zip(*self._base, strict=True), strict=True):
+                self._columns.column(name)[:] = values
         self._base = []
         for args in self._pending:
             self._fill(*args)
@@ -255,23 +268,22 @@ class AlertCollection:
 
     def _load_unit(self, unit: int) -> None:
         with self._lock:
-            src, offset, first, loaded = self._units[unit]
-            if loaded:
+            u = self._units[unit]
+            if u.loaded:
                 return
-            source = self._sources[src]
             try:
-                records = source.unit_fields(offset)
+                records = self._sources[u.source].unit_fields(u.offset)
             except Exception as exc:  # noqa: BLE001 - an unreadable file since indexing
                 records = [exc]
             for k in range(self._unit_size(unit)):
-                i = first + k
+                i = u.first + k
                 rec = records[min(k, len(records) - 1)]
                 if isinstance(rec, Exception):
                     self._note(i, f"record cannot be decoded: {_message(rec)}")
                     continue
                 row = self._columns.get(i)
                 self._fill(i, row["survey"], row["schema"], *rec)
-            self._units[unit][3] = True
+            u.loaded = True
 
     def row(self, index: int) -> dict[str, Any]:
         """The fields of alert ``index`` (decoded now if not yet), None where missing."""
@@ -288,13 +300,13 @@ class AlertCollection:
         """Decode the fields of every alert (``progress("fields", fraction, message)``)."""
         if self._all_loaded:
             return
-        todo = [u for u, unit in enumerate(self._units) if not unit[3]]
+        todo = [k for k, unit in enumerate(self._units) if not unit.loaded]
         n = len(todo)
         report(progress, "fields", 0.0, f"{len(self)} alerts")
         for k, unit in enumerate(todo):
             if k % 64 == 0:
                 check(cancel)
-                report(progress, "fields", k / max(n, 1), f"{self._units[unit][2]}/{len(self)}")
+                report(progress, "fields", k / max(n, 1), f"{self._units[unit].first}/{len(self)}")
             self._load_unit(unit)
         self._all_loaded = True
         report(progress, "fields", 1.0, f"{len(self)}/{len(self)}")
@@ -347,8 +359,8 @@ class AlertCollection:
         return None
 
     def _unit_size(self, unit: int) -> int:
-        end = self._units[unit + 1][2] if unit + 1 < len(self._units) else len(self)
-        return end - self._units[unit][2]
+        end = self._units[unit + 1].first if unit + 1 < len(self._units) else len(self)
+        return end - self._units[unit].first
 
     def _decode(self, index: int) -> AlertStamps:
         src, offset, sub, unit = self._rows[index]
@@ -361,12 +373,12 @@ class AlertCollection:
             record = {}
             notes.append(f"record cannot be decoded: {_message(exc)}")
         with self._lock:
-            if record and isinstance(source, _ContainerSource) and not self._units[unit][3] \
+            if record and isinstance(source, _ContainerSource) and not self._units[unit].loaded \
                     and self._unit_size(unit) == 1:
                 # The full record is at hand: its fields too (saves reading the block again).
                 row = self._columns.get(index)
                 self._fill(index, survey, row["schema"], record, record.get(MAIN_RECORD[survey]))
-                self._units[unit][3] = True
+                self._units[unit].loaded = True
         row = self.row(index)
         cutouts: dict[str, Cutout | None] = {}
         centres: dict[str, tuple[float, float] | None] = {}
