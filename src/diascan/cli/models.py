@@ -1,4 +1,5 @@
-"""``diascan models``: list the model packages found (bundled, $MEAS_TRANSINET_DIR, paths)."""
+"""``diascan models``: list the model packages found (bundled, $MEAS_TRANSINET_DIR,
+$DIASCAN_MODEL_PATH, paths)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "models",
         help="list reliability model packages",
-        description="List model packages: bundled ones, $MEAS_TRANSINET_DIR/model_packages and "
-        "the given paths (package directories or folders of packages).",
+        description="List model packages: bundled ones, $MEAS_TRANSINET_DIR/model_packages, "
+        "the folders of $DIASCAN_MODEL_PATH and the given paths (package directories, braai "
+        "Keras .h5 files or folders of packages).",
     )
     p.add_argument("paths", nargs="*", type=Path, help="package directories or folders of them")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -45,6 +47,7 @@ def run(args) -> int:
                 "name": i.name, "path": str(i.path), "source": i.source, "version": i.version,
                 "description": i.description, "architecture": i.architecture,
                 "input_shape": list(i.input_shape) if i.input_shape else None, "error": i.error,
+                "input_spec": i.input_spec.describe() if i.input_spec else None,
             }
             for i in infos
         ]
@@ -60,6 +63,8 @@ def run(args) -> int:
             print(f"    ERROR: {i.error}")
             continue
         print(f"    version {i.version}  architecture {i.architecture}  input {list(i.input_shape)}")
+        if i.input_spec is not None:
+            print(f"    stamps {i.input_spec.describe()}")
         if i.description:
             print(f"    {i.description}")
     return 0

@@ -93,12 +93,13 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
 class _TerminalProgress:
     """One self-overwriting stderr line per stage: ``[3/5] detect  ####....  60%  message``."""
 
-    def __init__(self, stream=None, width: int = 24) -> None:
+    def __init__(self, stream=None, width: int = 24, stages: tuple[str, ...] = STAGES) -> None:
         # sys.stderr looked up now, not at import: it may have been replaced since (pytest's capsys)
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
+        self.stages = tuple(stages)
         self.stage: str | None = None
-        self.tty = getattr(stream, "isatty", lambda: False)()
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
         self.last = 0.0
 
     def __call__(self, stage: str, fraction: float, message: str) -> None:
@@ -109,10 +110,10 @@ class _TerminalProgress:
         if not new_stage and fraction < 1.0 and now - self.last < 0.1:
             return  # rate-limit redraws
         self.stage, self.last = stage, now
-        k = STAGES.index(stage) + 1 if stage in STAGES else 0
+        k = self.stages.index(stage) + 1 if stage in self.stages else 0
         n = int(round(max(0.0, min(1.0, fraction)) * self.width))
         bar = "#" * n + "." * (self.width - n)
-        line = f"[{k}/{len(STAGES)}] {stage:<8} {bar} {fraction:4.0%}  {message}"
+        line = f"[{k}/{len(self.stages)}] {stage:<8} {bar} {fraction:4.0%}  {message}"
         if self.tty:
             self.stream.write("\r" + line[:110].ljust(110))
         elif new_stage or fraction >= 1.0:

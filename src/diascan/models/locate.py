@@ -1,4 +1,9 @@
-"""Where model packages are: the bundled folder, ``$MEAS_TRANSINET_DIR``, paths (no torch).
+"""Where model packages are: the bundled folder, ``$MEAS_TRANSINET_DIR``, ``$DIASCAN_MODEL_PATH``,
+paths (no torch).
+
+``$DIASCAN_MODEL_PATH`` is a search path (folders separated by ``os.pathsep``, each a package or a
+folder of packages) for models that cannot be bundled, such as ZTF's braai Keras files: a folder
+holding ``d6_m7.h5`` is a package as much as a meas_transiNet one (:mod:`diascan.models.keras_h5`).
 
 Kept apart from :mod:`diascan.models.package` so that listing packages (the viewer's model
 switcher at start-up) does not import torch, which takes ~1 s.
@@ -11,6 +16,7 @@ from pathlib import Path
 
 from diascan.assets import INSTALLED_RESOURCES, repo_dir
 from diascan.errors import ModelPackageError
+from diascan.models.keras_h5 import find_keras_files
 
 #: Name of the bundled default model package (in the repository's ``models/`` folder).
 DEFAULT_MODEL_NAME = "diascan_taccnn_sim_v1"
@@ -35,22 +41,39 @@ def transinet_packages_dir() -> Path | None:
     return Path(env) / "model_packages" if env else None
 
 
+def search_path_dirs() -> list[Path]:
+    """The folders of ``$DIASCAN_MODEL_PATH`` (``os.pathsep``-separated), in order."""
+    env = os.environ.get("DIASCAN_MODEL_PATH", "")
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+
+
+def _is_keras(path: Path) -> bool:
+    try:
+        return find_keras_files(path) is not None
+    except ModelPackageError:  # several models in one folder: a (broken) package all the same
+        return True
+
+
 def looks_like_package(path: Path) -> bool:
-    """A folder with a ``*.pt`` checkpoint and a ``meta*.yaml`` (not checked further)."""
-    return path.is_dir() and any(path.glob("*.pt")) and any(path.glob("meta*.yaml"))
+    """A folder with a ``*.pt`` checkpoint and a ``meta*.yaml``, or a Keras model (a ``.h5`` file
+    or a folder holding one); not checked further."""
+    if path.is_dir() and any(path.glob("*.pt")) and any(path.glob("meta*.yaml")):
+        return True
+    return _is_keras(path)
 
 
 def resolve_package_path(spec: str | Path | None) -> Path:
     """Directory of a package given a path, a name, or None (the bundled default).
 
-    A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only; a bare name
-    that is not an existing directory is looked up in the bundled folder, then in
-    ``$MEAS_TRANSINET_DIR/model_packages``.
+    A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only (a folder, or
+    a Keras ``.h5`` file); a bare name that is not an existing directory is looked up in the
+    bundled folder, then in ``$MEAS_TRANSINET_DIR/model_packages``, then in the folders of
+    ``$DIASCAN_MODEL_PATH``.
     """
     if spec is None:
         spec = DEFAULT_MODEL_NAME
     path = Path(spec).expanduser()
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and _is_keras(path)):
         return path
     if path.exists():
         raise ModelPackageError(path, "is not a directory (a model package is a folder)")
@@ -64,6 +87,7 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     transinet = transinet_packages_dir()
     if transinet is not None:
         candidates.append(transinet / name)
+    candidates.extend(folder / name for folder in search_path_dirs())
     for cand in candidates:
         if cand.is_dir():
             return cand
@@ -75,9 +99,9 @@ def resolve_package_path(spec: str | Path | None) -> Path:
 
 def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
     """``(package folder, source)`` of the packages in the bundled folder,
-    ``$MEAS_TRANSINET_DIR/model_packages`` and ``extra_paths`` (each a package directory or a
-    folder of packages), each once, in that order. Raises ModelPackageError for an extra path
-    that is not a directory."""
+    ``$MEAS_TRANSINET_DIR/model_packages``, ``$DIASCAN_MODEL_PATH`` and ``extra_paths`` (each a
+    package directory, a Keras ``.h5`` file or a folder of packages), each once, in that order.
+    Raises ModelPackageError for an extra path that is not a directory."""
     out: list[tuple[Path, str]] = []
     seen: set[Path] = set()
 
@@ -99,8 +123,13 @@ def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
 
     scan(bundled_models_dir(), "bundled")
     scan(transinet_packages_dir(), "MEAS_TRANSINET_DIR")
+    for folder in search_path_dirs():
+        scan(folder, "DIASCAN_MODEL_PATH")
     for p in extra_paths:
         p = Path(p)
+        if p.is_file() and _is_keras(p):
+            add(p, "path")
+            continue
         if not p.is_dir():
             raise ModelPackageError(p, "not a directory")
         if looks_like_package(p) or any(p.glob("meta*.yaml")) or any(p.glob("*.pt")):

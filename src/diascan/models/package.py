@@ -7,6 +7,10 @@ code, so nothing from the package runs; other architectures need ``trust_model_c
 imports the package's ``arch*.py`` as the Rubin pipeline does. That includes a network that uses
 TACCNN's layer names with other shapes (e.g. padded convolutions): untrusted it is refused naming
 the mismatch, trusted its ``arch*.py`` builds it.
+
+A folder holding a Keras HDF5 model (or the ``.h5`` file) is a package too: ZTF's braai, built
+in torch by :mod:`diascan.models.braai`. Every package has an input spec (stamp size, channel
+order, preprocessing: :mod:`diascan.models.inputs`) from which scoring cuts its stamps.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import yaml
 from torch import nn
 
 from diascan.errors import ModelPackageError
+from diascan.models.inputs import InputSpec, rubin_spec
+from diascan.models.keras_h5 import find_keras_files
 from diascan.models.locate import (  # noqa: F401 - bundled_models_dir: re-exported
     bundled_models_dir,
     package_dirs,
@@ -77,6 +83,8 @@ class PackageInfo:
     architecture: str
     input_shape: tuple[int, int, int] | None = None
     error: str | None = None
+    #: Stamp size, channel order and preprocessing (see :mod:`diascan.models.inputs`).
+    input_spec: InputSpec | None = None
 
 
 def _one_file(path: Path, pattern: str, what: str, required: bool = True) -> Path | None:
@@ -243,15 +251,19 @@ class ModelPackage:
         architecture: str,
         input_shape: tuple[int, int, int],
         scale_factors: tuple[float, ...],
+        input_spec: InputSpec | None = None,
+        name: str | None = None,
     ) -> None:
         self.path = path
-        self.name = path.name
+        self.name = name or path.name
         self.module = module.eval()
         self.version = version
         self.description = description
         self.architecture = architecture
         self.input_shape = input_shape
         self.scale_factors = scale_factors
+        #: How stamps are cut and prepared for this model (meas_transiNet packages: the Rubin rule).
+        self.input_spec = input_spec or rubin_spec(input_shape)
 
     def __repr__(self) -> str:
         return f"ModelPackage({self.name!r}, version={self.version!r}, arch={self.architecture!r})"
@@ -316,13 +328,20 @@ def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False
     """Load a model package from a directory, a package name, or None (the bundled default).
 
     A name (no path separator) is looked up among the bundled packages, then
-    ``$MEAS_TRANSINET_DIR/model_packages``. A recognised TACCNN is built from our own code; any
-    other architecture, including one whose layer names are TACCNN's but whose shapes are not
-    (e.g. padded convolutions), is built by importing the package's ``arch*.py`` only when
-    ``trust_model_code`` is True. Raises :class:`ModelPackageError` naming the package and the
+    ``$MEAS_TRANSINET_DIR/model_packages``, then ``$DIASCAN_MODEL_PATH``. A Keras HDF5 model
+    (ZTF's braai) is built by :mod:`diascan.models.braai`. A recognised TACCNN is built from our
+    own code; any other architecture, including one whose layer names are TACCNN's but whose
+    shapes are not (e.g. padded convolutions), is built by importing the package's ``arch*.py``
+    only when ``trust_model_code`` is True. Raises :class:`ModelPackageError` naming the package and the
     problem.
     """
     path = resolve_package_path(spec)
+    if find_keras_files(path) is not None:  # a Keras HDF5 model: ZTF's braai
+        from diascan.models.braai import read_braai
+
+        module, info = read_braai(path)
+        return ModelPackage(path=path, module=module, **vars(info),
+                            scale_factors=(1.0,) * info.input_shape[2])
     arch, ckpt, meta_path = _package_files(path)
     meta = read_meta(meta_path)
     shape = meta["input_shape"]
@@ -360,6 +379,11 @@ def package_info(path: Path, source: str = "path") -> PackageInfo:
     """Read a package's metadata and recognise its architecture without building the model."""
     path = Path(path)
     try:
+        if find_keras_files(path) is not None:  # a Keras HDF5 model: ZTF's braai
+            from diascan.models.braai import read_braai
+
+            return PackageInfo(path=path, source=source,
+                               **vars(read_braai(path, load_weights=False)[1]))
         arch, ckpt, meta_path = _package_files(path)
         meta = read_meta(meta_path)
         state = _load_state_dict(path, ckpt)
@@ -378,6 +402,7 @@ def package_info(path: Path, source: str = "path") -> PackageInfo:
             description=meta["description"],
             architecture=architecture,
             input_shape=meta["input_shape"],
+            input_spec=rubin_spec(meta["input_shape"]),
         )
     except ModelPackageError as exc:
         return PackageInfo(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from diascan.cutouts import cut_stamps
 from diascan.errors import CatalogReadError
 from diascan.io.images import ImageData
 from diascan.models.package import ModelPackage
@@ -61,11 +60,11 @@ def score_sources(
     y = _column(table, "y")
     n = x.size
     out = np.empty(n, dtype=np.float32)
-    size = model.stamp_size
+    spec = model.input_spec  # stamp size, channel order and preprocessing of this package
     for start in range(0, n, CHUNK):
         check(cancel)
         sl = slice(start, start + CHUNK)
-        stamps = cut_stamps(x[sl], y[sl], difference, science, template, size=size)
+        stamps = spec.visit_stamps(x[sl], y[sl], difference, science, template)
         out[sl] = model.score_stamps(
             stamps, batch_size=batch_size, progress=_in_chunk(progress, start, n), cancel=cancel
         )
