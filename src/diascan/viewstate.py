@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from diascan.io.mask_planes import plane_bits, spellings
+
 STRETCHES = ("linear", "sqrt", "log", "asinh")
 LIMIT_MODES = ("zscale", "minmax", "99.5%", "99%", "95%")
 COLORMAPS = ("grey", "viridis", "inferno", "magma", "CET-D1")
@@ -356,16 +358,20 @@ def mask_overlay(
     colors: dict[str, tuple[int, int, int]],
     alpha: float,
 ) -> np.ndarray | None:
-    """An RGBA uint8 overlay (H, W, 4) of the mask planes in ``on``; None if none is on."""
-    names = [p for p in on if p in planes]
+    """An RGBA uint8 overlay (H, W, 4) of the mask planes in ``on``; None if none is on.
+
+    A plane Rubin renamed matches in either spelling (``SAT`` in ``on`` shows a DP2 file's
+    ``SATURATED``), and its colour is looked up under both.
+    """
+    names = [p for p in on if plane_bits(planes, p)]
     if not names:
         return None
     out = np.zeros((*mask.shape, 4), dtype=np.uint8)
     a = int(round(255 * float(np.clip(alpha, 0.0, 1.0))))
     for name in names:
-        hit = (mask & (1 << planes[name])) != 0
-        r, g, b = colors.get(name, (255, 0, 255))
-        out[hit] = (r, g, b, a)
+        hit = (mask & plane_bits(planes, name)) != 0
+        color = next((colors[n] for n in spellings(name) if n in colors), (255, 0, 255))
+        out[hit] = (*color, a)
     return out
 
 
