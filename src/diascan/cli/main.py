@@ -20,10 +20,11 @@ COMMANDS = {
     "models": "models",
     "train": "train",
     "export": "export",
+    "info": "info",
 }
 
 #: Headless commands after which the process leaves without the interpreter's teardown.
-FAST_EXIT = frozenset({"score", "export", "models", "demo"})
+FAST_EXIT = frozenset({"score", "export", "models", "demo", "info"})
 
 
 def build_parser() -> argparse.ArgumentParser:

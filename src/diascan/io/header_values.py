@@ -121,14 +121,32 @@ def _lookup(hdr: fits.Header, key: str) -> Any:
             return None
 
 
-def metadata_from_headers(headers: list[fits.Header], notes: list[str]) -> dict[str, Any]:
+def _date_avg_mjd(headers: list[fits.Header], notes: list[str]) -> float | None:
+    for hdr in headers:
+        date = _lookup(hdr, "DATE-AVG")
+        if not date:
+            continue
+        try:
+            scale = str(_lookup(hdr, "TIMESYS") or "UTC").strip().lower()
+            return convert_metadata("mjd", Time(str(date), scale=scale).mjd)
+        except (ValueError, TypeError) as exc:
+            notes.append(f"header DATE-AVG = {date!r} ignored: {exc}")
+    return None
+
+
+def metadata_from_headers(
+    headers: list[fits.Header], notes: list[str], *, afw: bool = False
+) -> dict[str, Any]:
     """Metadata from ``headers`` (the HDU's own header first, then the one it inherits).
 
     For each name the keys of :data:`METADATA_KEYS` are tried in order; a value of the wrong type
-    or out of range is skipped with a note. ``mjd`` falls back to ``DATE-AVG`` (in ``TIMESYS``),
-    ``band`` to a ``FILTER`` like ``r`` or ``ZTF_r``.
+    or out of range is skipped with a note. ``mjd`` falls back to ``DATE-AVG`` (in ``TIMESYS``);
+    for an afw Exposure (``afw=True``) ``DATE-AVG`` comes first, as afw's VisitInfo reads it (an
+    afw ``MJD-OBS`` belongs to the WCS). ``band`` falls back to a ``FILTER`` like ``r``/``ZTF_r``.
     """
     md: dict[str, Any] = {}
+    if afw and (mjd := _date_avg_mjd(headers, notes)) is not None:
+        md["mjd"] = mjd
     for key, name in METADATA_KEYS.items():
         if name in md:
             continue
@@ -146,17 +164,8 @@ def metadata_from_headers(headers: list[fits.Header], notes: list[str]) -> dict[
             key = card.keyword.upper()
             if key.startswith(EXTRA_METADATA_PREFIX) and len(key) > len(EXTRA_METADATA_PREFIX):
                 md.setdefault(key[len(EXTRA_METADATA_PREFIX) :].lower(), card.value)
-    if "mjd" not in md:
-        for hdr in headers:
-            date = _lookup(hdr, "DATE-AVG")
-            if not date:
-                continue
-            try:
-                scale = str(_lookup(hdr, "TIMESYS") or "UTC").strip().lower()
-                md["mjd"] = convert_metadata("mjd", Time(str(date), scale=scale).mjd)
-                break
-            except (ValueError, TypeError) as exc:
-                notes.append(f"header DATE-AVG = {date!r} ignored: {exc}")
+    if "mjd" not in md and not afw and (mjd := _date_avg_mjd(headers, notes)) is not None:
+        md["mjd"] = mjd
     if "band" not in md and isinstance(md.get("filter"), str):
         m = re.fullmatch(r"(?:ZTF_|SDSS_?)?([ugrizy])(?:_\w+)?", md["filter"], re.IGNORECASE)
         if m:

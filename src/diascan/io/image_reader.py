@@ -285,6 +285,7 @@ def _read(path: Path, hdul: fits.HDUList, notes: list[str]) -> ImageData:
         mask, planes, descriptions = _read_masks(path, hdul, layout, shape, notes)
     elif layout.name == "plain":
         planes = dict(DEFAULT_MASK_PLANES)
+        notes.append("no mask in the file: diascan's default planes, empty")
         mask = np.zeros(shape, dtype=np.int32)
         bad = ~np.isfinite(image)
         if bad.any():
@@ -320,7 +321,8 @@ def _read(path: Path, hdul: fits.HDUList, notes: list[str]) -> ImageData:
     metadata: dict = {}
     if tree is not None:
         metadata = dp2_tree.tree_metadata(tree, notes)
-    for name, value in metadata_from_headers(headers, notes).items():
+    afw = layout.name.startswith("afw")
+    for name, value in metadata_from_headers(headers, notes, afw=afw).items():
         metadata.setdefault(name, value)
     bunit = hdr.get("BUNIT") or (inherited.get("BUNIT") if inherited is not None else None)
     if not bunit and tree is not None:
