@@ -14,7 +14,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument(
         "--model", default=None, metavar="PATH|NAME",
-        help="model package directory or name (default: the bundled diascan model)",
+        help="model package directory, Butler package .zip, or name (default: the bundled "
+        "diascan model)",
     )
     parser.add_argument(
         "--trust-model-code", action="store_true",
@@ -28,9 +29,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "models",
         help="list reliability model packages",
         description="List model packages: bundled ones, $MEAS_TRANSINET_DIR/model_packages and "
-        "the given paths (package directories or folders of packages).",
+        "the given paths (package directories, Butler pretrainedModelPackage .zip files, or "
+        "folders of them).",
     )
-    p.add_argument("paths", nargs="*", type=Path, help="package directories or folders of them")
+    p.add_argument(
+        "paths", nargs="*", type=Path,
+        help="package directories, Butler package .zip files, or folders of them",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -45,6 +50,7 @@ def run(args) -> int:
                 "name": i.name, "path": str(i.path), "source": i.source, "version": i.version,
                 "description": i.description, "architecture": i.architecture,
                 "input_shape": list(i.input_shape) if i.input_shape else None, "error": i.error,
+                "input_scale_factor": list(i.scale_factors) if i.scale_factors else None,
             }
             for i in infos
         ]
@@ -62,4 +68,9 @@ def run(args) -> int:
         print(f"    version {i.version}  architecture {i.architecture}  input {list(i.input_shape)}")
         if i.description:
             print(f"    {i.description}")
+        if i.scale_factors and any(f != 1.0 for f in i.scale_factors):
+            print(
+                f"    input_scale_factor {list(i.scale_factors)} in its meta.yaml is NOT applied: "
+                "the Rubin pipeline reads it but scores unscaled stamps, and so does diascan"
+            )
     return 0
