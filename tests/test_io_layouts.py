@@ -239,6 +239,26 @@ def test_metadata_of_the_wrong_type_is_ignored_with_a_note(tmp_path):
     assert sum("ignored" in n for n in out.notes) == 3
 
 
+def test_fuzz_regressions(tmp_path):
+    """Failures tests/fuzz found, kept as ordinary tests."""
+    # an unknown TIMESYS made astropy.time raise its own (non-ValueError) type: now a note
+    path = _edited(tmp_path, "timesys", "PRIMARY", **{"DATE-AVG": "2020-01-20T12:34:56",
+                                                       "TIMESYS": "XYZ"})
+    with fits.open(path, mode="update") as hdul:
+        del hdul[0].header["MJD-OBS"]
+    out = read_image(path)
+    assert "mjd" not in out.metadata and any("DATE-AVG" in n for n in out.notes)
+    assert all("\n" not in n for n in out.notes)  # astropy's multi-line message: one line
+    # a card astropy cannot parse (VerifyError, not a ValueError) is an error naming the file
+    raw = bytearray(write_exposure(tmp_path / "u.fits", _exposure()).read_bytes())
+    at = raw.index(b"MP_BAD  =")
+    raw[at : at + 30] = b"MP_BAD  = 'unclosed           "
+    (tmp_path / "u.fits").write_bytes(bytes(raw))
+    with pytest.raises(ImageReadError) as info:
+        read_image(tmp_path / "u.fits")
+    assert str(tmp_path / "u.fits") in str(info.value)
+
+
 def test_corrupt_compressed_data_is_an_error(tmp_path):
     src = _exposure()
     raw = write_exposure(tmp_path / "e.fits", src).read_bytes()

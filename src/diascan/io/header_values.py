@@ -129,7 +129,7 @@ def _date_avg_mjd(headers: list[fits.Header], notes: list[str]) -> float | None:
         try:
             scale = str(_lookup(hdr, "TIMESYS") or "UTC").strip().lower()
             return convert_metadata("mjd", Time(str(date), scale=scale).mjd)
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - astropy.time raises its own types too
             notes.append(f"header DATE-AVG = {date!r} ignored: {exc}")
     return None
 

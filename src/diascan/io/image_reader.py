@@ -58,7 +58,8 @@ from diascan.io.mask_planes import (
 )
 
 #: Errors astropy/zlib raise for files that are truncated or corrupt.
-_READ_ERRORS = (OSError, ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error)
+_READ_ERRORS = (OSError, ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error,
+                fits.verify.VerifyError, ArithmeticError)  # fmt: skip
 
 #: Above this many finite pixels the noise is estimated on a regular subsample (for speed).
 _NOISE_SAMPLE = 1_000_000
@@ -341,7 +342,7 @@ def _read(path: Path, hdul: fits.HDUList, notes: list[str]) -> ImageData:
         metadata=metadata,
         path=path,
         variance_estimated=variance_estimated,
-        notes=notes,
+        notes=[" ".join(n.split())[:300] for n in notes],  # one line each (messages of astropy)
         mask_descriptions=descriptions,
         layout=layout.name,
         hdus=layout.hdus,
