@@ -10,7 +10,8 @@
   the "A" WCS (no LTV); then the ``JSON`` tree and the ``INDEX`` table of HDU byte offsets
   (rubin-formats.md section 2). Tile-compressed (lossless GZIP_2) by default, as lsst.images.
 
-Every layout gets FITS ``CHECKSUM``/``DATASUM`` cards, which the reader verifies. Writing goes
+Every layout gets FITS ``CHECKSUM``/``DATASUM`` cards; the reader verifies those of tile-compressed
+HDUs (a corrupt RICE tile has no check of its own). Writing goes
 through a temporary file, so a failed write leaves no file.
 """
 
