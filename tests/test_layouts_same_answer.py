@@ -67,3 +67,24 @@ def test_same_detections_flags_matches_and_scores(layouts):
         assert (res.match.n_matched, res.match.n_missing) == (ref.match.n_matched,
                                                               ref.match.n_missing)  # fmt: skip
         np.testing.assert_array_equal(res.template.image, ref.template.image)
+
+
+def test_a_mask_beyond_31_planes_detects_the_same(small_demo, tmp_path):
+    """40 planes (two DP2 MASK HDUs, an int64 mask): detection, flags and the results-cache
+    round trip (afw layout, 64-bit MASK HDU) are unchanged by the extra planes."""
+    from diascan.detection import detect_and_measure
+    from diascan.io import write_exposure
+
+    diff = read_image(small_demo / "difference.fits")
+    sci = read_image(small_demo / "science.fits")
+    ref = detect_and_measure(diff, sci)
+    wide = read_image(small_demo / "difference.fits")
+    wide.mask = wide.mask.astype(np.int64) | ((wide.mask != 0) * (np.int64(1) << 39))
+    wide.mask_planes = {**wide.mask_planes, **{f"EXTRA_{i}": i for i in range(11, 40)}}
+    for layout in ("dp2", "afw"):
+        back = read_image(write_exposure(tmp_path / f"{layout}.fits", wide, layout=layout))
+        assert back.mask.dtype == np.int64 and back.mask_planes == wide.mask_planes
+        np.testing.assert_array_equal(back.mask, wide.mask)
+        det = detect_and_measure(back, sci)
+        for col in ref.colnames:
+            np.testing.assert_array_equal(np.asarray(det[col]), np.asarray(ref[col]), err_msg=col)

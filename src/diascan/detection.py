@@ -254,7 +254,10 @@ def detect_and_measure(
     if edge_bit:
         eff_edge = edge_bit
     else:
-        eff_edge = 1 << (free_bit(difference.mask_planes, prefer=30) or 0)
+        spare = free_bit(difference.mask_planes, prefer=30)
+        if spare is None:
+            raise ImageReadError(difference.path, "the mask uses all 63 bits and has no EDGE plane")
+        eff_edge = 1 << spare
         if eff_edge >= 1 << 31:
             mask = mask.astype(np.int64)
     half = int(np.ceil(TRUNCATE * sigma))
