@@ -89,10 +89,6 @@ def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageDa
     return data
 
 
-#: The historical name of :func:`read_image`.
-read_image_file = read_image
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
@@ -493,4 +489,4 @@ def _apply_mask_file(data: ImageData, mask_path: Path) -> None:
     notes.append(f"mask read from {mask_path.name}")
 
 
-__all__ = ["MAX_DECOMPRESSED", "estimate_noise", "read_image", "read_image_file"]
+__all__ = ["MAX_DECOMPRESSED", "estimate_noise", "read_image"]
