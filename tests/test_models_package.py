@@ -149,7 +149,8 @@ def test_package_without_arch_py_loads_when_recognised(tmp_path):
     assert load_model(pkg).architecture == "TACCNN"
 
 
-def test_scale_factors_applied(tmp_path):
+def test_scale_factors_read_reported_and_never_applied(tmp_path, capsys):
+    """As the Rubin pipeline: meta.yaml's input_scale_factor is read, never applied (issue 11)."""
     torch.manual_seed(1)
     pkg = write_package(TACCNN(), tmp_path / "scaled", version="1", description="d")
     plain = load_model(pkg)
@@ -160,7 +161,20 @@ def test_scale_factors_applied(tmp_path):
     assert scaled.scale_factors == (2.0, 1.0, 0.5)
     x = np.random.default_rng(1).normal(0, 100, (3, 3, 51, 51)).astype(np.float32)
     manual = x * np.array([2.0, 1.0, 0.5], np.float32)[None, :, None, None]
-    np.testing.assert_allclose(scaled.score_stamps(x), plain.score_stamps(manual), atol=1e-6)
+    np.testing.assert_array_equal(scaled.score_stamps(x), plain.score_stamps(x))
+    # the check can fail: scaling the stamps does change the scores of this network
+    assert np.abs(plain.score_stamps(manual) - plain.score_stamps(x)).max() > 1e-4
+    assert main(["models", str(pkg)]) == 0
+    out = capsys.readouterr().out
+    assert "input_scale_factor [2.0, 1.0, 0.5]" in out and "NOT applied" in out
+    assert main(["models", str(pkg.parent), "--json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["input_scale_factor"] for r in rows if r["name"] == "scaled"] == [[2.0, 1.0, 0.5]]
+    (pkg / "meta.yaml").write_text("version: 1\ninput_shape: [51, 51, 3]\n")
+    assert main(["models", str(pkg)]) == 0
+    assert "input_scale_factor" not in capsys.readouterr().out  # all 1: nothing to say
 
 
 def test_find_model_packages_and_cli(tmp_path, monkeypatch, capsys):

@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from diascan.io.mask_planes import find_plane, spellings
+
 STRETCHES = ("linear", "sqrt", "log", "asinh")
 LIMIT_MODES = ("zscale", "minmax", "99.5%", "99%", "95%")
 COLORMAPS = ("grey", "viridis", "inferno", "magma", "CET-D1")
@@ -334,8 +336,10 @@ def mask_overlay(
     The overlay has the mask's shape exactly (one overlay pixel per image pixel). Works for any
     integer mask (int32, or int64 for files with more than 31 planes); a plane whose bit the
     mask's type cannot hold is never set. Later planes in ``on`` are painted over earlier ones.
+    A plane Rubin renamed matches in either spelling (``SAT`` in ``on`` shows a DP2 file's
+    ``SATURATED``), and its colour is looked up under both.
     """
-    names = [p for p in on if p in planes]
+    names = [(p, held) for p in on if (held := find_plane(planes, p)) is not None]
     if not names:
         return None
     mask = np.asarray(mask)
@@ -345,15 +349,15 @@ def mask_overlay(
     a = int(round(255 * float(np.clip(alpha, 0.0, 1.0))))
     nbits = mask.dtype.itemsize * 8
     one = mask.dtype.type(1)
-    for name in names:
-        bit = int(planes[name])
+    for name, held in names:
+        bit = int(planes[held])
         if not 0 <= bit < nbits:
             continue
         # a bit value of the mask's own type (1 << 31 of int32 is its sign bit, still right)
         with np.errstate(over="ignore"):
             value = np.left_shift(one, mask.dtype.type(bit))
         hit = np.bitwise_and(mask, value) != 0
-        r, g, b = colors.get(name, (255, 0, 255))
+        r, g, b = next((colors[n] for n in spellings(name) if n in colors), (255, 0, 255))
         out[hit] = (r, g, b, a)
     return out
 

@@ -24,6 +24,7 @@ from diascan.errors import InputError
 from diascan.io import ImageData, read_catalog, read_image
 from diascan.matching import MatchResult, match_catalog
 from diascan.memory import release_free_memory
+from diascan.pixel_grid import max_pixel_offset
 from diascan.preload import preload_torch
 from diascan.progress import CancelToken, ProgressCallback, check, report
 from diascan.template import build_template
@@ -118,6 +119,25 @@ def _template_paths(inputs: PipelineInputs) -> list[Path]:
     return paths
 
 
+#: Science and difference WCSs must agree to this many pixels everywhere on the image.
+MAX_GRID_OFFSET = 0.1
+
+
+def _check_same_grid(path: Path, science: ImageData, difference: ImageData) -> None:
+    """Raise InputError (naming the difference file) when its WCS puts the science pixels
+    elsewhere: detections would be matched and cut at the wrong sky positions."""
+    if not (science.has_sky and difference.has_sky):
+        return
+    off = max_pixel_offset(science.wcs, difference.wcs, science.shape)
+    if off > MAX_GRID_OFFSET:
+        how = f"up to {off:.3g} px" if np.isfinite(off) else "somewhere that cannot be computed"
+        raise InputError(
+            path,
+            f"not on the science image's pixel grid: its WCS maps the science pixels {how} "
+            f"away (more than {MAX_GRID_OFFSET} px)",
+        )
+
+
 def load_inputs(
     inputs: PipelineInputs,
     progress: ProgressCallback | None = None,
@@ -147,6 +167,7 @@ def load_inputs(
             inputs.difference,
             f"difference bbox {difference.bbox} differs from the science bbox {science.bbox}",
         )
+    _check_same_grid(inputs.difference, science, difference)
     templates = []
     for i, p in enumerate(paths):
         check(cancel)

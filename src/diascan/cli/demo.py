@@ -1,4 +1,4 @@
-"""``diascan demo --out DIR [--small] [--seed N] [--overwrite]``: write the demo data set."""
+"""``diascan demo --out DIR [--small] [--seed N] [--layout L] [--overwrite]``: write the demo."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--small", action="store_true", help="1024 x 1024 detector (fast, for tests)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--layout",
+        choices=("afw", "dp2", "afw-exttype"),
+        default="afw",
+        help="file layout: afw (DP1 Exposure, default), dp2 (lsst.images: MSKN mask cards, JSON "
+        "metadata, tile-compressed) or afw-exttype (afw before 2021, no EXTNAME; for tests)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -57,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
     # With --overwrite only the demo's own files are replaced; nothing else in DIR is deleted.
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise InputError(out, "folder is not empty; use --overwrite to replace its contents")
-    generate_demo(out, small=args.small, seed=args.seed, progress=_Line())
+    generate_demo(out, small=args.small, seed=args.seed, layout=args.layout, progress=_Line())
     print(out)
     return 0

@@ -21,10 +21,11 @@ COMMANDS = {
     "train": "train",
     "export": "export",
     "alerts": "alerts",
+    "info": "info",
 }
 
 #: Headless commands after which the process leaves without the interpreter's teardown.
-FAST_EXIT = frozenset({"score", "export", "models", "demo", "alerts"})
+FAST_EXIT = frozenset({"score", "export", "models", "demo", "alerts", "info"})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument(
         "--model", default=None, metavar="PATH|NAME",
-        help="model package directory or name (default: the bundled diascan model)",
+        help="model package directory, Butler package .zip, or name (default: the bundled "
+        "diascan model)",
     )
     parser.add_argument(
         "--trust-model-code", action="store_true",
@@ -29,10 +30,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "models",
         help="list reliability model packages",
         description="List model packages: bundled ones, $MEAS_TRANSINET_DIR/model_packages, "
-        "the folders of $DIASCAN_MODEL_PATH and the given paths (package directories, braai "
-        "Keras .h5 files or folders of packages).",
+        "the folders of $DIASCAN_MODEL_PATH and the given paths (package directories, Butler "
+        "pretrainedModelPackage .zip files, braai Keras .h5 files, or folders of them).",
     )
-    p.add_argument("paths", nargs="*", type=Path, help="package directories or folders of them")
+    p.add_argument(
+        "paths", nargs="*", type=Path,
+        help="package directories, Butler package .zip files, braai .h5 files, or folders of them",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
@@ -48,6 +52,7 @@ def run(args) -> int:
                 "description": i.description, "architecture": i.architecture,
                 "input_shape": list(i.input_shape) if i.input_shape else None, "error": i.error,
                 "input_spec": i.input_spec.describe() if i.input_spec else None,
+                "input_scale_factor": list(i.scale_factors) if i.scale_factors else None,
             }
             for i in infos
         ]
@@ -67,4 +72,9 @@ def run(args) -> int:
             print(f"    stamps {i.input_spec.describe()}")
         if i.description:
             print(f"    {i.description}")
+        if i.scale_factors and any(f != 1.0 for f in i.scale_factors):
+            print(
+                f"    input_scale_factor {list(i.scale_factors)} in its meta.yaml is NOT applied: "
+                "the Rubin pipeline reads it but scores unscaled stamps, and so does diascan"
+            )
     return 0

@@ -12,6 +12,7 @@ switcher at start-up) does not import torch, which takes ~1 s.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 from diascan.assets import INSTALLED_RESOURCES, repo_dir
@@ -54,21 +55,44 @@ def _is_keras(path: Path) -> bool:
         return True
 
 
+#: Members of a Butler ``pretrainedModelPackage`` zip (rubin-formats.md section 3).
+ZIP_MEMBERS = ("checkpoint", "architecture", "metadata")
+
+
+def is_package_zip(path: Path) -> bool:
+    """A ``.zip`` file holding (at least) the ``checkpoint`` and ``metadata`` members of a Butler
+    model package (only the zip directory is read)."""
+    if path.suffix.lower() != ".zip" or not path.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return {"checkpoint", "metadata"} <= names
+
+
 def looks_like_package(path: Path) -> bool:
-    """A folder with a ``*.pt`` checkpoint and a ``meta*.yaml``, or a Keras model (a ``.h5`` file
-    or a folder holding one); not checked further."""
+    """A folder with a ``*.pt`` checkpoint and a ``meta*.yaml``, a Butler package zip, or a Keras
+    model (a ``.h5`` file or a folder holding one); not checked further."""
     if path.is_dir() and any(path.glob("*.pt")) and any(path.glob("meta*.yaml")):
         return True
-    return _is_keras(path)
+    return is_package_zip(path) or _is_keras(path)
+
+
+def package_name(path: Path) -> str:
+    """A package's name: its folder's name, or the zip file's name without ``.zip``."""
+    return path.stem if path.suffix.lower() == ".zip" and path.is_file() else path.name
 
 
 def resolve_package_path(spec: str | Path | None) -> Path:
-    """Directory of a package given a path, a name, or None (the bundled default).
+    """Directory (or Butler ``.zip``) of a package given a path, a name, or None (the bundled
+    default).
 
-    A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only (a folder, or
-    a Keras ``.h5`` file); a bare name that is not an existing directory is looked up in the
-    bundled folder, then in ``$MEAS_TRANSINET_DIR/model_packages``, then in the folders of
-    ``$DIASCAN_MODEL_PATH``.
+    A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only (a folder, a
+    Butler zip or a Keras ``.h5`` file); a bare name that is not an existing directory or zip is
+    looked up (as ``NAME/`` or ``NAME.zip``) in the bundled folder, then in
+    ``$MEAS_TRANSINET_DIR/model_packages``, then in the folders of ``$DIASCAN_MODEL_PATH``.
     """
     if spec is None:
         spec = DEFAULT_MODEL_NAME
@@ -76,7 +100,11 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     if path.is_dir() or (path.is_file() and _is_keras(path)):
         return path
     if path.exists():
-        raise ModelPackageError(path, "is not a directory (a model package is a folder)")
+        if path.suffix.lower() == ".zip":
+            return path  # a Butler package zip: its members are checked when it is read
+        raise ModelPackageError(
+            path, "is not a directory or a .zip (a model package is a folder or a Butler zip)"
+        )
     name = str(spec)
     if any(sep and sep in name for sep in (os.sep, os.altsep, "/")) or name.startswith("~"):
         raise ModelPackageError(path, "no such model package directory")
@@ -91,6 +119,8 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     for cand in candidates:
         if cand.is_dir():
             return cand
+        if is_package_zip(cand.with_name(cand.name + ".zip")):
+            return cand.with_name(cand.name + ".zip")
     where = ", ".join(str(c.parent) for c in candidates) or "nowhere (no bundled models folder)"
     raise ModelPackageError(
         path, f"no such model package (no directory of that name here, nor in {where})"
@@ -98,10 +128,10 @@ def resolve_package_path(spec: str | Path | None) -> Path:
 
 
 def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
-    """``(package folder, source)`` of the packages in the bundled folder,
+    """``(package folder or file, source)`` of the packages in the bundled folder,
     ``$MEAS_TRANSINET_DIR/model_packages``, ``$DIASCAN_MODEL_PATH`` and ``extra_paths`` (each a
-    package directory, a Keras ``.h5`` file or a folder of packages), each once, in that order.
-    Raises ModelPackageError for an extra path that is not a directory."""
+    package directory, a Butler package ``.zip``, a Keras ``.h5`` file or a folder of them), each
+    once, in that order. Raises ModelPackageError for an extra path that is none of these."""
     out: list[tuple[Path, str]] = []
     seen: set[Path] = set()
 
@@ -127,11 +157,11 @@ def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
         scan(folder, "DIASCAN_MODEL_PATH")
     for p in extra_paths:
         p = Path(p)
-        if p.is_file() and _is_keras(p):
-            add(p, "path")
+        if p.is_file() and (p.suffix.lower() == ".zip" or _is_keras(p)):
+            add(p, "path")  # a package zip, even a broken one: listing it shows the problem
             continue
         if not p.is_dir():
-            raise ModelPackageError(p, "not a directory")
+            raise ModelPackageError(p, "not a directory or a .zip model package")
         if looks_like_package(p) or any(p.glob("meta*.yaml")) or any(p.glob("*.pt")):
             add(p, "path")
         else:

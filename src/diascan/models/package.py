@@ -1,7 +1,10 @@
 """Model packages in the meas_transiNet layout: find, load and run them.
 
 A package is a directory with exactly one ``*.pt`` checkpoint, exactly one ``meta*.yaml`` and at
-most one ``arch*.py``. The checkpoint is loaded with ``weights_only=True`` on the CPU. Known
+most one ``arch*.py``, or the ``.zip`` a Butler gives for a ``pretrainedModelPackage`` dataset
+(members ``checkpoint``, ``architecture`` and ``metadata``, each read up to a size limit), under
+the same rules. meta.yaml's ``input_scale_factor`` is read but never applied, as in the Rubin
+pipeline. The checkpoint is loaded with ``weights_only=True`` on the CPU. Known
 architectures (TACCNN) are recognised from the state-dict keys and shapes and built from our own
 code, so nothing from the package runs; other architectures need ``trust_model_code=True``, which
 imports the package's ``arch*.py`` as the Rubin pipeline does. That includes a network that uses
@@ -17,8 +20,11 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import io
 import os
 import sys
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +39,7 @@ from diascan.models.keras_h5 import find_keras_files
 from diascan.models.locate import (  # noqa: F401 - bundled_models_dir: re-exported
     bundled_models_dir,
     package_dirs,
+    package_name,
     resolve_package_path,
 )
 from diascan.models.taccnn import (
@@ -85,6 +92,8 @@ class PackageInfo:
     error: str | None = None
     #: Stamp size, channel order and preprocessing (see :mod:`diascan.models.inputs`).
     input_spec: InputSpec | None = None
+    #: meta.yaml ``input_scale_factor``: read, reported, never applied (as the Rubin pipeline)
+    scale_factors: tuple[float, ...] | None = None
 
 
 def _one_file(path: Path, pattern: str, what: str, required: bool = True) -> Path | None:
@@ -99,24 +108,120 @@ def _one_file(path: Path, pattern: str, what: str, required: bool = True) -> Pat
     return found[0]
 
 
-def _package_files(path: Path) -> tuple[Path | None, Path, Path]:
+#: Largest member of a Butler package zip read (bytes): the checkpoint, its arch.py source and
+#: its meta.yaml text (a DP1 checkpoint is under 1 MB; a zip bomb stops at the limit).
+ZIP_LIMITS = {"checkpoint": 512 * 1024**2, "architecture": 1024**2, "metadata": 1024**2}
+
+
+@dataclass
+class _Contents:
+    """The three parts of a package, from a folder or a Butler zip."""
+
+    checkpoint: Path | bytes
+    checkpoint_name: str
+    meta_text: str
+    meta_name: str
+    arch_source: str | None
+    arch_name: str | None
+
+
+def _text(pkg: Path, name: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelPackageError(pkg, f"{name} is not UTF-8 text ({exc})") from exc
+
+
+def _zip_contents(path: Path) -> _Contents:
+    """Members ``checkpoint``, ``metadata`` and (optional) ``architecture`` of a Butler
+    ``pretrainedModelPackage`` zip, each read up to its :data:`ZIP_LIMITS` size."""
+    members: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = {i.filename: i for i in zf.infolist()}
+            if len(infos) > 100:
+                raise ModelPackageError(path, f"zip holds {len(infos)} members, not a package")
+            for name, limit in ZIP_LIMITS.items():
+                info = infos.get(name)
+                if info is None:
+                    continue
+                if info.file_size > limit:
+                    raise ModelPackageError(
+                        path, f"zip member {name} is {info.file_size} bytes (limit {limit})"
+                    )
+                with zf.open(info) as fh:
+                    raw = fh.read(limit + 1)
+                if len(raw) > limit:
+                    raise ModelPackageError(path, f"zip member {name} is larger than {limit} bytes")
+                members[name] = raw
+    except ModelPackageError:
+        raise
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError,
+            NotImplementedError, RuntimeError, zlib.error) as exc:  # fmt: skip
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelPackageError(path, f"not a readable model package zip: {first}") from exc
+    for name in ("checkpoint", "metadata"):
+        if name not in members:
+            raise ModelPackageError(
+                path, f"zip has no member {name!r} (a Butler model package holds checkpoint, "
+                "architecture and metadata)",
+            )  # fmt: skip
+    arch = members.get("architecture")
+    return _Contents(
+        checkpoint=members["checkpoint"],
+        checkpoint_name="checkpoint",
+        meta_text=_text(path, "metadata", members["metadata"]),
+        meta_name="metadata",
+        arch_source=None if arch is None else _text(path, "architecture", arch),
+        arch_name=None if arch is None else "architecture",
+    )
+
+
+def _package_contents(path: Path) -> _Contents:
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return _zip_contents(path)
     if not path.is_dir():
         raise ModelPackageError(path, "model package directory not found")
     arch = _one_file(path, "arch*.py", "architecture file", required=False)
     ckpt = _one_file(path, "*.pt", "checkpoint")
     meta = _one_file(path, "meta*.yaml", "meta.yaml")
-    return arch, ckpt, meta  # type: ignore[return-value]
+    assert ckpt is not None and meta is not None  # required=True
+    try:
+        meta_text = meta.read_text()
+        arch_source = arch.read_text() if arch is not None else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelPackageError(path, f"cannot read the package files: {exc}") from exc
+    return _Contents(
+        checkpoint=ckpt,
+        checkpoint_name=ckpt.name,
+        meta_text=meta_text,
+        meta_name=meta.name,
+        arch_source=arch_source,
+        arch_name=arch.name if arch is not None else None,
+    )
 
 
 def read_meta(path: Path) -> dict:
     """Parse and validate a package's meta.yaml: version, description, shape and scale factors."""
-    pkg = path.parent
     try:
-        meta = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ModelPackageError(pkg, f"{path.name} is not valid YAML: {exc}") from exc
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelPackageError(path.parent, f"{path.name} is not valid YAML: {exc}") from exc
+    return parse_meta(path.parent, path.name, text)
+
+
+def parse_meta(pkg: Path, name: str, text: str) -> dict:
+    """Validate the meta.yaml ``text`` of package ``pkg`` (``name`` = its file or member name).
+
+    ``input_scale_factor`` is read and checked but, as in the Rubin pipeline (meas_transiNet
+    reads it and never applies it), never applied to the stamps.
+    """
+    try:
+        meta = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ModelPackageError(pkg, f"{name} is not valid YAML: {exc}") from exc
     if not isinstance(meta, dict):
-        raise ModelPackageError(pkg, f"{path.name} is not a mapping")
+        raise ModelPackageError(pkg, f"{name} is not a mapping")
     shape = meta.get("input_shape")
     if (
         not isinstance(shape, list | tuple)
@@ -124,17 +229,17 @@ def read_meta(path: Path) -> dict:
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
     ):
         raise ModelPackageError(
-            pkg, f"{path.name}: input_shape must be [height, width, channels], got {shape!r}"
+            pkg, f"{name}: input_shape must be [height, width, channels], got {shape!r}"
         )
     scale = meta.get("input_scale_factor", [1.0] * shape[2])
     try:
         scale = [float(v) for v in scale]
     except (TypeError, ValueError) as exc:
-        raise ModelPackageError(pkg, f"{path.name}: bad input_scale_factor {scale!r}") from exc
+        raise ModelPackageError(pkg, f"{name}: bad input_scale_factor {scale!r}") from exc
     if len(scale) != shape[2]:
         raise ModelPackageError(
             pkg,
-            f"{path.name}: input_scale_factor has {len(scale)} values for {shape[2]} channels",
+            f"{name}: input_scale_factor has {len(scale)} values for {shape[2]} channels",
         )
     return {
         "version": str(meta.get("version", "")),
@@ -144,12 +249,13 @@ def read_meta(path: Path) -> dict:
     }
 
 
-def _load_state_dict(pkg: Path, ckpt: Path) -> dict[str, torch.Tensor]:
+def _load_state_dict(pkg: Path, ckpt: Path | bytes, ckpt_name: str) -> dict[str, torch.Tensor]:
+    source = io.BytesIO(ckpt) if isinstance(ckpt, bytes) else ckpt
     try:
-        obj = torch.load(ckpt, weights_only=True, map_location="cpu")
+        obj = torch.load(source, weights_only=True, map_location="cpu")
     except Exception as exc:  # torch raises many types for corrupt / non-torch files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelPackageError(pkg, f"corrupt or unreadable checkpoint {ckpt.name}: {first}") from exc
+        raise ModelPackageError(pkg, f"corrupt or unreadable checkpoint {ckpt_name}: {first}") from exc
     if isinstance(obj, dict):
         for key in ("model_state_dict", "state_dict"):
             if key in obj and isinstance(obj[key], dict):
@@ -159,7 +265,7 @@ def _load_state_dict(pkg: Path, ckpt: Path) -> dict[str, torch.Tensor]:
         isinstance(v, torch.Tensor) for v in obj.values()
     ):
         raise ModelPackageError(
-            pkg, f"checkpoint {ckpt.name} holds no model_state_dict / state_dict of tensors"
+            pkg, f"checkpoint {ckpt_name} holds no model_state_dict / state_dict of tensors"
         )
     # Checkpoints saved from nn.DataParallel prefix every key with "module.".
     if all(k.startswith("module.") for k in obj):
@@ -167,19 +273,21 @@ def _load_state_dict(pkg: Path, ckpt: Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def _import_arch(pkg: Path, arch: Path) -> nn.Module:
-    """Import the package's arch*.py and instantiate its one nn.Module class (runs its code!)."""
-    modname = f"_diascan_arch_{abs(hash(str(arch.resolve())))}"
-    spec = importlib.util.spec_from_file_location(modname, arch)
-    if spec is None or spec.loader is None:
-        raise ModelPackageError(pkg, f"cannot import {arch.name}")
+def _import_arch(pkg: Path, arch_name: str, source: str) -> nn.Module:
+    """Run the package's arch*.py ``source`` as a module and instantiate its one nn.Module class
+    (runs its code!)."""
+    modname = f"_diascan_arch_{abs(hash(str(pkg.resolve()) + arch_name))}"
+    spec = importlib.util.spec_from_loader(modname, loader=None, origin=str(pkg / arch_name))
+    if spec is None:
+        raise ModelPackageError(pkg, f"cannot import {arch_name}")
     module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(pkg / arch_name)
     sys.modules[modname] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(pkg / arch_name), "exec"), module.__dict__)  # noqa: S102
     except Exception as exc:
         sys.modules.pop(modname, None)
-        raise ModelPackageError(pkg, f"importing {arch.name} failed: {exc}") from exc
+        raise ModelPackageError(pkg, f"importing {arch_name} failed: {exc}") from exc
     # As meas_transiNet: the one name in __all__; without __all__, the one class defined there.
     names = getattr(module, "__all__", None)
     if names is not None:
@@ -195,7 +303,7 @@ def _import_arch(pkg: Path, arch: Path) -> nn.Module:
         ]
     if len(classes) != 1:
         raise ModelPackageError(
-            pkg, f"{arch.name} defines {len(classes)} nn.Module classes; expected exactly one"
+            pkg, f"{arch_name} defines {len(classes)} nn.Module classes; expected exactly one"
         )
     try:
         return classes[0]()
@@ -207,7 +315,7 @@ def _identify(
     state: dict[str, torch.Tensor],
     shape: tuple[int, int, int],
     pkg: Path,
-    arch: Path | None = None,
+    arch_name: str | None = None,
     trust_model_code: bool = False,
 ):
     """The TACCNN config of ``state``, or None when it is not a TACCNN.
@@ -220,12 +328,12 @@ def _identify(
     try:
         return recognise_taccnn(state, shape)
     except ArchitectureMismatch as exc:
-        if trust_model_code and arch is not None:
+        if trust_model_code and arch_name is not None:
             return None
         hint = (
-            f"; if it is another architecture with TACCNN's layer names, its {arch.name} is only "
+            f"; if it is another architecture with TACCNN's layer names, its {arch_name} is only "
             "run with --trust-model-code"
-            if arch is not None
+            if arch_name is not None
             else ""
         )
         raise ModelPackageError(
@@ -255,7 +363,7 @@ class ModelPackage:
         name: str | None = None,
     ) -> None:
         self.path = path
-        self.name = name or path.name
+        self.name = name or package_name(path)
         self.module = module.eval()
         self.version = version
         self.description = description
@@ -298,8 +406,8 @@ class ModelPackage:
         if n == 0:
             return out
         batch_size = max(1, int(batch_size))
-        scale = np.asarray(self.scale_factors, dtype=np.float32)
-        rescale = not np.all(scale == 1.0)
+        # meta.yaml's input_scale_factor is NOT applied: the Rubin pipeline reads it and scores
+        # unscaled stamps (rubin-formats.md section 3), and our scores must equal its.
         # A few stamps (a clicked source) run faster on one thread: measured 3-6 ms worst case
         # against 90-150 ms with two threads while the other core was busy.
         threads = torch.get_num_threads()
@@ -312,8 +420,6 @@ class ModelPackage:
                     batch = np.ascontiguousarray(
                         stamps[start : start + batch_size], dtype=np.float32
                     )
-                    if rescale:
-                        batch = batch * scale[None, :, None, None]
                     res = self.module(torch.from_numpy(batch))
                     out[start : start + len(batch)] = res.reshape(len(batch)).float().numpy()
                     done = start + len(batch)
@@ -342,22 +448,23 @@ def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False
         module, info = read_braai(path)
         return ModelPackage(path=path, module=module, **vars(info),
                             scale_factors=(1.0,) * info.input_shape[2])
-    arch, ckpt, meta_path = _package_files(path)
-    meta = read_meta(meta_path)
+    parts = _package_contents(path)
+    meta = parse_meta(path, parts.meta_name, parts.meta_text)
     shape = meta["input_shape"]
-    state = _load_state_dict(path, ckpt)
-    cfg = _identify(state, shape, path, arch, trust_model_code)
+    state = _load_state_dict(path, parts.checkpoint, parts.checkpoint_name)
+    arch_name = parts.arch_name
+    cfg = _identify(state, shape, path, arch_name, trust_model_code)
     if cfg is not None:
         module: nn.Module = TACCNN(cfg)
         architecture = ARCHITECTURE_NAME
     elif not trust_model_code:
-        hint = f"; its {arch.name} is not run unless you pass --trust-model-code" if arch else ""
+        hint = f"; its {arch_name} is not run unless you pass --trust-model-code" if arch_name else ""
         raise ModelPackageError(path, f"unknown model architecture (not TACCNN){hint}")
-    elif arch is None:
+    elif arch_name is None or parts.arch_source is None:
         raise ModelPackageError(path, "unknown model architecture and no arch*.py to build it")
     else:
-        module = _import_arch(path, arch)
-        architecture = f"{type(module).__name__} (from {arch.name})"
+        module = _import_arch(path, arch_name, parts.arch_source)
+        architecture = f"{type(module).__name__} (from {arch_name})"
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -378,24 +485,28 @@ def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False
 def package_info(path: Path, source: str = "path") -> PackageInfo:
     """Read a package's metadata and recognise its architecture without building the model."""
     path = Path(path)
+    name = package_name(path)
     try:
         if find_keras_files(path) is not None:  # a Keras HDF5 model: ZTF's braai
             from diascan.models.braai import read_braai
 
             return PackageInfo(path=path, source=source,
                                **vars(read_braai(path, load_weights=False)[1]))
-        arch, ckpt, meta_path = _package_files(path)
-        meta = read_meta(meta_path)
-        state = _load_state_dict(path, ckpt)
+        parts = _package_contents(path)
+        meta = parse_meta(path, parts.meta_name, parts.meta_text)
+        state = _load_state_dict(path, parts.checkpoint, parts.checkpoint_name)
         # With an arch*.py, TACCNN names on other shapes may be another architecture: listed as
         # unknown (loading it untrusted still names the mismatch).
-        cfg = _identify(state, meta["input_shape"], path, arch, trust_model_code=True)
+        arch_name = parts.arch_name
+        cfg = _identify(state, meta["input_shape"], path, arch_name, trust_model_code=True)
         if cfg is not None:
             architecture = ARCHITECTURE_NAME
         else:
-            architecture = f"unknown ({arch.name}, needs --trust-model-code)" if arch else "unknown"
+            architecture = (
+                f"unknown ({arch_name}, needs --trust-model-code)" if arch_name else "unknown"
+            )
         return PackageInfo(
-            name=path.name,
+            name=name,
             path=path,
             source=source,
             version=meta["version"],
@@ -403,10 +514,11 @@ def package_info(path: Path, source: str = "path") -> PackageInfo:
             architecture=architecture,
             input_shape=meta["input_shape"],
             input_spec=rubin_spec(meta["input_shape"]),
+            scale_factors=meta["input_scale_factor"],
         )
     except ModelPackageError as exc:
         return PackageInfo(
-            name=path.name, path=path, source=source, version="", description="",
+            name=name, path=path, source=source, version="", description="",
             architecture="", error=exc.problem,
         )
 

@@ -74,11 +74,11 @@ def model_specs() -> tuple[dict[str, Any], str | None]:
     window shows); a package that turns out broken is reported when it is loaded for scoring,
     in the scoring worker, as an error dialog.
     """
-    from diascan.models.locate import DEFAULT_MODEL_NAME, package_dirs
+    from diascan.models.locate import DEFAULT_MODEL_NAME, package_dirs, package_name
 
     specs: dict[str, Any] = {}
     for path, _source in package_dirs():
-        specs.setdefault(path.name, path)
+        specs.setdefault(package_name(path), path)
     default = DEFAULT_MODEL_NAME if DEFAULT_MODEL_NAME in specs else next(iter(specs), None)
     return specs, default
 
