@@ -640,3 +640,46 @@ def test_legend_can_be_hidden_from_the_view_menu(win):
     assert not any(lg.isVisible() for lg in legends)
     win.legend_action.trigger()
     assert all(lg.isVisible() for lg in legends)
+
+
+# --- seams (issue 13, point 9): the viewer's rescoring path and the table after it -----------
+
+
+def test_window_rescore_hands_the_model_difference_science_template(win, qtbot, result,
+                                                                    dp1_model_dir):
+    """The window's scores equal the DP1 reference path on independently cut stamps."""
+    from tests import _independent as ind
+
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    det = result.detections
+    x_in = ind.stamps(det["x"], det["y"], result.difference, result.science, result.template)
+    expect = ind.taccnn_scores(ind.checkpoint_state(dp1_model_dir), x_in)
+    np.testing.assert_allclose(win.sources.score, expect, atol=2e-5, rtol=0)
+
+
+def test_table_is_resorted_and_refiltered_after_a_rescore(win, qtbot, result, dp1_model_dir):
+    """Sorted by score with a threshold on: the rows shown follow the NEW scores."""
+    from PyQt6.QtCore import Qt
+
+    from diascan.qt.qt_table import COL
+    from tests import _independent as ind
+
+    det = result.detections
+    x_in = ind.stamps(det["x"], det["y"], result.difference, result.science, result.template)
+    new = ind.taccnn_scores(ind.checkpoint_state(dp1_model_dir), x_in)
+    ids = np.asarray(det["id"])
+    threshold = float(np.median(new))
+    orig = np.asarray(det["original_reliability"], float)
+    before_shown = ids[orig >= threshold][np.argsort(-orig[orig >= threshold], kind="stable")]
+    win.table.sortByColumn(COL["score"], Qt.SortOrder.DescendingOrder)
+    win.threshold_check.setChecked(True)
+    win.state.threshold = threshold
+    # not scored yet: the original reliability decides (and the order follows the filter)
+    assert set(win.displayed_source_ids()) == set(before_shown.tolist())
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    keep = new >= threshold
+    want = ids[keep][np.argsort(-new[keep], kind="stable")].tolist()
+    assert set(want) != set(before_shown.tolist()), "the rescore must change the rows shown"
+    assert win.displayed_source_ids() == want
