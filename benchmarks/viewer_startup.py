@@ -32,14 +32,15 @@ def main() -> int:
     small = "--small" in sys.argv[1:]
     marks: dict[str, float] = {}
     from diascan.inputs import demo_loader
-    from diascan.qt.app import get_app, model_specs
+    from diascan.models.locate import model_choices
+    from diascan.qt.app import get_app
     from diascan.qt.qt_main_window import QtMainWindow
 
     marks["imported"] = since()
     app = get_app()
     win = QtMainWindow()
     win.show_errors_as_dialogs = False
-    specs, default = model_specs()
+    specs, default = model_choices()
     win.set_models(specs, default)
     win.show()
     app.processEvents()

@@ -38,10 +38,11 @@ from PyQt6.QtWidgets import (
 )
 
 from diascan.errors import SessionError
+from diascan.qt import qt_session
 from diascan.session.keymap import ACTIONS, KeyMap
 from diascan.session.labels import Label, SourceId
 from diascan.session.model import Session, VisitEntry
-from diascan.session.recent import remember_last_session
+from diascan.session.recent import new_session_path, remember_last_session
 from diascan.session.store import Autosave
 from diascan.session.triage import Triage
 
@@ -145,8 +146,6 @@ class QtLabelController(QObject):
         keymap_path: str | Path | None = None,
     ) -> None:
         super().__init__(window)
-        from diascan.qt.qt_session import new_session_path, visit_from_window
-
         self.window = window
         window.label_controller = self  # the window closes (saves) it in closeEvent
         #: A message for the status bar once the visit's data are shown (e.g. model missing).
@@ -155,7 +154,7 @@ class QtLabelController(QObject):
         self.keymap = keymap if keymap is not None else _load_keymap(keymap_path)
         self.keymap_path = keymap_path
         if session is None:
-            session = Session(visits=[visit_from_window(window)])
+            session = Session(visits=[qt_session.visit_from_window(window)])
         self.session = session
         self.session_path = Path(session_path) if session_path else new_session_path()
         self.triage = self._make_triage(session)
@@ -173,7 +172,6 @@ class QtLabelController(QObject):
             window.data_loaded.connect(self.sync_window)
         if hasattr(window, "rescore_done"):
             window.rescore_done.connect(self._rescored)
-        window.installEventFilter(self)  # a dropped folder of visit folders
         if given:
             self.restore_model()
         self.sync_window()
@@ -267,8 +265,6 @@ class QtLabelController(QObject):
             self.dock = self.window.add_dock("Labels", panel)
 
     def _build_menu(self) -> None:
-        from diascan.qt import qt_session
-
         menu = getattr(self.window, "session_menu", None)
         if menu is None:
             menu = self.window.menuBar().addMenu("&Session")
@@ -291,8 +287,7 @@ class QtLabelController(QObject):
         # File menu: open a session, export tables / regions / PNGs.
         add("open", "Open session…", lambda: qt_session.open_session_dialog(self),
             where=file_menu)
-        add("open_visits", "Open visits…", lambda: qt_session.open_visits(self),
-            where=file_menu)
+        add("open_visits", "Open visits…", self.open_visits, where=file_menu)
         add("export", "Export labels (table, DS9 regions)…",
             lambda: qt_session.export_dialog(self), where=file_menu)
         add("export_view", "Export view as PNG…",
@@ -382,6 +377,14 @@ class QtLabelController(QObject):
         self.sync_window()
         self.autosave.save()
 
+    def open_visits(self) -> bool:
+        """File > Open visits…, through the window's session link (which loads the visits)."""
+        link = getattr(self.window, "session_link", None)
+        if link is None:
+            self._notice("no session link: open visits with `diascan view --visits`")
+            return False
+        return link.open_visits()
+
     def show_cheat_sheet(self) -> None:
         from diascan.qt.qt_prefs import QtCheatSheet
 
@@ -400,7 +403,6 @@ class QtLabelController(QObject):
         """Save (selection and view included) and stop autosaving; call when the window closes."""
         self.autosave.save()
         self.autosave.detach()
-        self.window.removeEventFilter(self)
 
     def set_session(self, session: Session, path: str | Path) -> None:
         """Switch to another session (File > Open session, Open visits)."""
@@ -521,21 +523,6 @@ class QtLabelController(QObject):
         bar = getattr(self.window, "statusBar", None)
         if bar is not None:
             bar().showMessage(msg, 15000)
-
-    # --- drops -----------------------------------------------------------------------------
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
-        """A dropped folder of visit folders (or a visit list file) opens those visits."""
-        # type first: also called while Qt tears the window down (attributes may be gone)
-        if event.type() == QEvent.Type.Drop and obj is getattr(self, "window", None):
-            from diascan.qt import qt_session
-
-            mime = event.mimeData()
-            paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-            if qt_session.visits_drop(paths) is not None:
-                event.acceptProposedAction()
-                qt_session.open_visits(self, paths[0])
-                return True
-        return super().eventFilter(obj, event)
 
     # --- window sync -----------------------------------------------------------------------
     def sync_window(self) -> None:
