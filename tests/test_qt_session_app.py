@@ -394,7 +394,7 @@ def test_open_visits_from_the_file_menu(qtbot, tmp_path, demo_result, visits_dir
     first = tmp_path / "s.json"
     w, link = linked(qtbot, first, demo_result)
     ctl = link.ctl
-    act = ctl.actions["open_visits"]
+    act = w.actions["open_visits"]
     assert act in w.file_menu.actions() and act.text() == "Open visits…"
     lst = tmp_path / "visits.txt"
     lst.write_text(f"{visits_dir / 'v2'}\n{visits_dir / 'v1'}\n")
@@ -475,8 +475,8 @@ def test_label_button_captions_follow_remapped_keys(qtbot, tmp_path, demo_result
                     if b.text().startswith(word))
 
     assert caption("Real") == "Real [R]" and caption("Clear") == "Clear [0]"
-    ctl.show_key_prefs()
-    dlg = ctl.key_prefs
+    w.show_key_prefs()
+    dlg = w.key_prefs
     dlg.edits["label_real"].setText("1")
     dlg.edits["clear_label"].setText("9, Backspace")
     with qtbot.waitSignal(dlg.accepted, timeout=1000):

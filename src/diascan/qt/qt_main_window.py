@@ -3,14 +3,15 @@
 Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selection_model`,
 :meth:`select_source`, :meth:`source_ids`, :meth:`displayed_source_ids` (the table's rows in
 its order: the controller's triage moves through them), the ``selection_changed(int)`` signal,
-the "File" and "Session" menus (:attr:`file_menu`, :attr:`session_menu`), the right dock area
-(:meth:`add_dock`), :attr:`label_controller` (closed with the window) and
-``state.hide_scores`` ("hide model scores while labelling": table, markers, cutouts, plots;
-the label controller sets it).
+:attr:`actions` (every registered action as a QAction, in its menu: the controller binds the
+labelling and session ones), the right dock area (:meth:`add_dock`), :attr:`label_controller`
+(closed with the window) and ``state.hide_scores`` ("hide model scores while labelling":
+table, markers, cutouts, plots; the label controller sets it).
 
-Keys: blink is ``]`` (forward) and ``[`` (backward). Imviz uses B / Shift+B, but B labels a
-source bogus here and the labelling keys win; Return rescores only while the table has focus.
-Blinking while the three frames are side by side switches to the single-frame view.
+Keys come from the action registry (:mod:`diascan.actions`) and the user's key file. Blink is
+``]`` (forward) and ``[`` (backward): Imviz uses B / Shift+B, but B labels a source bogus here;
+Return rescores only while the table has focus. Blinking while the three frames are side by
+side switches to the single-frame view, keeping the focus where it was.
 
 Workers: a load is never cancelled by a rescore request; the request waits for the load and then
 runs on the loaded data. A rescore request during a rescore replaces it.
@@ -25,7 +26,6 @@ from typing import Any
 
 import numpy as np
 from PyQt6.QtCore import QItemSelectionModel, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,11 +45,13 @@ from PyQt6.QtWidgets import (
 )
 
 from diascan import viewstate as vs
+from diascan.qt.qt_actions import QtActions
 from diascan.qt.qt_cutouts import QtCutouts
 from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
 from diascan.qt.qt_plots import QtPlots
 from diascan.qt.qt_table import COL, QtSourceFilter, QtSourceTable, QtSourceTableModel
 from diascan.qt.qt_workers import QtWorker
+from diascan.session.keymap import KeyMap
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,11 @@ class QtMainWindow(QMainWindow):
     rescore_done = pyqtSignal(object)  # (indices, scores) or None when cancelled/failed
     error_shown = pyqtSignal(str)
 
-    def __init__(self, state: vs.ViewerState | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, state: vs.ViewerState | None = None, parent: QWidget | None = None,
+                 keymap: KeyMap | None = None) -> None:
         super().__init__(parent)
+        #: The user's keys (``~/.config/diascan/keys.json`` unless given).
+        self._keymap = keymap
         self.setWindowTitle("diascan")
         self.resize(1500, 950)
         self.setAcceptDrops(True)
@@ -118,6 +123,8 @@ class QtMainWindow(QMainWindow):
         self._build_statusbar()
         self._connect()
         adopt_menus(self)
+        # a clash in the user's key file is said, not dropped (once the caller set up the window)
+        QTimer.singleShot(0, self.actions.report_notes)
 
     # -- layout --------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -202,55 +209,33 @@ class QtMainWindow(QMainWindow):
         self._sync_frame_controls()
 
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        file_menu = mb.addMenu("&File")
-        self.file_menu = file_menu
-        self.open_action = QAction("&Open images…", self)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_action.triggered.connect(self.open_dialog)
-        file_menu.addAction(self.open_action)
-        #: Session entries (Open session, Export...) go before this separator.
-        self.quit_separator = file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        view_menu = mb.addMenu("&View")
-        for text, key, slot in (
-            # Not B / Shift+B as in Imviz: B labels bogus (labelling keys win).
-            ("Blink forward", "]", lambda: self.state.blink(1)),
-            ("Blink backward", "[", lambda: self.state.blink(-1)),
-            ("Single/triple frame", "T", self.toggle_single),
-            ("Go to…", "Ctrl+G", self.goto_edit.setFocus),
+        """Menus and keys from the action registry; the window binds the actions it does."""
+        self.actions = QtActions(self, self._keymap)
+        acts = self.actions
+        self.file_menu = acts.menus["File"]
+        self.view_menu = acts.menus["View"]
+        self.session_menu = acts.menus["Session"]
+        for action_id, slot in (
+            ("open_images", self.open_dialog),
+            ("quit", self.close),
+            ("blink_forward", lambda: self.state.blink(1)),
+            ("blink_backward", lambda: self.state.blink(-1)),
+            ("toggle_single", self.toggle_single),
+            ("goto", self.goto_edit.setFocus),
+            ("legend", self.frames.set_legend_visible),
+            ("rescore_selected", self.rescore_selected),
+            ("rescore_all", self.rescore_all),
+            ("cheat_sheet", self.show_cheat_sheet),
+            ("key_bindings", self.show_key_prefs),
         ):
-            act = QAction(text, self)
-            act.setShortcut(QKeySequence(key))
-            act.triggered.connect(slot)
-            view_menu.addAction(act)
-            self.addAction(act)
-        self.legend_action = QAction("Legend", self)
-        self.legend_action.setCheckable(True)
+            acts.bind(action_id, slot)
+        acts.attach("rescore_selected", self.table)  # Return rescores in the table only
+        self.legend_action = acts["legend"]
         self.legend_action.setChecked(True)
-        self.legend_action.toggled.connect(self.frames.set_legend_visible)
-        view_menu.addAction(self.legend_action)
-        self.view_menu = view_menu
-        score_menu = mb.addMenu("S&core")
-        act = QAction("Rescore selected", self)
-        act.triggered.connect(self.rescore_selected)
-        score_menu.addAction(act)
-        act = QAction("Rescore all", self)
-        act.setShortcut(QKeySequence("Ctrl+R"))
-        act.triggered.connect(self.rescore_all)
-        score_menu.addAction(act)
-        self.addAction(act)
-        self.session_menu = mb.addMenu("&Session")
-        # Return rescores only with the table focused (not while typing in a text field).
-        self.rescore_shortcuts = []
-        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            sc = QShortcut(QKeySequence(key), self.table)
-            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
-            sc.activated.connect(self.rescore_selected)
-            self.rescore_shortcuts.append(sc)
+        for edit in (self.filter_edit, self.goto_edit):
+            acts.guard_search_field(edit)
+        acts.notes_reported.connect(
+            lambda notes: self.show_error("Key bindings", "\n".join(notes), warning=True))
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -714,6 +699,22 @@ class QtMainWindow(QMainWindow):
     def toggle_single(self) -> None:
         self.state.single = not self.state.single
 
+    def show_cheat_sheet(self) -> None:
+        """``?``: every action and its keys."""
+        from diascan.qt.qt_prefs import QtCheatSheet
+
+        self.cheat_sheet = QtCheatSheet(self.actions, self)
+        self.cheat_sheet.show()
+
+    def show_key_prefs(self) -> None:
+        """Session > Key bindings…: remap any action's keys (saved on OK)."""
+        from diascan.qt.qt_prefs import QtKeyPrefsDialog
+
+        dlg = QtKeyPrefsDialog(self.actions.keymap, parent=self)
+        self.key_prefs = dlg
+        dlg.accepted.connect(lambda: self.actions.set_keymap(dlg.keymap))
+        dlg.open()
+
     # -- display controls ----------------------------------------------------------------
     def _sync_frame_controls(self) -> None:
         fs = self.state.frames[self.frame_combo.currentText()]
@@ -760,13 +761,14 @@ class QtMainWindow(QMainWindow):
         return "   ".join(parts)
 
     # -- errors, files -------------------------------------------------------------------
-    def show_error(self, title: str, message: str) -> None:
-        """Show an error in a (non-blocking) dialog and the log."""
-        log.error("%s: %s", title, message)
+    def show_error(self, title: str, message: str, warning: bool = False) -> None:
+        """Show an error (or a ``warning``) in a non-blocking dialog, the status bar and the log."""
+        (log.warning if warning else log.error)("%s: %s", title, message)
         self.last_error = message
         self.statusBar().showMessage(f"{title}: {message}", 10000)
         if self.show_errors_as_dialogs:
-            box = QMessageBox(QMessageBox.Icon.Critical, title, message, parent=self)
+            icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical
+            box = QMessageBox(icon, title, message, parent=self)
             box.setModal(False)
             box.finished.connect(lambda _=0, b=box: self._dialogs.remove(b))
             self._dialogs.append(box)

@@ -72,12 +72,11 @@ class QtSessionLink(QObject):
     failed = pyqtSignal(str)
 
     def __init__(self, window: Any, session_path: str | Path | None = None,
-                 interactive: bool = True, keymap_path: str | Path | None = None) -> None:
+                 interactive: bool = True) -> None:
         super().__init__(window)
         self.window = window
         self.session_path = Path(session_path) if session_path else None
         self.interactive = interactive
-        self.keymap_path = keymap_path
         self.ctl: Any = None
         self.loading_visit: int | None = None
         self.workers: list = []
@@ -166,8 +165,7 @@ class QtSessionLink(QObject):
         return True
 
     def _attach(self, session: Session, path: str | Path | None) -> None:
-        self.ctl = QtLabelController(self.window, session=session, session_path=path,
-                                     keymap_path=self.keymap_path)
+        self.ctl = QtLabelController(self.window, session=session, session_path=path)
         self.ctl.visit_requested.connect(self.load_visit)
         self.session_path = self.ctl.session_path
         self.ready.emit()
