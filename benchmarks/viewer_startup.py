@@ -71,9 +71,9 @@ def main() -> int:
     win.load_failed.connect(failed)
     win.error_shown.connect(failed)
     stage_start: dict[str, float] = {}
-    worker = win.load(demo_loader(small=small))
+    job = win.load(demo_loader(small=small))
     # When each loading stage started (seconds since T0): where the wait before "usable" goes.
-    worker.signals.progress.connect(lambda stage, _f, _m: stage_start.setdefault(stage, since()))
+    job.progress.connect(lambda stage, _f, _m: stage_start.setdefault(stage, since()))
     app.exec()
     win.wait_idle()
     marks["n_sources"] = len(win.sources) if win.sources is not None else 0

@@ -293,3 +293,23 @@ def test_add_model_options():
     assert a.model is None and a.trust_model_code is False
     a = p.parse_args(["--model", "x", "--trust-model-code"])
     assert a.model == "x" and a.trust_model_code is True
+
+
+def test_score_sources_streams_batches_and_cancels(dp1_model_dir):
+    """The one scoring loop streams (rows, scores) per batch (the viewer's rescore uses it)."""
+    rng = np.random.default_rng(2)
+    imgs = [_image(rng.normal(0, 1, (128, 128)).astype(np.float32)) for _ in range(3)]
+    x, y = np.array([10.0, 50.0, 90.0, 30.0]), np.array([10.0, 50.0, 90.0, 70.0])
+    model = load_model(dp1_model_dir)
+    batches = []
+    scores = score_sources(model, {"x": x, "y": y}, *imgs, batch_size=3,
+                           on_batch=lambda rows, sc: batches.append((list(rows), list(sc))))
+    assert [b[0] for b in batches] == [[0, 1, 2], [3]]
+    np.testing.assert_allclose(np.concatenate([b[1] for b in batches]), scores)
+    np.testing.assert_allclose(scores, model.score_stamps(cut_stamps(x, y, *imgs)), rtol=1e-5)
+    token = CancelToken()
+    token.cancel()
+    from diascan.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        score_sources(model, {"x": x[:1], "y": y[:1]}, *imgs, cancel=token)

@@ -249,13 +249,13 @@ def inputs_from_files(files: VisitFiles):
 
 
 def files_loader(files: VisitFiles) -> Callable[..., Any]:
-    """A loader (run in the viewer's worker) running the pipeline on a visit's files, unscored.
+    """A loader (run in the viewer's load job) running the pipeline on a visit's files, unscored.
 
-    Scoring is left to the viewer's rescoring worker (results stream into the table); the
+    Scoring is left to the viewer's rescoring job (results stream into the table); the
     result's ``input_files`` is what a session records (and reloads) for this visit.
     """
 
-    def load(progress=None, cancel=None, emit_batch=None):
+    def load(progress=None, cancel=None):
         from diascan.pipeline import run_pipeline
 
         return run_pipeline(inputs_from_files(files), score=False, progress=progress,
@@ -267,7 +267,7 @@ def files_loader(files: VisitFiles) -> Callable[..., Any]:
 def demo_loader(small: bool = False) -> Callable[..., Any]:
     """A loader for the built-in demo data (generated and cached on first use)."""
 
-    def load(progress=None, cancel=None, emit_batch=None):
+    def load(progress=None, cancel=None):
         from diascan.pipeline import run_pipeline
 
         files = demo_files(small, progress)

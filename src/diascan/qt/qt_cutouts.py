@@ -8,6 +8,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from diascan import viewstate as vs
+from diascan.cutouts import cut_stamps
 
 STAMP_TITLES = ("difference", "science", "template")
 
@@ -61,7 +62,7 @@ class QtCutouts(QWidget):
     def show_source(self, sources: vs.SourceSet, row: int, images: dict, size: int = 51) -> None:
         """Cut and show the stamps of source ``row`` exactly as the model sees them."""
         try:
-            stamps = vs._stamps(
+            stamps = cut_stamps(
                 sources.x[row : row + 1],
                 sources.y[row : row + 1],
                 images["difference"],

@@ -1,12 +1,12 @@
 """Session dialogs: open a session, ask for visits, export (tables/regions/PNG), resume offer,
-locate moved input files; the session's file checks in workers."""
+locate moved input files; the session's file checks as jobs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QTimer, pyqtSignal
+from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -26,7 +26,7 @@ from PyQt6.QtWidgets import (
 )
 
 from diascan.errors import InputError
-from diascan.qt.qt_workers import QtWorker
+from diascan.qt.qt_jobs import Job, QtJobs, error_text
 from diascan.session.export import export_sources
 from diascan.session.labels import Label
 from diascan.session.model import FileRef, Session, VisitEntry
@@ -55,8 +55,8 @@ def visit_from_window(window: Any, checksum: bool = False) -> VisitEntry:
     )
 
 
-def checksum_worker(visits: list[VisitEntry], on_done=None) -> QtWorker | None:
-    """Fill missing sha256 of the visits' input files in a worker (off the GUI thread).
+def checksum_job(jobs: QtJobs, visits: list[VisitEntry], on_done=None) -> Job | None:
+    """Fill missing sha256 of the visits' input files in a job (off the GUI thread).
 
     The hashes are written into the FileRefs in the GUI thread, then ``on_done()`` runs
     (e.g. an autosave). ``None`` when every file already has one.
@@ -70,30 +70,18 @@ def checksum_worker(visits: list[VisitEntry], on_done=None) -> QtWorker | None:
         if on_done is not None:
             on_done()
 
-    worker = QtWorker(lambda progress=None, cancel=None, emit_batch=None:
-                      hash_files(refs, progress, cancel))
-    worker.signals.finished.connect(apply)
-    return _start(worker)
+    job = Job("checksum", lambda job: hash_files(refs, job.report, job.token), "checksums")
+    job.succeeded.connect(apply)
+    return jobs.run(job)
 
 
-def verify_worker(session: Session, on_done) -> QtWorker:
-    """``verify_inputs`` (sizes and sha256) in a worker; ``on_done(problems)`` in the GUI."""
-    worker = QtWorker(lambda progress=None, cancel=None, emit_batch=None:
-                      verify_inputs(session, checksum=True))
-    worker.signals.finished.connect(on_done)
-    worker.signals.errored.connect(lambda msg: on_done([]))
-    return _start(worker)
-
-
-#: Workers started here, kept referenced until they are done (a collected QRunnable crashes).
-_RUNNING: set[QtWorker] = set()
-
-
-def _start(worker: QtWorker) -> QtWorker:
-    _RUNNING.add(worker)
-    # released after ``done`` returns (never delete a sender inside its own emission)
-    worker.signals.done.connect(lambda: QTimer.singleShot(0, lambda: _RUNNING.discard(worker)))
-    return worker.start()
+def verify_job(jobs: QtJobs, session: Session, on_done) -> Job:
+    """``verify_inputs`` (sizes and sha256) in a job; ``on_done(problems)`` in the GUI (a
+    check that fails lists no problems: the files are then read, and report their own)."""
+    job = Job("verify", lambda job: verify_inputs(session, checksum=True), "checking files")
+    job.succeeded.connect(on_done)
+    job.failed.connect(lambda exc: on_done([]))
+    return jobs.run(job)
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -221,7 +209,7 @@ def export_png_dialog(controller, what: str) -> Path | None:
 def open_session_file(controller, path: str | Path, locate: bool = True) -> bool:
     """Load a session and switch the controller to it once its inputs are checked.
 
-    The check (sizes, sha256) runs in a worker; moved or changed inputs open
+    The check (sizes, sha256) runs in a job; moved or changed inputs open
     :class:`QtLocateFilesDialog` first (Cancel keeps the current session). Returns ``False``
     when the file cannot be read (an error dialog was shown), else ``True``.
     """
@@ -239,7 +227,7 @@ def open_session_file(controller, path: str | Path, locate: bool = True) -> bool
             return
         controller.set_session(session, path)
 
-    controller.verify = verify_worker(session, checked)
+    controller.verify = verify_job(controller.window.jobs, session, checked)
     return True
 
 
@@ -289,7 +277,7 @@ def offer_resume(parent: QWidget | None = None) -> Path | None:
 class QtLocateFilesDialog(QDialog):
     """Lists missing or changed input files; locate them one by one or by searching a folder.
 
-    Checking files (sha256 of large images) runs in a worker; ``checked`` is emitted when the
+    Checking files (sha256 of large images) runs in a job; ``checked`` is emitted when the
     list is up to date. ``problems`` given: shown at once without a first check.
     """
 
@@ -300,7 +288,8 @@ class QtLocateFilesDialog(QDialog):
         super().__init__(parent)
         self.session = session
         self.problems: list[FileProblem] = []
-        self.worker: QtWorker | None = None
+        self.jobs = QtJobs(self)
+        self.job: Job | None = None
         self.setWindowTitle("Input files moved or changed")
         self.info = QLabel(
             "Some input files of this session are missing or differ from when it was saved.\n"
@@ -329,21 +318,21 @@ class QtLocateFilesDialog(QDialog):
         else:
             self._show(problems)
 
-    def _run(self, fn, then) -> QtWorker:
-        """Run ``fn()`` (file checks) in a worker; ``then(result)`` in the GUI thread."""
+    def _run(self, fn, then) -> Job:
+        """Run ``fn()`` (file checks) in a job; ``then(result)`` in the GUI thread."""
         for w in (self.locate_btn, self.folder_btn):
             w.setEnabled(False)
         self.info_status = "checking files…"
         self.list.clear()
         self.list.addItem(self.info_status)
-        worker = QtWorker(lambda progress=None, cancel=None, emit_batch=None: fn())
-        worker.signals.finished.connect(then)
-        worker.signals.errored.connect(lambda msg: (_error(self, "Check failed", msg),
-                                                    self._show(self.problems)))
-        self.worker = worker
-        return _start(worker)
+        job = Job("verify", lambda job: fn(), "checking files")
+        job.succeeded.connect(then)
+        job.failed.connect(lambda exc: (_error(self, "Check failed", error_text(exc)),
+                                        self._show(self.problems)))
+        self.job = job
+        return self.jobs.run(job)
 
-    def refresh(self) -> QtWorker:
+    def refresh(self) -> Job:
         """Check every input again (in a worker); ``checked`` when done."""
         return self._run(lambda: verify_inputs(self.session, checksum=True), self._show)
 
@@ -358,7 +347,7 @@ class QtLocateFilesDialog(QDialog):
             w.setEnabled(True)
         self.checked.emit()
 
-    def locate(self, ref: FileRef, new_path: str | Path) -> QtWorker:
+    def locate(self, ref: FileRef, new_path: str | Path) -> Job:
         """Point ``ref`` (and equal references) at ``new_path`` if it is the same file."""
 
         def work():
@@ -374,7 +363,7 @@ class QtLocateFilesDialog(QDialog):
 
         return self._run(work, done)
 
-    def search_folder(self, folder: str | Path) -> QtWorker:
+    def search_folder(self, folder: str | Path) -> Job:
         """Find missing inputs by name (and size/sha256) under ``folder``; then re-check."""
         self.found = 0
 

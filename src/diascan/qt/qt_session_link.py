@@ -4,7 +4,7 @@
 
 * a new session is made from whatever the window loads first (``start_new``);
 * a saved session (``--session FILE``, resume, File > Open session) has its inputs checked in a
-  worker (sizes, sha256), moved or changed ones are located in :class:`QtLocateFilesDialog`,
+  job (sizes, sha256), moved or changed ones are located in :class:`QtLocateFilesDialog`,
   then its current visit's files are loaded (``open_session``);
 * many visits (``--visits``, File > Open visits…, a dropped folder of visit folders) become one
   session whose visits are filled with their sources the first time they are opened
@@ -13,7 +13,7 @@
   user while a session runs become a new visit of it;
 * File > Open visits… and a dropped folder of visit folders (or visit list) start a new
   session over those visits (:func:`open_visits`);
-* sha256 of the (large) input files is computed in workers, never on the GUI thread.
+* sha256 of the (large) input files is computed in jobs, never on the GUI thread.
 """
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ class QtSessionLink(QObject):
         self.interactive = interactive
         self.ctl: Any = None
         self.loading_visit: int | None = None
-        self.workers: list = []
         window.session_link = self  # File > Open visits… finds it
         window.data_loaded.connect(self._on_loaded)  # before the controller's own sync
         window.installEventFilter(self)  # a dropped folder of visit folders
@@ -129,7 +128,7 @@ class QtSessionLink(QObject):
         self._checksum(session.visits)
 
     def open_session(self, session: Session, path: str | Path) -> None:
-        """Check a saved session's inputs (worker), locate moved ones, then show it."""
+        """Check a saved session's inputs (a job), locate moved ones, then show it."""
         self.session_path = Path(path)
 
         def checked(problems: list) -> None:
@@ -148,11 +147,11 @@ class QtSessionLink(QObject):
             self._attach(session, path)
             self.load_visit(session.current_visit)
 
-        self.workers.append(qt_session.verify_worker(session, checked))
+        qt_session.verify_job(self.window.jobs, session, checked)
 
     # --- visits ---------------------------------------------------------------------------
     def load_visit(self, index: int) -> bool:
-        """Load visit ``index``'s input files into the window (in the window's worker)."""
+        """Load visit ``index``'s input files into the window (a load job)."""
         visit = self.ctl.session.visits[index]
         files = visit_files(visit)
         if "science" not in files or "difference" not in files:
@@ -198,6 +197,4 @@ class QtSessionLink(QObject):
 
     def _checksum(self, visits: list[VisitEntry]) -> None:
         auto = self.ctl.autosave  # the session these visits belong to, even after a switch
-        w = qt_session.checksum_worker(visits, auto.save)
-        if w is not None:
-            self.workers = [x for x in self.workers if x.running] + [w]
+        qt_session.checksum_job(self.window.jobs, visits, auto.save)
