@@ -1,4 +1,4 @@
-"""The real main window, offscreen: load, select, sync, rescore in a worker, blink, stretch."""
+"""The real main window, offscreen: load, select, sync, rescore in a job, blink, stretch."""
 
 from __future__ import annotations
 
@@ -233,7 +233,7 @@ def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot):
     clicked_while_running = []
 
     def tick():
-        running = win.worker is not None and win.worker.running
+        running = win.shown_job is not None and win.shown_job.running
         ticks.append(running)
         if running and not clicked_while_running:
             win.frames.click_source_marker(15)  # user input handled mid-rescore
@@ -244,15 +244,15 @@ def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot):
     timer.timeout.connect(tick)
     # A long rescore: every source 40 times over, in batches of 8 (200 batches).
     indices = np.tile(np.arange(N_SOURCES), 40)
-    worker = win.rescore(indices, batch_size=8)
-    worker.signals.batch_done.connect(lambda i, s: batches.append(len(i)))
+    job = win.rescore(indices, batch_size=8)
+    job.partial.connect(lambda batch: batches.append(len(batch[0])))
     timer.start()
     with qtbot.waitSignal(win.rescore_done, timeout=60000) as sig:
         pass
     timer.stop()
     assert sig.args[0] is not None
     assert sum(batches) == indices.size and len(batches) == indices.size // 8
-    assert sum(ticks) > 3  # the event loop ran while the worker was busy
+    assert sum(ticks) > 3  # the event loop ran while the job was busy
     assert clicked_while_running == [115]
     assert np.isfinite(win.sources.score).all()
     # The border source (all-zero stamps) gets the model's all-zero score.
@@ -263,11 +263,11 @@ def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot):
 
 def test_rescore_cancel(win, qtbot):
     done = []
-    worker = win.rescore(np.tile(np.arange(N_SOURCES), 50), batch_size=1)
-    worker.signals.batch_done.connect(lambda i, s: done.append(1))
-    with qtbot.waitSignal(worker.signals.batch_done, timeout=10000):
+    job = win.rescore(np.tile(np.arange(N_SOURCES), 50), batch_size=1)
+    job.partial.connect(lambda batch: done.append(1))
+    with qtbot.waitSignal(job.partial, timeout=10000):
         pass
-    with qtbot.waitSignals([worker.signals.cancelled, worker.signals.done], timeout=10000):
+    with qtbot.waitSignals([job.cancelled, job.done], timeout=10000):
         win.cancel_btn.click()
     assert 0 < len(done) < 50 * N_SOURCES
     assert not win.progress.isVisible()
@@ -503,7 +503,7 @@ def test_no_top_level_widget_leaks(qtbot, result, dp1_model):
     assert after <= before
 
 
-# --- the real small demo through the pipeline, loaded by the window's worker -----------------
+# --- the real small demo through the pipeline, loaded by the window's load job ---------------
 
 
 @pytest.fixture
@@ -527,8 +527,8 @@ def test_load_small_demo_in_worker(empty_win, qtbot, small_demo):
     assert files["catalog"].name == "dia_source.parquet"
     assert len(files["template_patches"]) >= 1
     progress = []
-    worker = empty_win.load(files_loader(files))
-    worker.signals.progress.connect(lambda stage, f, m: progress.append(stage))
+    job = empty_win.load(files_loader(files))
+    job.progress.connect(lambda stage, f, m: progress.append(stage))
     assert empty_win.progress.isVisible()
     with qtbot.waitSignal(empty_win.data_loaded, timeout=60000):
         pass
@@ -581,10 +581,10 @@ def test_rescore_asked_during_a_load_runs_after_it(empty_win, qtbot, small_demo,
             w.set_result(result)
     with qtbot.waitSignals([w.data_loaded, w.rescore_done], order="strict",
                            timeout=60000) as sigs:
-        worker = w.load(files_loader(folder_files(small_demo)))
-        assert worker.running
+        job = w.load(files_loader(folder_files(small_demo)))
+        assert job.running
         qtbot.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-        assert not worker.cancel_token.cancelled
+        assert not job.is_cancelled
     n = len(w.result.detections)
     assert n != N_SOURCES and len(w.sources) == n  # the demo's sources are shown
     idx, scores = sigs.all_signals_and_args[1].args[0]
@@ -649,3 +649,46 @@ def test_legend_can_be_hidden_from_the_view_menu(win):
     assert not any(lg.isVisible() for lg in legends)
     win.legend_action.trigger()
     assert all(lg.isVisible() for lg in legends)
+
+
+# --- seams (issue 13, point 9): the viewer's rescoring path and the table after it -----------
+
+
+def test_window_rescore_hands_the_model_difference_science_template(win, qtbot, result,
+                                                                    dp1_model_dir):
+    """The window's scores equal the DP1 reference path on independently cut stamps."""
+    from tests import _independent as ind
+
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    det = result.detections
+    x_in = ind.stamps(det["x"], det["y"], result.difference, result.science, result.template)
+    expect = ind.taccnn_scores(ind.checkpoint_state(dp1_model_dir), x_in)
+    np.testing.assert_allclose(win.sources.score, expect, atol=2e-5, rtol=0)
+
+
+def test_table_is_resorted_and_refiltered_after_a_rescore(win, qtbot, result, dp1_model_dir):
+    """Sorted by score with a threshold on: the rows shown follow the NEW scores."""
+    from PyQt6.QtCore import Qt
+
+    from diascan.qt.qt_table import COL
+    from tests import _independent as ind
+
+    det = result.detections
+    x_in = ind.stamps(det["x"], det["y"], result.difference, result.science, result.template)
+    new = ind.taccnn_scores(ind.checkpoint_state(dp1_model_dir), x_in)
+    ids = np.asarray(det["id"])
+    threshold = float(np.median(new))
+    orig = np.asarray(det["original_reliability"], float)
+    before_shown = ids[orig >= threshold][np.argsort(-orig[orig >= threshold], kind="stable")]
+    win.table.sortByColumn(COL["score"], Qt.SortOrder.DescendingOrder)
+    win.threshold_check.setChecked(True)
+    win.state.threshold = threshold
+    # not scored yet: the original reliability decides (and the order follows the filter)
+    assert set(win.displayed_source_ids()) == set(before_shown.tolist())
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    keep = new >= threshold
+    want = ids[keep][np.argsort(-new[keep], kind="stable")].tolist()
+    assert set(want) != set(before_shown.tolist()), "the rescore must change the rows shown"
+    assert win.displayed_source_ids() == want

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from astropy.table import Table
 
 from diascan import viewstate as vs
@@ -120,32 +119,3 @@ def test_sourceset_tolerates_missing_columns():
     s = vs.SourceSet.from_table(Table({"x": [1.0], "y": [2.0]}))
     assert s.ids.tolist() == [0] and s.status.tolist() == ["unmatched"]
     assert np.isnan(s.score[0])
-
-
-def test_rescore_batches_streams_and_cancels(dp1_model_dir):
-    from diascan.cutouts import cut_stamps
-    from diascan.io.images import ImageData
-    from diascan.models import load_model
-    from diascan.progress import CancelToken
-
-    rng = np.random.default_rng(2)
-    imgs = [
-        ImageData(image=rng.normal(0, 1, (128, 128)).astype(np.float32),
-                  mask=np.zeros((128, 128), np.int32), variance=np.ones((128, 128), np.float32))
-        for _ in range(3)
-    ]
-    s = vs.SourceSet.from_table(_table())
-    model = load_model(dp1_model_dir)
-    batches = []
-    idx, scores = vs.rescore_batches(
-        model, s, [0, 1, 2, 3], *imgs, batch_size=3, on_batch=lambda i, sc: batches.append(list(i))
-    )
-    assert batches == [[0, 1, 2], [3]]
-    stamps = cut_stamps(s.x, s.y, *imgs)
-    np.testing.assert_allclose(scores, model.score_stamps(stamps), rtol=1e-5)
-    tok = CancelToken()
-    tok.cancel()
-    from diascan.errors import Cancelled
-
-    with pytest.raises(Cancelled):
-        vs.rescore_batches(model, s, [0], *imgs, cancel=tok)

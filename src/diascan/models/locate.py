@@ -167,3 +167,22 @@ def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
         else:
             scan(p, "path")
     return out
+
+
+def model_choices(model: str | Path | None = None) -> tuple[dict[str, Path | str], str | None]:
+    """The viewer's model switcher: name -> package path (or name), and the name to select.
+
+    The packages ``diascan models`` finds, ``model`` (``--model``: a path or a name) first when
+    given. Only folders are looked at (no torch import, no checkpoint read: this runs before
+    the window shows); a broken package is reported when it is loaded for scoring.
+    """
+    specs: dict[str, Path | str] = {}
+    for path, _source in package_dirs():
+        specs.setdefault(package_name(path), path)
+    default = DEFAULT_MODEL_NAME if DEFAULT_MODEL_NAME in specs else next(iter(specs), None)
+    if model:
+        p = Path(model)
+        key = package_name(p) if p.exists() else str(model)
+        specs = {key: p if p.exists() else str(model), **specs}
+        default = next(iter(specs))
+    return specs, default

@@ -25,6 +25,7 @@ import os
 import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -397,8 +398,13 @@ class ModelPackage:
         batch_size: int = 64,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        on_batch: Callable[[int, np.ndarray], None] | None = None,
     ) -> np.ndarray:
-        """Scores (N,) float32 of stamps (N, C, H, W); inference in batches, no gradients."""
+        """Scores (N,) float32 of stamps (N, C, H, W); inference in batches, no gradients.
+
+        ``on_batch(start, scores)`` is called after each batch with the scores of stamps
+        ``start:start + len(scores)`` (the viewer streams them into its table).
+        """
         self.check_stamps(stamps)
         configure_threads()
         n = stamps.shape[0]
@@ -422,6 +428,8 @@ class ModelPackage:
                     )
                     res = self.module(torch.from_numpy(batch))
                     out[start : start + len(batch)] = res.reshape(len(batch)).float().numpy()
+                    if on_batch is not None:
+                        on_batch(start, out[start : start + len(batch)].copy())
                     done = start + len(batch)
                     report(progress, "score", min(1.0, done / n), f"{done}/{n}")
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from diascan.errors import CatalogReadError
@@ -48,13 +50,16 @@ def score_sources(
     batch_size: int = 64,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Scores (N,) float32 for the rows of ``table`` (columns ``x``, ``y`` in parent pixels).
 
     ``table`` may be anything indexable by column name (pyarrow/astropy table, DataFrame, dict,
     structured array). Sources whose stamp leaves the science image are scored on all-zero
     stamps, exactly as the Rubin pipeline does. ``progress("score", fraction, "done/n")`` is
-    called once per batch of ``batch_size`` stamps, ``fraction`` over all ``N`` sources.
+    called once per batch of ``batch_size`` stamps, ``fraction`` over all ``N`` sources;
+    ``on_batch(rows, scores)`` after each batch with the row numbers it scored (the one scoring
+    loop of diascan: the CLI, the pipeline and the viewer's streaming rescore all use it).
     """
     x = _column(table, "x")
     y = _column(table, "y")
@@ -65,8 +70,12 @@ def score_sources(
         check(cancel)
         sl = slice(start, start + CHUNK)
         stamps = spec.visit_stamps(x[sl], y[sl], difference, science, template)
+        batch = None if on_batch is None else (
+            lambda first, scores, start=start: on_batch(
+                np.arange(start + first, start + first + len(scores)), scores))
         out[sl] = model.score_stamps(
-            stamps, batch_size=batch_size, progress=_in_chunk(progress, start, n), cancel=cancel
+            stamps, batch_size=batch_size, progress=_in_chunk(progress, start, n), cancel=cancel,
+            on_batch=batch,
         )
     if n == 0:
         report(progress, "score", 1.0, "0/0")

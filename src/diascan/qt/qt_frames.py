@@ -11,7 +11,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QFont, QPainterPath, QTransform
-from PyQt6.QtWidgets import QHBoxLayout, QWidget
+from PyQt6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from diascan import viewstate as vs
 from diascan.display import compute_levels, make_lut, mask_overlay
@@ -441,9 +441,19 @@ class QtFrames(QWidget):
 
     def _apply_blink(self) -> None:
         single = self.state.single
-        for v in self.views.values():
-            v.setVisible(not single)
-        self.blink_view.setVisible(single)
+        shown = [self.blink_view] if single else list(self.views.values())
+        hidden = list(self.views.values()) if single else [self.blink_view]
+        # Hiding the focused view passes the focus on to the next widget (the filter box,
+        # where the next ] would be typed): it comes back to a view on screen. (Hidden before
+        # shown: the other order lays the frames out for four views until the next event.)
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and any(v is focus or v.isAncestorOf(focus) for v in hidden)
+        for v in hidden:
+            v.setVisible(False)
+        for v in shown:
+            v.setVisible(True)
+        if had_focus:
+            shown[0].setFocus(Qt.FocusReason.OtherFocusReason)
         k = self.state.blink_index
         for i, (img, ov) in enumerate(
             zip(self.blink_view.images, self.blink_view.overlays, strict=True)

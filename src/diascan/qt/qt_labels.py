@@ -1,15 +1,16 @@
-"""Keyboard labelling on the main window: shortcuts, label panel, statistics, autosave.
+"""Keyboard labelling on the main window: label actions, label panel, statistics, autosave.
 
-:class:`QtLabelController` installs one window-wide :class:`QShortcut` per key of the
-:class:`~diascan.session.keymap.KeyMap`; text fields keep their typed keys because Qt lets a
-focused ``QLineEdit`` claim printable keys first (ShortcutOverride). Every action goes through
+:class:`QtLabelController` binds the registry's labelling and session actions
+(:data:`diascan.actions.ACTIONS`) that the window built as QActions with the user's keys;
+text fields keep their typed keys because Qt lets a focused ``QLineEdit`` claim printable keys
+first (ShortcutOverride). Every action goes through
 the Qt-free :class:`~diascan.session.triage.Triage`; every label change is mirrored into the
 window's table/markers and autosaved atomically. Scores the window recomputes
 (``rescore_done``) are written into the visit's sources with the model that made them and
 autosaved; a resumed session shows its saved scores and selects its saved model.
 
 The window must provide ``select_source(id)``, ``selection_changed(int)``, ``source_ids()`` and
-``sources`` (a ``viewstate.SourceSet`` or ``None``); ``session_menu``, ``file_menu``,
+``sources`` (a ``viewstate.SourceSet`` or ``None``) and ``actions`` (its QtActions);
 ``add_dock``, ``table``, ``state``, ``data_loaded``, ``rescore_done``, ``model``,
 ``model_specs``/``set_models`` and ``statusBar()`` are used when present.
 """
@@ -23,7 +24,6 @@ from typing import Any
 
 import numpy as np
 from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -38,14 +38,18 @@ from PyQt6.QtWidgets import (
 )
 
 from diascan.errors import SessionError
-from diascan.session.keymap import ACTIONS, KeyMap
+from diascan.qt import qt_session
 from diascan.session.labels import Label, SourceId
 from diascan.session.model import Session, VisitEntry
-from diascan.session.recent import remember_last_session
+from diascan.session.recent import new_session_path, remember_last_session
 from diascan.session.store import Autosave
 from diascan.session.triage import Triage
 
 log = logging.getLogger(__name__)
+
+#: Registry actions the controller performs through :meth:`QtLabelController.trigger`.
+LABELLING = ("label_real", "label_bogus", "label_unsure", "clear_label", "next", "previous",
+             "next_unlabelled", "edit_note", "undo", "next_visit")
 
 
 class QtNoteEdit(QLineEdit):
@@ -141,21 +145,15 @@ class QtLabelController(QObject):
         window: Any,
         session: Session | None = None,
         session_path: str | Path | None = None,
-        keymap: KeyMap | None = None,
-        keymap_path: str | Path | None = None,
     ) -> None:
         super().__init__(window)
-        from diascan.qt.qt_session import new_session_path, visit_from_window
-
         self.window = window
         window.label_controller = self  # the window closes (saves) it in closeEvent
         #: A message for the status bar once the visit's data are shown (e.g. model missing).
         self.pending_notice: str | None = None
         given = session is not None
-        self.keymap = keymap if keymap is not None else _load_keymap(keymap_path)
-        self.keymap_path = keymap_path
         if session is None:
-            session = Session(visits=[visit_from_window(window)])
+            session = Session(visits=[qt_session.visit_from_window(window)])
         self.session = session
         self.session_path = Path(session_path) if session_path else new_session_path()
         self.triage = self._make_triage(session)
@@ -163,48 +161,43 @@ class QtLabelController(QObject):
         self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
                                  before_save=self._store_view)
         self._watch_visits()
-        self.shortcuts: list[QShortcut] = []
-        self.disabled_window_shortcuts: list[str] = []
         self._build_panel()
-        self._build_menu()
-        self.install_shortcuts()
+        self._bind_actions()
         window.selection_changed.connect(self._window_selected)
         if hasattr(window, "data_loaded"):
             window.data_loaded.connect(self.sync_window)
         if hasattr(window, "rescore_done"):
             window.rescore_done.connect(self._rescored)
-        window.installEventFilter(self)  # a dropped folder of visit folders
         if given:
             self.restore_model()
         self.sync_window()
         self.autosave.save()
         remember_last_session(self.session_path)
 
-    # --- shortcuts -------------------------------------------------------------------------
-    def install_shortcuts(self) -> None:
-        """(Re)create one QShortcut per bound key; window actions using a label key lose it."""
-        for sc in self.shortcuts:
-            sc.setEnabled(False)
-            sc.setParent(None)
-            sc.deleteLater()
-        self.shortcuts = []
-        mine = {k for keys in self.keymap.bindings().values() for k in keys}
-        for act in self.window.findChildren(QAction):
-            if act.shortcut().toString() in mine:  # ambiguous keys would fire neither
-                self.disabled_window_shortcuts.append(f"{act.text()} ({act.shortcut().toString()})")
-                act.setShortcut(QKeySequence())
-        for action in ACTIONS:
-            for key in self.keymap.keys_for(action):
-                sc = QShortcut(QKeySequence(key), self.window)
-                sc.setContext(Qt.ShortcutContext.WindowShortcut)
-                sc.activated.connect(functools.partial(self.trigger, action))
-                self.shortcuts.append(sc)
+    # --- actions and keys -------------------------------------------------------------------
+    def _bind_actions(self) -> None:
+        """Bind the registry's labelling and session actions (the window built them)."""
+        acts = self.window.actions
+        for action_id in LABELLING:
+            acts.bind(action_id, functools.partial(self.trigger, action_id))
+        for action_id, slot in (
+            ("open_session", lambda: qt_session.open_session_dialog(self)),
+            ("open_visits", self.open_visits),
+            ("export", lambda: qt_session.export_dialog(self)),
+            ("export_view", lambda: qt_session.export_png_dialog(self, "frames")),
+            ("export_plots", lambda: qt_session.export_png_dialog(self, "plots")),
+            ("hide_scores", self.hide_scores_check.setChecked),
+            ("hide_labelled", self.hide_labelled_check.setChecked),
+            ("remaining_bogus", self.label_remaining_bogus),
+        ):
+            acts.bind(action_id, slot)
+        acts.keys_changed.connect(self._update_captions)
         self._update_captions()
 
     def _update_captions(self) -> None:
         """Show the bound keys on the label buttons (``Real [R]``)."""
         for action, (text, button) in self.label_buttons.items():
-            keys = "/".join(self.keymap.keys_for(action))
+            keys = self.window.actions.keys_text(action, "/")
             button.setText(f"{text} [{keys}]" if keys else text)
 
     def trigger(self, action: str) -> bool:
@@ -213,18 +206,16 @@ class QtLabelController(QObject):
             self.note_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
             self.note_edit.selectAll()
             return True
-        if action == "cheat_sheet":
-            self.show_cheat_sheet()
-            return True
         if action == "next_visit":
             return self.next_visit()
         return self.triage.perform(action)
 
     # --- panel / menu ----------------------------------------------------------------------
-    def _button(self, text: str, slot) -> QPushButton:
+    def _button(self, text: str, action_id: str) -> QPushButton:
+        """A panel button that triggers registry action ``action_id`` (as its key and menu do)."""
         b = QPushButton(text)
         b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys keep going to the window
-        b.clicked.connect(slot)
+        b.clicked.connect(lambda _checked=False: self.window.actions[action_id].trigger())
         return b
 
     def _build_panel(self) -> None:
@@ -239,14 +230,13 @@ class QtLabelController(QObject):
         self.label_buttons: dict[str, tuple[str, QPushButton]] = {}
         for i, (text, action) in enumerate((("Real", "label_real"), ("Bogus", "label_bogus"),
                                             ("Unsure", "label_unsure"), ("Clear", "clear_label"))):
-            button = self._button(text, functools.partial(self.trigger, action))
+            button = self._button(text, action)
             self.label_buttons[action] = (text, button)
             grid.addWidget(button, 0, i)
-        grid.addWidget(self._button("Undo", functools.partial(self.trigger, "undo")), 1, 0)
-        grid.addWidget(self._button("Next unlabelled",
-                                    functools.partial(self.trigger, "next_unlabelled")), 1, 1)
-        grid.addWidget(self._button("Remaining → bogus…", self.label_remaining_bogus), 1, 2)
-        grid.addWidget(self._button("Next visit", self.next_visit), 1, 3)
+        grid.addWidget(self._button("Undo", "undo"), 1, 0)
+        grid.addWidget(self._button("Next unlabelled", "next_unlabelled"), 1, 1)
+        grid.addWidget(self._button("Remaining → bogus…", "remaining_bogus"), 1, 2)
+        grid.addWidget(self._button("Next visit", "next_visit"), 1, 3)
         self.hide_scores_check = QCheckBox("Hide model scores while labelling")
         self.hide_labelled_check = QCheckBox("Hide labelled sources")
         for cb in (self.hide_scores_check, self.hide_labelled_check):
@@ -265,47 +255,6 @@ class QtLabelController(QObject):
         self.panel = panel
         if hasattr(self.window, "add_dock"):
             self.dock = self.window.add_dock("Labels", panel)
-
-    def _build_menu(self) -> None:
-        from diascan.qt import qt_session
-
-        menu = getattr(self.window, "session_menu", None)
-        if menu is None:
-            menu = self.window.menuBar().addMenu("&Session")
-        self.menu = menu
-        file_menu = getattr(self.window, "file_menu", None) or menu
-        before = getattr(self.window, "quit_separator", None)
-        self.actions: dict[str, QAction] = {}
-
-        def add(name: str, text: str, slot, checkable: bool = False, where=None) -> QAction:
-            act = QAction(text, self.window)
-            act.setCheckable(checkable)
-            (act.toggled if checkable else act.triggered).connect(slot)
-            if where is file_menu and before is not None and file_menu is not menu:
-                file_menu.insertAction(before, act)
-            else:
-                (where or menu).addAction(act)
-            self.actions[name] = act
-            return act
-
-        # File menu: open a session, export tables / regions / PNGs.
-        add("open", "Open session…", lambda: qt_session.open_session_dialog(self),
-            where=file_menu)
-        add("open_visits", "Open visits…", lambda: qt_session.open_visits(self),
-            where=file_menu)
-        add("export", "Export labels (table, DS9 regions)…",
-            lambda: qt_session.export_dialog(self), where=file_menu)
-        add("export_view", "Export view as PNG…",
-            lambda: qt_session.export_png_dialog(self, "frames"), where=file_menu)
-        add("export_plots", "Export plots as PNG…",
-            lambda: qt_session.export_png_dialog(self, "plots"), where=file_menu)
-        add("hide_scores", "Hide model scores", self.hide_scores_check.setChecked, True)
-        add("hide_labelled", "Hide labelled sources", self.hide_labelled_check.setChecked, True)
-        add("remaining_bogus", "Label all remaining as bogus…", self.label_remaining_bogus)
-        add("next_visit", "Next visit", self.next_visit)
-        menu.addSeparator()
-        add("cheat_sheet", "Keyboard shortcuts…", self.show_cheat_sheet)
-        add("keys", "Labelling keys…", self.show_key_prefs)
 
     # --- actions ---------------------------------------------------------------------------
     def commit_note(self) -> None:
@@ -332,14 +281,14 @@ class QtLabelController(QObject):
 
     def set_hide_scores(self, on: bool) -> None:
         self.triage.set_option("hide_scores", on)
-        self.actions["hide_scores"].setChecked(on)
+        self.window.actions["hide_scores"].setChecked(on)
         self.hide_scores_check.setChecked(on)
         self._apply_hide_scores()
         self.autosave.save()
 
     def set_hide_labelled(self, on: bool) -> None:
         self.triage.set_option("hide_labelled", on)
-        self.actions["hide_labelled"].setChecked(on)
+        self.window.actions["hide_labelled"].setChecked(on)
         self.hide_labelled_check.setChecked(on)
         self._apply_hide_labelled()
         self.autosave.save()
@@ -382,25 +331,18 @@ class QtLabelController(QObject):
         self.sync_window()
         self.autosave.save()
 
-    def show_cheat_sheet(self) -> None:
-        from diascan.qt.qt_prefs import QtCheatSheet
-
-        self.cheat_sheet = QtCheatSheet(self.keymap, self.window)
-        self.cheat_sheet.show()
-
-    def show_key_prefs(self) -> None:
-        from diascan.qt.qt_prefs import QtKeyPrefsDialog
-
-        dlg = QtKeyPrefsDialog(self.keymap, self.keymap_path, self.window)
-        self.key_prefs = dlg
-        dlg.accepted.connect(self.install_shortcuts)
-        dlg.open()
+    def open_visits(self) -> bool:
+        """File > Open visits…, through the window's session link (which loads the visits)."""
+        link = getattr(self.window, "session_link", None)
+        if link is None:
+            self._notice("no session link: open visits with `diascan view --visits`")
+            return False
+        return link.open_visits()
 
     def close(self) -> None:
         """Save (selection and view included) and stop autosaving; call when the window closes."""
         self.autosave.save()
         self.autosave.detach()
-        self.window.removeEventFilter(self)
 
     def set_session(self, session: Session, path: str | Path) -> None:
         """Switch to another session (File > Open session, Open visits)."""
@@ -521,21 +463,6 @@ class QtLabelController(QObject):
         bar = getattr(self.window, "statusBar", None)
         if bar is not None:
             bar().showMessage(msg, 15000)
-
-    # --- drops -----------------------------------------------------------------------------
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
-        """A dropped folder of visit folders (or a visit list file) opens those visits."""
-        # type first: also called while Qt tears the window down (attributes may be gone)
-        if event.type() == QEvent.Type.Drop and obj is getattr(self, "window", None):
-            from diascan.qt import qt_session
-
-            mime = event.mimeData()
-            paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-            if qt_session.visits_drop(paths) is not None:
-                event.acceptProposedAction()
-                qt_session.open_visits(self, paths[0])
-                return True
-        return super().eventFilter(obj, event)
 
     # --- window sync -----------------------------------------------------------------------
     def sync_window(self) -> None:
@@ -685,14 +612,6 @@ def _row(src: Any, sid: SourceId) -> int | None:
         return src.index_of(sid)
     except (TypeError, ValueError):  # a string id the window's integer ids cannot hold
         return None
-
-
-def _load_keymap(path) -> KeyMap:
-    try:
-        return KeyMap.load(path)
-    except Exception as exc:  # a broken prefs file must not stop the viewer
-        log.warning("key bindings not loaded (%s); using defaults", exc)
-        return KeyMap()
 
 
 __all__ = ["Label", "QtLabelController", "QtLabelStats"]

@@ -3,14 +3,15 @@
 Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selection_model`,
 :meth:`select_source`, :meth:`source_ids`, :meth:`displayed_source_ids` (the table's rows in
 its order: the controller's triage moves through them), the ``selection_changed(int)`` signal,
-the "File" and "Session" menus (:attr:`file_menu`, :attr:`session_menu`), the right dock area
-(:meth:`add_dock`), :attr:`label_controller` (closed with the window) and
-``state.hide_scores`` ("hide model scores while labelling": table, markers, cutouts, plots;
-the label controller sets it).
+:attr:`actions` (every registered action as a QAction, in its menu: the controller binds the
+labelling and session ones), the right dock area (:meth:`add_dock`), :attr:`label_controller`
+(closed with the window) and ``state.hide_scores`` ("hide model scores while labelling":
+table, markers, cutouts, plots; the label controller sets it).
 
-Keys: blink is ``]`` (forward) and ``[`` (backward). Imviz uses B / Shift+B, but B labels a
-source bogus here and the labelling keys win; Return rescores only while the table has focus.
-Blinking while the three frames are side by side switches to the single-frame view.
+Keys come from the action registry (:mod:`diascan.actions`) and the user's key file. Blink is
+``]`` (forward) and ``[`` (backward): Imviz uses B / Shift+B, but B labels a source bogus here;
+Return rescores only while the table has focus. Blinking while the three frames are side by
+side switches to the single-frame view, keeping the focus where it was.
 
 Workers: a load is never cancelled by a rescore request; the request waits for the load and then
 runs on the loaded data. A rescore request during a rescore replaces it.
@@ -25,7 +26,6 @@ from typing import Any
 
 import numpy as np
 from PyQt6.QtCore import QItemSelectionModel, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,15 +45,17 @@ from PyQt6.QtWidgets import (
 )
 
 from diascan import viewstate as vs
+from diascan.qt.qt_actions import QtActions
 from diascan.qt.qt_cutouts import QtCutouts
 from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
+from diascan.qt.qt_jobs import Job, QtJobs, error_text, in_background
 from diascan.qt.qt_plots import QtPlots
 from diascan.qt.qt_table import COL, QtSourceFilter, QtSourceTable, QtSourceTableModel
-from diascan.qt.qt_workers import QtWorker
+from diascan.session.keymap import KeyMap
 
 log = logging.getLogger(__name__)
 
-#: A loader runs in a worker: ``loader(progress=..., cancel=..., emit_batch=...) -> result``.
+#: A loader runs in a job: ``loader(progress=..., cancel=...) -> result``.
 Loader = Callable[..., Any]
 
 #: Short frame names of the status-bar readout.
@@ -69,8 +71,11 @@ class QtMainWindow(QMainWindow):
     rescore_done = pyqtSignal(object)  # (indices, scores) or None when cancelled/failed
     error_shown = pyqtSignal(str)
 
-    def __init__(self, state: vs.ViewerState | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, state: vs.ViewerState | None = None, parent: QWidget | None = None,
+                 keymap: KeyMap | None = None) -> None:
         super().__init__(parent)
+        #: The user's keys (``~/.config/diascan/keys.json`` unless given).
+        self._keymap = keymap
         self.setWindowTitle("diascan")
         self.resize(1500, 950)
         self.setAcceptDrops(True)
@@ -82,16 +87,12 @@ class QtMainWindow(QMainWindow):
         #: ``--trust-model-code``: allow an unrecognised package's arch*.py to run.
         self.trust_model_code = False
         self.model_specs: dict[str, Any] = {}
-        #: The worker the progress bar shows (the last started).
-        self.worker: QtWorker | None = None
-        #: The running load, until its result is shown (or it failed / was cancelled).
-        self._load_worker: QtWorker | None = None
-        self._rescore_worker: QtWorker | None = None
-        #: Every started worker, kept referenced until its queued ``done`` was handled: a
-        #: replaced worker collected while its signals are still queued crashes Qt.
-        self._workers: set[QtWorker] = set()
-        #: A rescore request waiting for a worker: (source ids or None for all, batch size).
-        self._pending: tuple[list[int] | None, int] | None = None
+        #: The window's background jobs and their scheduling (``qt_jobs.POLICIES``).
+        self.jobs = QtJobs(self)
+        self.jobs.started.connect(self._job_started)
+        self.jobs.finished.connect(self._job_finished)
+        #: The job the progress bar shows (the last started), until it is done.
+        self.shown_job: Job | None = None
         self.last_error: str | None = None
         #: The session's QtLabelController, when one is attached (closed in closeEvent).
         self.label_controller: Any = None
@@ -118,6 +119,8 @@ class QtMainWindow(QMainWindow):
         self._build_statusbar()
         self._connect()
         adopt_menus(self)
+        # a clash in the user's key file is said, not dropped (once the caller set up the window)
+        QTimer.singleShot(0, self.actions.report_notes)
 
     # -- layout --------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -202,55 +205,33 @@ class QtMainWindow(QMainWindow):
         self._sync_frame_controls()
 
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        file_menu = mb.addMenu("&File")
-        self.file_menu = file_menu
-        self.open_action = QAction("&Open images…", self)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_action.triggered.connect(self.open_dialog)
-        file_menu.addAction(self.open_action)
-        #: Session entries (Open session, Export...) go before this separator.
-        self.quit_separator = file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        view_menu = mb.addMenu("&View")
-        for text, key, slot in (
-            # Not B / Shift+B as in Imviz: B labels bogus (labelling keys win).
-            ("Blink forward", "]", lambda: self.state.blink(1)),
-            ("Blink backward", "[", lambda: self.state.blink(-1)),
-            ("Single/triple frame", "T", self.toggle_single),
-            ("Go to…", "Ctrl+G", self.goto_edit.setFocus),
+        """Menus and keys from the action registry; the window binds the actions it does."""
+        self.actions = QtActions(self, self._keymap)
+        acts = self.actions
+        self.file_menu = acts.menus["File"]
+        self.view_menu = acts.menus["View"]
+        self.session_menu = acts.menus["Session"]
+        for action_id, slot in (
+            ("open_images", self.open_dialog),
+            ("quit", self.close),
+            ("blink_forward", lambda: self.state.blink(1)),
+            ("blink_backward", lambda: self.state.blink(-1)),
+            ("toggle_single", self.toggle_single),
+            ("goto", self.goto_edit.setFocus),
+            ("legend", self.frames.set_legend_visible),
+            ("rescore_selected", self.rescore_selected),
+            ("rescore_all", self.rescore_all),
+            ("cheat_sheet", self.show_cheat_sheet),
+            ("key_bindings", self.show_key_prefs),
         ):
-            act = QAction(text, self)
-            act.setShortcut(QKeySequence(key))
-            act.triggered.connect(slot)
-            view_menu.addAction(act)
-            self.addAction(act)
-        self.legend_action = QAction("Legend", self)
-        self.legend_action.setCheckable(True)
+            acts.bind(action_id, slot)
+        acts.attach("rescore_selected", self.table)  # Return rescores in the table only
+        self.legend_action = acts["legend"]
         self.legend_action.setChecked(True)
-        self.legend_action.toggled.connect(self.frames.set_legend_visible)
-        view_menu.addAction(self.legend_action)
-        self.view_menu = view_menu
-        score_menu = mb.addMenu("S&core")
-        act = QAction("Rescore selected", self)
-        act.triggered.connect(self.rescore_selected)
-        score_menu.addAction(act)
-        act = QAction("Rescore all", self)
-        act.setShortcut(QKeySequence("Ctrl+R"))
-        act.triggered.connect(self.rescore_all)
-        score_menu.addAction(act)
-        self.addAction(act)
-        self.session_menu = mb.addMenu("&Session")
-        # Return rescores only with the table focused (not while typing in a text field).
-        self.rescore_shortcuts = []
-        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            sc = QShortcut(QKeySequence(key), self.table)
-            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
-            sc.activated.connect(self.rescore_selected)
-            self.rescore_shortcuts.append(sc)
+        for edit in (self.filter_edit, self.goto_edit):
+            acts.guard_search_field(edit)
+        acts.notes_reported.connect(
+            lambda notes: self.show_error("Key bindings", "\n".join(notes), warning=True))
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -331,33 +312,26 @@ class QtMainWindow(QMainWindow):
         return True
 
     # -- data ----------------------------------------------------------------------------
-    def load(self, loader: Loader) -> QtWorker:
-        """Run ``loader`` in a worker (progress bar, cancel); its result goes to set_result."""
-        self.cancel_work()
+    def load(self, loader: Loader) -> Job:
+        """Run ``loader`` in a job (progress bar, cancel); its result goes to set_result.
+
+        A load replaces a running load and cancels rescoring (see ``qt_jobs.POLICIES``)."""
         frames = self.state.frames
 
-        def work(progress, cancel, emit_batch):
-            result = loader(progress=progress, cancel=cancel, emit_batch=emit_batch)
-            cancel.check()
+        def work(job: Job) -> tuple:
+            result = loader(progress=job.report, cancel=job.token)
+            job.token.check()
             images = {n: getattr(result, n, None) for n in vs.FRAMES}
-            return result, vs.prepare_display(images, frames, progress)
+            return result, vs.prepare_display(images, frames, job.report)
 
-        worker = QtWorker(work)
-        worker.signals.finished.connect(lambda res: self._load_finished(worker, res))
-        worker.signals.errored.connect(self._load_error)
-        worker.signals.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
-        self._load_worker = worker
-        self._start(worker, "loading")
-        return worker
+        job = Job("load", work, "loading")
+        job.succeeded.connect(lambda res: self.set_result(*res))
+        job.failed.connect(self._load_error)
+        job.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
+        return self.jobs.run(job)
 
-    def _load_finished(self, worker: QtWorker, res: tuple) -> None:
-        if worker is not self._load_worker:
-            return  # a load replaced by a newer one: its result must not be shown
-        # Loaded: rescores asked for from here on (data_loaded listeners) start at once.
-        self._load_worker = None
-        self.set_result(*res)
-
-    def _load_error(self, msg: str) -> None:
+    def _load_error(self, exc: BaseException) -> None:
+        msg = error_text(exc)
         self.show_error("Could not load the data", msg)
         self.load_failed.emit(msg)
 
@@ -366,6 +340,7 @@ class QtMainWindow(QMainWindow):
 
         ``display``: prepared display copies and levels (``viewstate.prepare_display``).
         """
+        self.jobs.data_changed()  # scores computed for the data shown until now are dropped
         self.result = result
         self.images = {
             name: getattr(result, name, None) for name in ("science", "template", "difference")
@@ -441,11 +416,11 @@ class QtMainWindow(QMainWindow):
         name = self.model_combo.currentText() or None
         self.model = None
         self.state.model_name = name
-        loading = self._load_worker is not None  # then the loaded data get the new model
+        loading = self.jobs.busy("load")  # then the loaded data get the new model
         if name is not None and (loading or self.sources is not None and len(self.sources)):
             self.rescore_all()
 
-    def _resolve_model(self, cancel=None):
+    def _resolve_model(self):
         if self.model is not None:
             return self.model
         spec = self.model_specs.get(self.state.model_name)
@@ -457,96 +432,80 @@ class QtMainWindow(QMainWindow):
 
         return load_model(spec, trust_model_code=self.trust_model_code)
 
-    def rescore_selected(self) -> QtWorker | None:
+    def rescore_selected(self) -> Job | None:
         """Rescore the selected source in the background."""
         if self.sources is None or self.state.selected_id is None:
             self.statusBar().showMessage("select a source first", 3000)
             return None
         return self.rescore([self.sources.index_of(self.state.selected_id)])
 
-    def rescore_all(self) -> QtWorker | None:
+    def rescore_all(self) -> Job | None:
         """Rescore every detection in the background, streaming results per batch.
 
-        During a load it is queued and then rescores the loaded data."""
-        if self.sources is None and self._load_worker is None:
+        During a load it waits and then rescores the loaded data."""
+        if self.sources is None and not self.jobs.busy("load"):
             return None
         return self.rescore(None)
 
-    def rescore(self, indices=None, batch_size: int = 64) -> QtWorker | None:
-        """Start a rescoring worker on rows ``indices`` (``None``: all rows).
+    def rescore(self, indices=None, batch_size: int = 64) -> Job | None:
+        """Ask for a rescoring job on rows ``indices`` (``None``: all rows).
 
         A running load is never cancelled: the request waits for it and runs on the loaded data
-        (rows remembered by source id). A running rescore is cancelled and replaced by this one.
-        Returns the started worker, or None when the request was queued or refused.
+        (rows remembered by source id). A running rescore is cancelled and replaced by this one
+        (``qt_jobs.POLICIES``). Returns the job if it started now, else None (waiting/refused).
         """
-        if self._load_worker is not None:
-            self._queue_rescore(indices, batch_size)
-            self.statusBar().showMessage("rescoring starts when loading has finished", 5000)
-            return None
-        if self.sources is None:
-            return None
-        running = self._rescore_worker
-        if running is not None and running.running:
-            self._queue_rescore(indices, batch_size)
-            running.cancel()
+        if self.sources is None and not self.jobs.busy("load"):
             return None
         if not self.model_specs and self.model is None:
             self.show_error("No model", "no model package found; see `diascan models`")
             return None
+        ids = None if indices is None or self.sources is None else [
+            int(self.sources.ids[i]) for i in indices]
+        job = self.jobs.request("rescore", lambda: self._rescore_job(ids, batch_size))
+        if job is None and self.jobs.busy("load"):
+            self.statusBar().showMessage("rescoring starts when loading has finished", 5000)
+        return job
+
+    def _rescore_job(self, ids: list[int] | None, batch_size: int) -> Job | None:
+        """The rescoring job for source ``ids`` (None: all) of the sources shown now."""
         sources, images = self.sources, dict(self.images)
-        indices = np.arange(len(sources)) if indices is None else np.asarray(indices, dtype=int)
-        if self._pending is not None:  # a queued request this one covers is dropped
-            want = self._pending[0]
-            want = set(sources.ids.tolist()) if want is None else set(want)
-            if want <= set(sources.ids[indices].tolist()):
-                self._pending = None
-        model_holder = {}
+        if sources is None:
+            return None
+        if ids is None:
+            rows = np.arange(len(sources))
+        else:
+            found = [sources.index_of(i) for i in ids]
+            rows = np.array([r for r in found if r is not None], dtype=int)
+            if rows.size == 0:
+                return None
+        holder: dict[str, Any] = {}
 
-        def work(progress, cancel, emit_batch):
-            model = self._resolve_model(cancel)
-            model_holder["model"] = model
-            return vs.rescore_batches(
-                model, sources, indices, images["difference"], images["science"],
-                images["template"], batch_size=batch_size, on_batch=emit_batch,
-                progress=progress, cancel=cancel,
+        def work(job: Job) -> tuple[np.ndarray, np.ndarray]:
+            from diascan.models.scoring import score_sources
+
+            model = holder["model"] = self._resolve_model()
+            job.report("score", 0.0, f"scoring {rows.size} sources")
+            scores = score_sources(
+                model, {"x": sources.x[rows], "y": sources.y[rows]}, images["difference"],
+                images["science"], images["template"], batch_size=batch_size,
+                progress=job.report, cancel=job.token,
+                on_batch=lambda pos, sc: job.emit((rows[pos], sc)),
             )
+            return rows, scores
 
-        worker = QtWorker(work)
+        job = Job("rescore", work, "scoring")
         # Batches go to the sources they were computed for (never to newly loaded ones).
-        worker.signals.batch_done.connect(lambda i, s: self._batch_done(sources, i, s))
-        worker.signals.finished.connect(
-            lambda res: self._rescore_finished(worker, res, model_holder.get("model"))
-        )
-        worker.signals.errored.connect(self._rescore_error)
-        worker.signals.cancelled.connect(self._rescore_cancelled)
-        self._rescore_worker = worker
-        self._start(worker, "scoring")
-        return worker
-
-    def _queue_rescore(self, indices, batch_size: int) -> None:
-        if indices is None:
-            self._pending = (None, batch_size)
-        elif self.sources is not None:
-            self._pending = ([int(self.sources.ids[i]) for i in indices], batch_size)
-
-    def _run_pending(self) -> None:
-        ids, batch_size = self._pending
-        self._pending = None
-        if self.sources is None:
-            return
-        rows = None if ids is None else [
-            r for r in (self.sources.index_of(i) for i in ids) if r is not None
-        ]
-        if rows is None or rows:
-            self.rescore(rows, batch_size)
+        job.partial.connect(lambda batch: self._batch_done(sources, *batch))
+        job.succeeded.connect(lambda res: self._rescore_finished(res, holder.get("model")))
+        job.failed.connect(self._rescore_error)
+        job.cancelled.connect(self._rescore_cancelled)
+        return job
 
     def _batch_done(self, sources: vs.SourceSet, indices, scores) -> None:
         if sources is self.sources:
             sources.set_scores(indices, scores)
 
-    def _rescore_finished(self, worker: QtWorker, res, model) -> None:
-        if self._rescore_worker is worker:  # done: a new request starts at once
-            self._rescore_worker = None
+    def _rescore_finished(self, res, model) -> None:
         if model is not None:
             self.model = model
         self._refresh_timer.stop()
@@ -555,8 +514,8 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(f"rescored {n} source(s) with {self.state.model_name}", 5000)
         self.rescore_done.emit(res)
 
-    def _rescore_error(self, msg: str) -> None:
-        self.show_error("Rescoring failed", msg)
+    def _rescore_error(self, exc: BaseException) -> None:
+        self.show_error("Rescoring failed", error_text(exc))
         self.rescore_done.emit(None)
 
     def _rescore_cancelled(self) -> None:
@@ -585,49 +544,40 @@ class QtMainWindow(QMainWindow):
         if self.state.selected_id is not None:
             self._show_cutouts()
 
-    # -- workers -------------------------------------------------------------------------
-    def _start(self, worker: QtWorker, what: str) -> None:
-        self._workers.add(worker)
-        self.worker = worker
+    # -- jobs ----------------------------------------------------------------------------
+    def _job_started(self, job: Job) -> None:
+        """The progress bar and Cancel button follow the job started last (not the quiet
+        background ones)."""
+        if in_background(job):
+            return
+        self.shown_job = job
         self.progress.setValue(0)
-        self.progress.setFormat(f"{what} %p%")
+        self.progress.setFormat(f"{job.title} %p%")
         self.progress.setVisible(True)
         self.cancel_btn.setVisible(True)
-        worker.signals.progress.connect(self._progress)
-        worker.signals.done.connect(lambda: self._worker_done(worker))
-        worker.start()
+        job.progress.connect(lambda *a, j=job: self._progress(j, *a))
 
-    def _progress(self, stage: str, fraction: float, message: str) -> None:
+    def _progress(self, job: Job, stage: str, fraction: float, message: str) -> None:
+        if job is not self.shown_job:
+            return
         self.progress.setFormat(f"{stage} %p%")
         self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
         if message:
             self.statusBar().showMessage(f"{stage}: {message}")
 
-    def _worker_done(self, worker: QtWorker) -> None:
-        # Release it after this signal returns (never delete a sender inside its emission).
-        QTimer.singleShot(0, lambda: self._workers.discard(worker))
-        if self._load_worker is worker:  # failed or cancelled
-            self._load_worker = None
-        if self._rescore_worker is worker:
-            self._rescore_worker = None
-        if self.worker is worker:
-            self.worker = None
+    def _job_finished(self, job: Job) -> None:
+        if job is self.shown_job:
+            self.shown_job = None
             self.progress.setVisible(False)
             self.cancel_btn.setVisible(False)
-        if self._pending is not None:
-            self._run_pending()
 
     def cancel_work(self) -> None:
-        """Cancel the running workers (loading and rescoring) and any queued rescore."""
-        self._pending = None
-        for worker in {self.worker, self._load_worker, self._rescore_worker} - {None}:
-            worker.cancel()
+        """Cancel the running jobs (loading and rescoring) and any waiting request."""
+        self.jobs.cancel_all()
 
     def wait_idle(self, msecs: int = 30000) -> None:
-        """Block until the worker thread pool is idle (shutdown and tests)."""
-        from PyQt6.QtCore import QThreadPool
-
-        QThreadPool.globalInstance().waitForDone(msecs)
+        """Block until the job threads are idle (shutdown and tests)."""
+        self.jobs.wait_idle(msecs)
 
     # -- selection -----------------------------------------------------------------------
     def _select_row_and_center(self, row: int) -> None:
@@ -713,6 +663,22 @@ class QtMainWindow(QMainWindow):
     def toggle_single(self) -> None:
         self.state.single = not self.state.single
 
+    def show_cheat_sheet(self) -> None:
+        """``?``: every action and its keys."""
+        from diascan.qt.qt_prefs import QtCheatSheet
+
+        self.cheat_sheet = QtCheatSheet(self.actions, self)
+        self.cheat_sheet.show()
+
+    def show_key_prefs(self) -> None:
+        """Session > Key bindings…: remap any action's keys (saved on OK)."""
+        from diascan.qt.qt_prefs import QtKeyPrefsDialog
+
+        dlg = QtKeyPrefsDialog(self.actions.keymap, parent=self)
+        self.key_prefs = dlg
+        dlg.accepted.connect(lambda: self.actions.set_keymap(dlg.keymap))
+        dlg.open()
+
     # -- display controls ----------------------------------------------------------------
     def _sync_frame_controls(self) -> None:
         fs = self.state.frames[self.frame_combo.currentText()]
@@ -759,13 +725,14 @@ class QtMainWindow(QMainWindow):
         return "   ".join(parts)
 
     # -- errors, files -------------------------------------------------------------------
-    def show_error(self, title: str, message: str) -> None:
-        """Show an error in a (non-blocking) dialog and the log."""
-        log.error("%s: %s", title, message)
+    def show_error(self, title: str, message: str, warning: bool = False) -> None:
+        """Show an error (or a ``warning``) in a non-blocking dialog, the status bar and the log."""
+        (log.warning if warning else log.error)("%s: %s", title, message)
         self.last_error = message
         self.statusBar().showMessage(f"{title}: {message}", 10000)
         if self.show_errors_as_dialogs:
-            box = QMessageBox(QMessageBox.Icon.Critical, title, message, parent=self)
+            icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical
+            box = QMessageBox(icon, title, message, parent=self)
             box.setModal(False)
             box.finished.connect(lambda _=0, b=box: self._dialogs.remove(b))
             self._dialogs.append(box)
