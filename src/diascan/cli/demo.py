@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from diascan.cli.options import INT64_MAX, number
 from diascan.errors import InputError
 
 
@@ -18,7 +19,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--small", action="store_true", help="1024 x 1024 detector (fast, for tests)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--seed", type=number(int, 0, INT64_MAX), default=1,
+                   help="random seed (default 1)")
     p.add_argument(
         "--overwrite",
         action="store_true",

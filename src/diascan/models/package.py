@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
-from diascan.errors import ModelPackageError
+from diascan.errors import ModelPackageError, describe_os_error
 from diascan.models.locate import (  # noqa: F401 - bundled_models_dir: re-exported
     bundled_models_dir,
     package_dirs,
@@ -36,6 +35,11 @@ from diascan.models.taccnn import (
     recognise_taccnn,
 )
 from diascan.progress import CancelToken, ProgressCallback, check, report
+from diascan.safe_yaml import UnsafeYAMLError, load_yaml_file
+
+#: Largest stamp side and channel count a meta.yaml may ask for (Rubin's are 51 x 51 x 3).
+MAX_STAMP_SIZE = 512
+MAX_CHANNELS = 16
 
 #: Below this many stamps, scoring runs on one thread (lower latency for a click).
 SMALL_BATCH = 8
@@ -103,10 +107,12 @@ def _package_files(path: Path) -> tuple[Path | None, Path, Path]:
 def read_meta(path: Path) -> dict:
     """Parse and validate a package's meta.yaml: version, description, shape and scale factors."""
     pkg = path.parent
-    try:
-        meta = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ModelPackageError(pkg, f"{path.name} is not valid YAML: {exc}") from exc
+    try:  # untrusted text: size-capped, no alias expansion ("billion laughs")
+        meta = load_yaml_file(path)
+    except UnsafeYAMLError as exc:
+        raise ModelPackageError(pkg, f"{path.name} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise ModelPackageError(pkg, f"{path.name}: {describe_os_error(exc)}") from None
     if not isinstance(meta, dict):
         raise ModelPackageError(pkg, f"{path.name} is not a mapping")
     shape = meta.get("input_shape")
@@ -114,14 +120,18 @@ def read_meta(path: Path) -> dict:
         not isinstance(shape, list | tuple)
         or len(shape) != 3
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+        or max(shape[:2]) > MAX_STAMP_SIZE or shape[2] > MAX_CHANNELS
     ):
         raise ModelPackageError(
-            pkg, f"{path.name}: input_shape must be [height, width, channels], got {shape!r}"
-        )
+            pkg, f"{path.name}: input_shape must be [height, width, channels] (at most "
+            f"{MAX_STAMP_SIZE} x {MAX_STAMP_SIZE} x {MAX_CHANNELS}), got {shape!r}",
+        )  # fmt: skip
     scale = meta.get("input_scale_factor", [1.0] * shape[2])
     try:
         scale = [float(v) for v in scale]
-    except (TypeError, ValueError) as exc:
+        if not all(np.isfinite(scale)):
+            raise ValueError("not finite")
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ModelPackageError(pkg, f"{path.name}: bad input_scale_factor {scale!r}") from exc
     if len(scale) != shape[2]:
         raise ModelPackageError(
@@ -271,6 +281,18 @@ class ModelPackage:
                 f"stamps of shape {shape} do not fit the model input (N, {c}, {h}, {w})",
             )
 
+    def _forward(self, batch: np.ndarray):
+        """The module on one batch; a forward that raises becomes a :class:`ModelPackageError`."""
+        try:
+            return self.module(torch.from_numpy(batch))
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - trusted package code can raise anything
+            raise ModelPackageError(
+                self.path, f"the model failed on {len(batch)} stamps "
+                f"({type(exc).__name__}: {exc})",
+            ) from exc  # fmt: skip
+
     def score_stamps(
         self,
         stamps: np.ndarray,
@@ -302,14 +324,41 @@ class ModelPackage:
                     )
                     if rescale:
                         batch = batch * scale[None, :, None, None]
-                    res = self.module(torch.from_numpy(batch))
-                    out[start : start + len(batch)] = res.reshape(len(batch)).float().numpy()
+                    res = self._forward(batch)
+                    out[start : start + len(batch)] = checked_scores(self.path, res, len(batch))
                     done = start + len(batch)
                     report(progress, "score", min(1.0, done / n), f"{done}/{n}")
         finally:
             if n < SMALL_BATCH:
                 torch.set_num_threads(threads)
         return out
+
+
+def checked_scores(package: Path, output, n: int) -> np.ndarray:
+    """``output`` of a model's forward as ``n`` float32 scores, or :class:`ModelPackageError`
+    naming the package when it is not ``n`` finite numbers in [0, 1] (a NaN, a wrong shape, a
+    logit): such scores are never written."""
+    if not isinstance(output, torch.Tensor):
+        raise ModelPackageError(
+            package, f"model output is a {type(output).__name__}, not a tensor of {n} scores")
+    if output.numel() != n:
+        raise ModelPackageError(
+            package, f"model output has shape {tuple(output.shape)} for {n} stamps; expected "
+            f"{n} scores (shape ({n},) or ({n}, 1))",
+        )  # fmt: skip
+    values = output.detach().reshape(n).to(torch.float32).cpu().numpy()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ModelPackageError(
+            package, f"model output is not finite for {int(bad.sum())} of {n} stamps (NaN or "
+            "infinite scores)",
+        )  # fmt: skip
+    if values.size and (values.min() < 0.0 or values.max() > 1.0):
+        raise ModelPackageError(
+            package, f"model output ranges from {values.min():g} to {values.max():g}; scores "
+            "must be in [0, 1] (is a final sigmoid missing?)",
+        )  # fmt: skip
+    return values
 
 
 def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False) -> ModelPackage:
