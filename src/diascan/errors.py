@@ -40,12 +40,10 @@ _ERRNO_WORDS = {
 
 
 def describe_os_error(exc: OSError) -> str:
-    """A short reason for an ``OSError``: ``"disk full (No space left on device)"``."""
+    """A short reason for an ``OSError``: ``"disk full"``, ``"read-only file system"``, else
+    the system's own words (``strerror``)."""
     words = _ERRNO_WORDS.get(exc.errno) if exc.errno is not None else None
-    detail = exc.strerror or (str(exc) if str(exc) else type(exc).__name__)
-    if words and words.lower() != detail.lower():
-        return f"{words} ({detail})"
-    return words or detail
+    return words or exc.strerror or one_line(exc) or type(exc).__name__
 
 
 class DiascanError(Exception):

@@ -100,11 +100,14 @@ def debugging() -> bool:
 
 
 def _dispatch(argv: list[str] | None) -> tuple[int, str | None]:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # a bad option (one line printed) or --help / --version
-        return (exc.code if isinstance(exc.code, int) else 2), None
+    with warnings.catch_warnings():  # library warnings at import time (astropy's config...)
+        if not debugging():
+            warnings.simplefilter("ignore")
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # a bad option (one line printed) or --help / --version
+            return (exc.code if isinstance(exc.code, int) else 2), None
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2, None

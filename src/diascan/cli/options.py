@@ -26,11 +26,14 @@ def number(
     """
     if low_open and low is None:
         raise ValueError("low_open needs low")
+    def shown(v: float) -> str:
+        return f"{v:g}" if kind is float else str(int(v))
+
     parts = []
     if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
+        parts.append(f"{'>' if low_open else '>='} {shown(low)}")
     if high is not None:
-        parts.append(f"<= {high:g}")
+        parts.append(f"<= {shown(high)}")
     what = "a finite number" if kind is float else "an integer"
     wanted = f"{what} {' and '.join(parts)}".strip()
 
