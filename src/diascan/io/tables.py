@@ -56,8 +56,12 @@ MAX_ECSV_HEADER_BYTES = 2**20
 #: A Parquet file whose values would take more than this much memory once decoded, and more
 #: than :data:`MAX_PARQUET_EXPANSION` times its size, is refused (a decompression bomb: 10**9
 #: equal values fit in a few kB).
-MAX_PARQUET_DECODED_BYTES = 256 * 2**20
-MAX_PARQUET_EXPANSION = 200
+MAX_PARQUET_DECODED_BYTES = 64 * 2**20
+MAX_PARQUET_EXPANSION = 100
+#: A text column is kept as Python strings (object dtype) rather than a fixed-width numpy
+#: array when that array would exceed this: one 100 kB string in a million rows would ask for
+#: 400 GB as fixed width.
+MAX_FIXED_WIDTH_TEXT_BYTES = 256 * 2**20
 
 
 class TableWriteError(OutputError):
@@ -234,7 +238,8 @@ def _check_ecsv_header(path: Path) -> None:
             if total > MAX_ECSV_HEADER_BYTES:
                 raise CatalogReadError(
                     path, f"ECSV header larger than {MAX_ECSV_HEADER_BYTES // 2**20} MB")
-            lines.append(raw.lstrip(_BOM)[1:].decode("utf-8", "replace"))
+            line = raw.lstrip(_BOM)[1:]
+            lines.append(line.removeprefix(b" ").decode("utf-8", "replace"))  # "# " + YAML
     try:
         check_no_aliases("".join(lines[1:]))  # lines[0] is "# %ECSV 1.0"
     except UnsafeYAMLError as exc:
@@ -291,12 +296,22 @@ def _pushable(field: pa.Field, value: Any) -> bool:
     return False
 
 
+def _value_bytes(dtype: pa.DataType) -> int:
+    """Bytes one value of ``dtype`` takes once decoded into numpy (variable width: 16).
+
+    The Parquet footer's "uncompressed" sizes count dictionary- and run-length-encoded bytes,
+    so they say nothing about the memory a column of 10**8 equal values needs; this does.
+    """
+    try:
+        return max(1, dtype.bit_width // 8)
+    except ValueError:  # strings, binary, lists: no fixed width
+        return 16
+
+
 def _read_parquet(path: Path, where: dict[str, Any] | None, size: int) -> Table:
     meta = pq.read_metadata(path)
-    decoded = max(
-        sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)),
-        meta.num_rows * meta.num_columns,  # at least a byte per value once in numpy
-    )
+    schema = meta.schema.to_arrow_schema()
+    decoded = meta.num_rows * sum(_value_bytes(f.type) for f in schema)
     if decoded > MAX_PARQUET_DECODED_BYTES and decoded > MAX_PARQUET_EXPANSION * size:
         raise CatalogReadError(
             path, f"Parquet file of {size} bytes would take {decoded / 2**20:.0f} MB once "
@@ -307,7 +322,7 @@ def _read_parquet(path: Path, where: dict[str, Any] | None, size: int) -> Table:
     if where:
         # Pushed down only where the types agree (pyarrow cannot compare a text 'visit' column
         # with an integer); _select handles the rest afterwards.
-        fields = {f.name: f for f in meta.schema.to_arrow_schema()}
+        fields = {f.name: f for f in schema}
         filters = [(k, "=", v) for k, v in where.items()
                    if k in fields and _pushable(fields[k], v)] or None  # fmt: skip
     arrow = pq.read_table(path, filters=filters)
@@ -324,7 +339,10 @@ def arrow_to_table(arrow: pa.Table) -> Table:
             arr = arr.dictionary_decode()
         null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            data = np.array(pc.fill_null(arr, "").to_pylist(), dtype=str)
+            filled = pc.fill_null(arr, "")
+            longest = (pc.max(pc.utf8_length(filled)).as_py() or 0) if len(filled) else 0
+            fixed = 4 * longest * len(filled) <= MAX_FIXED_WIDTH_TEXT_BYTES
+            data = np.array(filled.to_pylist(), dtype=str if fixed else object)
         elif pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type):
             filler = False if pa.types.is_boolean(arr.type) else 0
             data = pc.fill_null(arr, filler).to_numpy(zero_copy_only=False)
