@@ -17,6 +17,7 @@ and the link stays a link.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import uuid
@@ -44,7 +45,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, fsync: bool
     except FileNotFoundError:
         old = None
     if old is not None and stat.S_ISDIR(old.st_mode):
-        raise IsADirectoryError(21, "Is a directory", str(target))
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(target))
+    if old is not None and not stat.S_ISREG(old.st_mode):  # never replace a device or a pipe
+        raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket)", str(target))
     tmp = folder / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
     # O_EXCL: never follow or reuse an existing name; 0o666 lets the kernel apply the umask.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
