@@ -24,7 +24,7 @@ from astropy.utils.exceptions import AstropyWarning
 
 from diascan.atomic import atomic_write
 from diascan.errors import CatalogReadError, OutputError, describe_os_error
-from diascan.safe_yaml import UnsafeYAMLError, check_no_aliases
+from diascan.safe_yaml import UnsafeYAMLError, check_yaml
 
 #: Extension -> format name (names as accepted by :func:`write_table` / :func:`read_table`).
 EXTENSIONS: dict[str, str] = {
@@ -51,8 +51,9 @@ _BOM = b"\xef\xbb\xbf"  #: UTF-8 byte-order mark (Excel writes one before a CSV 
 TEXT_FORMATS = ("csv", "ecsv", "votable")
 #: Largest text table read (CSV, ECSV, VOTable).
 MAX_TEXT_TABLE_BYTES = 2**30
-#: Largest ECSV header (its YAML part) read.
-MAX_ECSV_HEADER_BYTES = 2**20
+#: Largest ECSV header (its YAML part) read: astropy parses it with PyYAML's pure-Python
+#: loader (about 1 s per 100 kB on the 2-core target).
+MAX_ECSV_HEADER_BYTES = 256 * 1024
 #: A Parquet file whose values would take more than this much memory once decoded, and more
 #: than :data:`MAX_PARQUET_EXPANSION` times its size, is refused (a decompression bomb: 10**9
 #: equal values fit in a few kB).
@@ -227,8 +228,9 @@ def read_table(path: str | Path, where: dict[str, Any] | None = None) -> Table:
 
 
 def _check_ecsv_header(path: Path) -> None:
-    """Refuse an ECSV header that is too large or uses YAML aliases (astropy's YAML loader
-    expands them: a "billion laughs" header of 1 kB would take minutes and gigabytes)."""
+    """Refuse an ECSV header that is too large, nests too deeply or uses YAML aliases (astropy's
+    YAML loader expands them: a "billion laughs" header of 1 kB would take minutes and
+    gigabytes; see :mod:`diascan.safe_yaml`)."""
     lines, total = [], 0
     with open(path, "rb") as fh:
         for raw in fh:
@@ -237,11 +239,11 @@ def _check_ecsv_header(path: Path) -> None:
             total += len(raw)
             if total > MAX_ECSV_HEADER_BYTES:
                 raise CatalogReadError(
-                    path, f"ECSV header larger than {MAX_ECSV_HEADER_BYTES // 2**20} MB")
+                    path, f"ECSV header larger than {MAX_ECSV_HEADER_BYTES // 1024} kB")
             line = raw.lstrip(_BOM)[1:]
             lines.append(line.removeprefix(b" ").decode("utf-8", "replace"))  # "# " + YAML
     try:
-        check_no_aliases("".join(lines[1:]))  # lines[0] is "# %ECSV 1.0"
+        check_yaml("".join(lines[1:]), MAX_ECSV_HEADER_BYTES)  # lines[0]: "# %ECSV 1.0"
     except UnsafeYAMLError as exc:
         raise CatalogReadError(path, f"ECSV header: {exc}") from None
 
