@@ -68,29 +68,30 @@ def _radec(table: Table, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _column(table: Table, names, n: int, default, dtype, notes: list[str] | None = None):
-    """The first of ``names`` as ``dtype`` (masked -> ``default``); a column that does not
+    """The first of ``names`` as ``dtype``, ``default`` where masked; a column that does not
     convert (text ids, NaN in an integer id) gives ``default`` where it fails, with a note."""
     for name in names:
-        if name in table.colnames:
-            col = table[name]
-            if hasattr(col, "filled"):
-                col = col.filled(default)
-            values = np.asarray(col)
-            try:
-                if values.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
-                    good = np.isfinite(values) & (np.abs(values) < 2.0**63)
-                    out = np.full(n, default, dtype=dtype)
-                    out[good] = values[good].astype(dtype)
-                    if notes is not None and not good.all():
-                        notes.append(f"catalog column {name}: {int((~good).sum())} value(s) "
-                                     f"not an integer, given {default}")  # fmt: skip
-                    return out
-                return values.astype(dtype)
-            except (TypeError, ValueError, OverflowError):
-                if notes is not None:
-                    notes.append(f"catalog column {name} is not numeric ({values.dtype}): "
-                                 "ignored")  # fmt: skip
-                return np.full(n, default, dtype=dtype)
+        if name not in table.colnames:
+            continue
+        values = np.ma.asarray(table[name])
+        masked = np.ma.getmaskarray(values)
+        data = np.asarray(values.data)
+        out = np.full(n, default, dtype=dtype)
+        try:
+            if data.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
+                good = ~masked & np.isfinite(data) & (np.abs(data) < 2.0**63)
+                bad = int(np.count_nonzero(~good & ~masked))
+                if notes is not None and bad:
+                    notes.append(f"catalog column {name}: {bad} value(s) not an integer, "
+                                 f"given {default}")  # fmt: skip
+            else:
+                good = ~masked
+            out[good] = data[good].astype(dtype)
+        except (TypeError, ValueError, OverflowError):
+            if notes is not None:
+                notes.append(f"catalog column {name} is not numeric ({data.dtype}): ignored")
+            return np.full(n, default, dtype=dtype)
+        return out
     return np.full(n, default, dtype=dtype)
 
 
