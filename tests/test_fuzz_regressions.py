@@ -35,3 +35,19 @@ def test_csv_with_an_empty_reliability_column(visit, tmp_path, capsys):
     matched = res[res["status"] == "matched"]
     assert sorted(matched["diaSourceId"]) == [100, 101, 102, 103]
     assert np.all(np.isnan(matched["original_reliability"]))
+
+
+def test_meta_yaml_with_an_integer_of_5000_digits(tmp_path):
+    """Found by test_fuzz_meta_yaml: PyYAML's int() of a 5001-digit scalar raised ValueError
+    (Python's integer string limit), which escaped as an unexpected error."""
+    import shutil
+
+    from diascan.errors import ModelPackageError
+    from diascan.models import bundled_models_dir, load_model
+
+    pkg = tmp_path / "pkg"
+    shutil.copytree(bundled_models_dir() / "diascan_taccnn_sim_v1", pkg)
+    (pkg / "meta.yaml").write_text("input_shape: [51, 51, 3]\nversion: 1" + "0" * 5000 + "\n")
+    with pytest.raises(ModelPackageError, match="a value cannot be read"):
+        load_model(pkg)
+    assert main(["models", str(pkg)]) == 0

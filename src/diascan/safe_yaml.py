@@ -92,6 +92,8 @@ def load_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_C_LOADER or yaml.SafeLoader)  # noqa: S506 - safe loaders
     except yaml.YAMLError as exc:
         raise UnsafeYAMLError(_describe(exc)) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an integer of 5000 digits
+        raise UnsafeYAMLError(f"a value cannot be read ({one_line(exc, 120)})") from None
 
 
 def load_yaml_file(path: str | Path) -> Any:
