@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not available in this build
             raise
         p = mod.add_parser(sub)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _parser=p)
     return parser
 
 
@@ -105,7 +105,10 @@ def _dispatch(argv: list[str] | None) -> tuple[int, str | None]:
             warnings.simplefilter("ignore")
         parser = build_parser()
         try:
-            args = parser.parse_args(argv)
+            args, extra = parser.parse_known_args(argv)
+            if extra:  # said by the sub-command ("diascan score: error: ..."), not by "diascan"
+                getattr(args, "_parser", parser).error(
+                    f"unrecognized arguments: {' '.join(extra)}")
         except SystemExit as exc:  # a bad option (one line printed) or --help / --version
             return (exc.code if isinstance(exc.code, int) else 2), None
     if not getattr(args, "_run", None):
