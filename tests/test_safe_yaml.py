@@ -18,7 +18,7 @@ from tests._tiny_visit import score_args, tiny_visit
 
 LAUGHS = "\n".join(
     ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    + [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    + [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
     + ['version: "1"', "description: *i", "input_shape: [51, 51, 3]", ""]
 )
 

@@ -339,10 +339,10 @@ def run_pipeline(
     timings["match"] = time.perf_counter() - t0
     report(progress, "match", 1.0, f"{result.n_matched} matched, {result.n_missing} missing")
     notes.extend(result.notes)
-    if loaded.catalog is not None:  # e.g. rows dropped for a bad position
-        notes.extend(str(n) for n in loaded.catalog.meta.get("notes", []))
     if loaded.catalog is None:
         notes.append("no catalog: nothing matched")
+    else:  # the catalog's own notes, e.g. rows dropped for a bad position
+        notes.extend(str(n) for n in loaded.catalog.meta.get("notes", []))
     warnings = run_warnings(loaded.science, loaded.difference, loaded.catalog, det, inputs.target)
     return PipelineResult(
         science=loaded.science,

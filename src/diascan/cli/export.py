@@ -24,7 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="comma-separated labels to export: real,bogus,unsure,none (default: all labelled)",
     )
-    p.add_argument("--visit", type=number(int, 1, 2**31), action="append", default=None, metavar="N",
+    p.add_argument("--visit", type=number(int, 1, 2**31), action="append", default=None,
+                   metavar="N",
                    help="export only visit N (1-based, repeatable; default: all visits)")
     p.add_argument("--frame", choices=("icrs", "fk5"), default="icrs",
                    help="sky frame of region files (default icrs)")

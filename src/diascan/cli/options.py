@@ -26,6 +26,7 @@ def number(
     """
     if low_open and low is None:
         raise ValueError("low_open needs low")
+
     def shown(v: float) -> str:
         return f"{v:g}" if kind is float else str(int(v))
 

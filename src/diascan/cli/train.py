@@ -21,14 +21,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="package directory to write")
     seed = number(int, 0, INT64_MAX)
     p.add_argument("--seed", type=seed, default=1)
-    p.add_argument("--n-train", type=number(int, 1, 10**8), default=30_000, help="fresh stamps per epoch")
+    p.add_argument("--n-train", type=number(int, 1, 10**8), default=30_000,
+                   help="fresh stamps per epoch")
     p.add_argument("--epochs", type=number(int, 1, 10**5), default=12)
     p.add_argument("--batch-size", type=number(int, 1, 2**16), default=128)
     p.add_argument("--lr", type=number(float, 0, 10, low_open=True), default=2e-3)
     p.add_argument("--threads", type=number(int, 1, 1024), default=2, help="torch CPU threads")
     p.add_argument("--version", default="1.0")
     p.add_argument("--description", default="TACCNN trained by diascan on simulated stamps")
-    p.add_argument("--n-eval", type=number(int, 0, 10**7), default=4000, help="held-out stamps (0: no evaluation)")
+    p.add_argument("--n-eval", type=number(int, 0, 10**7), default=4000,
+                   help="held-out stamps (0: no evaluation)")
     p.add_argument("--eval-seed", type=seed, default=12345)
     p.add_argument(
         "--compare", type=Path, action="append", default=[], metavar="PACKAGE",
