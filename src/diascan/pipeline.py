@@ -19,6 +19,7 @@ import numpy as np
 from astropy.table import Table
 
 from diascan import results_cache
+from diascan.checks import run_warnings
 from diascan.detection import detect_and_measure
 from diascan.errors import InputError
 from diascan.io import ImageData, read_catalog, read_image
@@ -80,6 +81,10 @@ class PipelineResult:
     match: MatchResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Problems that make the result meaningless though nothing failed (all-zero variance, no
+    #: finite pixel, a catalog off the image...): one ``FILE: problem`` line each
+    #: (:mod:`diascan.checks`); the CLI prints them, the viewer shows them as a banner.
+    warnings: list[str] = field(default_factory=list)
     #: The files read, by role (science, difference, template, template_patches, catalog,
     #: target); sessions record and reload them.
     input_files: dict[str, Any] = field(default_factory=dict)
@@ -332,7 +337,9 @@ def run_pipeline(
         )  # fmt: skip
     timings["detect"] = time.perf_counter() - t0
     if key is not None and cached is None:
-        results_cache.store(key, template, det)  # before scoring adds columns; never raises
+        # before scoring adds columns; never raises; refuses a cache folder holding an input
+        results_cache.store(key, template, det, inputs=[
+            inputs.science, inputs.difference, inputs.catalog, *_template_paths(inputs)])
 
     name = version = None
     t0 = time.perf_counter()
@@ -355,6 +362,9 @@ def run_pipeline(
     notes.extend(result.notes)
     if loaded.catalog is None:
         notes.append("no catalog: nothing matched")
+    else:  # the catalog's own notes, e.g. rows dropped for a bad position
+        notes.extend(str(n) for n in loaded.catalog.meta.get("notes", []))
+    warnings = run_warnings(loaded.science, loaded.difference, loaded.catalog, det, inputs.target)
     return PipelineResult(
         science=loaded.science,
         difference=loaded.difference,
@@ -367,5 +377,6 @@ def run_pipeline(
         match=result,
         timings=timings,
         notes=notes,
+        warnings=warnings,
         input_files=input_files_of(inputs),
     )

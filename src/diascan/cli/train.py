@@ -7,7 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from diascan.errors import InputError
+from diascan.cli.options import INT64_MAX, number
+from diascan.errors import OutputError
+from diascan.safety import check_output_folder
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -17,16 +19,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train a TACCNN on simulated stamps and write a meas_transiNet model package.",
     )
     p.add_argument("--out", required=True, type=Path, help="package directory to write")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--n-train", type=int, default=30_000, help="fresh stamps per epoch")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    seed = number(int, 0, INT64_MAX)
+    p.add_argument("--seed", type=seed, default=1)
+    p.add_argument("--n-train", type=number(int, 1, 10**8), default=30_000,
+                   help="fresh stamps per epoch")
+    p.add_argument("--epochs", type=number(int, 1, 10**5), default=12)
+    p.add_argument("--batch-size", type=number(int, 1, 2**16), default=128)
+    p.add_argument("--lr", type=number(float, 0, 10, low_open=True), default=2e-3)
+    p.add_argument("--threads", type=number(int, 1, 1024), default=2, help="torch CPU threads")
     p.add_argument("--version", default="1.0")
     p.add_argument("--description", default="TACCNN trained by diascan on simulated stamps")
-    p.add_argument("--n-eval", type=int, default=4000, help="held-out stamps (0: no evaluation)")
-    p.add_argument("--eval-seed", type=int, default=12345)
+    p.add_argument("--n-eval", type=number(int, 0, 10**7), default=4000,
+                   help="held-out stamps (0: no evaluation)")
+    p.add_argument("--eval-seed", type=seed, default=12345)
     p.add_argument(
         "--compare", type=Path, action="append", default=[], metavar="PACKAGE",
         help="also evaluate this model package on the held-out set (for the model card)",
@@ -49,10 +54,11 @@ def run(args) -> int:
     )
 
     out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise OutputError(out, "exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not args.force:
-        raise FileExistsError(f"{out}: exists and is not empty; use --force to overwrite")
-    if args.n_train < 1 or args.epochs < 1:
-        raise InputError(None, "--n-train and --epochs must be positive")
+        raise OutputError(out, "exists and is not empty; use --force to overwrite")
+    check_output_folder(out, [("compared model package", p) for p in args.compare], "--out")
     compare = [load_model(p) for p in args.compare]  # fail early on a bad package
     cfg = TrainConfig(
         seed=args.seed, n_train=args.n_train, epochs=args.epochs, batch_size=args.batch_size,

@@ -98,7 +98,8 @@ def export_to(controller, path: str | Path, labels=None, ask: bool = True,
         overwrite = True
     try:
         n = export_sources(controller.session, path, labels=labels, overwrite=overwrite,
-                           visits=visits, frame=frame)  # fmt: skip
+                           visits=visits, frame=frame,
+                           session_path=getattr(controller, "session_path", None))
     except InputError as exc:
         _error(controller.window, "Export failed", str(exc))
         return None

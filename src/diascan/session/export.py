@@ -9,9 +9,6 @@ An existing file is never replaced unless ``overwrite=True``.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -20,8 +17,11 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from diascan.errors import InputError
+from diascan.atomic import atomic_write
+from diascan.errors import OutputError, describe_os_error
+from diascan.io.tables import write_table
 from diascan.palettes import get_palette, hex_color
+from diascan.safety import check_output_path
 from diascan.session.labels import Label, format_time, parse_label
 from diascan.session.model import Session
 
@@ -42,7 +42,7 @@ EXPORT_EXTENSIONS = tuple(TABLE_FORMATS) + REGION_EXTENSIONS
 UNLABELLED_COLOR = "cyan"
 
 
-class ExportError(InputError):
+class ExportError(OutputError):
     """An export that cannot be written (unknown format, file exists, nothing to export)."""
 
 
@@ -172,11 +172,13 @@ def export_sources(
     overwrite: bool = False,
     frame: str = "icrs",
     palette: str | None = None,
+    session_path: str | Path | None = None,
 ) -> int:
     """Write the selected sources to ``out`` (format by extension); returns how many.
 
-    Raises :class:`ExportError` for an unknown extension or an existing file without
-    ``overwrite``. The file is written to a temporary name and renamed into place.
+    Raises :class:`ExportError` for an unknown extension, an existing file without
+    ``overwrite``, or an ``out`` that is one of the session's input files or the session file
+    ``session_path`` itself (never, :mod:`diascan.safety`). The file is written atomically.
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -184,6 +186,9 @@ def export_sources(
         raise ExportError(
             out, f"unknown export format {ext or '(none)'}; use one of {', '.join(EXPORT_EXTENSIONS)}"
         )
+    check_output_path(out, [("session file", session_path), *session.input_files()], "export")
+    if out.is_dir():
+        raise ExportError(out, "is a folder; give a file name")
     if out.exists() and not overwrite:
         raise ExportError(out, "file exists; use --overwrite to replace it")
     if not out.parent.is_dir():
@@ -191,35 +196,29 @@ def export_sources(
     if ext in REGION_EXTENSIONS:
         regions = export_regions(session, labels, visits, frame=frame, palette=palette)
         n = len(regions)
-        _write_via_temp(out, lambda tmp: regions.write(tmp, format="ds9", overwrite=True))
+        _write_atomic(out, lambda tmp: regions.write(str(tmp), format="ds9", overwrite=True))
     else:
         table = export_table(session, labels, visits)
         n = len(table)
-        fmt = TABLE_FORMATS[ext]
-        try:  # the IO engineer's writer (same extensions, temp file, refuses overwrite)
-            from diascan.io.tables import write_table
-        except ImportError:
-            write_table = None
-        if write_table is not None and ext in (".csv", ".ecsv", ".fits", ".parquet"):
+        if ext in _WRITE_TABLE_EXTENSIONS:
             write_table(table, out, overwrite=overwrite)
-        elif fmt == "parquet":
-            _write_via_temp(out, lambda tmp: _write_parquet(table, tmp))
+        elif TABLE_FORMATS[ext] == "parquet":
+            _write_atomic(out, lambda tmp: _write_parquet(table, str(tmp)))
         else:
-            _write_via_temp(out, lambda tmp: table.write(tmp, format=fmt, overwrite=True))
+            fmt = TABLE_FORMATS[ext]
+            _write_atomic(out, lambda tmp: table.write(str(tmp), format=fmt, overwrite=True))
     return n
 
 
-def _write_via_temp(out: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
+#: Extensions :func:`diascan.io.tables.write_table` handles (others are written here).
+_WRITE_TABLE_EXTENSIONS = (".csv", ".ecsv", ".fits", ".parquet")
+
+
+def _write_atomic(out: Path, write) -> None:
     try:
-        write(tmp)
-        os.replace(tmp, out)
+        atomic_write(out, write)
     except OSError as exc:
-        raise ExportError(out, f"cannot write ({exc.strerror or exc})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        raise ExportError(out, f"cannot write: {describe_os_error(exc)}") from None
 
 
 def _write_parquet(table: Table, path: str) -> None:

@@ -323,3 +323,8 @@ class Session:
     def progress(self) -> list[tuple[str, int, int]]:
         """``(name, labelled, total)`` per visit."""
         return [(v.name, *v.progress()) for v in self.visits]
+
+    def input_files(self) -> list[tuple[str, str]]:
+        """``(role, path)`` of every input file of every visit: what no session file or export
+        may replace (:mod:`diascan.safety`)."""
+        return [(role.replace("_", " "), ref.path) for v in self.visits for role, ref in v.files()]
