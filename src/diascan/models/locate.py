@@ -1,4 +1,5 @@
-"""Where model packages are: the bundled folder, ``$MEAS_TRANSINET_DIR``, paths (no torch).
+"""Where model packages are: the bundled folder, the user's (fine-tuned) models,
+``$MEAS_TRANSINET_DIR``, paths (no torch).
 
 Kept apart from :mod:`diascan.models.package` so that listing packages (the viewer's model
 switcher at start-up) does not import torch, which takes ~1 s.
@@ -35,6 +36,14 @@ def transinet_packages_dir() -> Path | None:
     return Path(env) / "model_packages" if env else None
 
 
+def user_models_dir() -> Path:
+    """``$XDG_DATA_HOME/diascan/models`` (default ``~/.local/share/diascan/models``): where
+    ``diascan train --from-sessions`` puts the packages it makes unless told otherwise; listed
+    as source "user" and searched by name (not created here)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "diascan" / "models"
+
+
 def looks_like_package(path: Path) -> bool:
     """A folder with a ``*.pt`` checkpoint and a ``meta*.yaml`` (not checked further)."""
     return path.is_dir() and any(path.glob("*.pt")) and any(path.glob("meta*.yaml"))
@@ -44,8 +53,8 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     """Directory of a package given a path, a name, or None (the bundled default).
 
     A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only; a bare name
-    that is not an existing directory is looked up in the bundled folder, then in
-    ``$MEAS_TRANSINET_DIR/model_packages``.
+    that is not an existing directory is looked up in the bundled folder, the user models folder
+    (:func:`user_models_dir`), then ``$MEAS_TRANSINET_DIR/model_packages``.
     """
     if spec is None:
         spec = DEFAULT_MODEL_NAME
@@ -61,6 +70,7 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     bundled = bundled_models_dir()
     if bundled is not None:
         candidates.append(bundled / name)
+    candidates.append(user_models_dir() / name)
     transinet = transinet_packages_dir()
     if transinet is not None:
         candidates.append(transinet / name)
@@ -74,8 +84,8 @@ def resolve_package_path(spec: str | Path | None) -> Path:
 
 
 def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
-    """``(package folder, source)`` of the packages in the bundled folder,
-    ``$MEAS_TRANSINET_DIR/model_packages`` and ``extra_paths`` (each a package directory or a
+    """``(package folder, source)`` of the packages in the bundled folder, the user models
+    folder, ``$MEAS_TRANSINET_DIR/model_packages`` and ``extra_paths`` (each a package directory or a
     folder of packages), each once, in that order. Raises ModelPackageError for an extra path
     that is not a directory."""
     out: list[tuple[Path, str]] = []
@@ -98,6 +108,7 @@ def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
                 add(sub, source)
 
     scan(bundled_models_dir(), "bundled")
+    scan(user_models_dir(), "user")
     scan(transinet_packages_dir(), "MEAS_TRANSINET_DIR")
     for p in extra_paths:
         p = Path(p)
