@@ -92,7 +92,7 @@ def run_from_sessions(args) -> int:
         sessions=list(args.from_sessions), base=args.base, out=args.out, config=cfg,
         threshold=args.threshold,
         min_per_class=MIN_PER_CLASS if args.min_per_class is None else args.min_per_class,
-        version=args.version, description=args.description, command=_command(),
+        version=args.version, description=args.description,
         force=args.force,
     )  # fmt: skip
     rep = run_train_job(job, log=lambda m: print(m, flush=True))

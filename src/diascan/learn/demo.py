@@ -36,6 +36,7 @@ class DemoDetections:
     detections: object  #: astropy Table from :func:`diascan.pipeline.detect`
     kind: np.ndarray  #: truth kind of each detection (``UNMATCHED`` when none is near)
     real: np.ndarray  #: bool
+    metadata: dict  #: the science image's (visit, detector, band)
 
 
 def truth_of(x, y, truth) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +58,7 @@ def demo_detections(folder: Path) -> DemoDetections:
     loaded = load_inputs(pipeline_inputs(folder_files(folder)), read_templates=False)
     det = detect(loaded.difference, loaded.science)
     kind, real = truth_of(det["x"], det["y"], read_table(Path(folder) / "truth.parquet"))
-    return DemoDetections(Path(folder), det, kind, real)
+    return DemoDetections(Path(folder), det, kind, real, dict(loaded.science.metadata))
 
 
 def write_labelled_session(
@@ -77,7 +78,8 @@ def write_labelled_session(
             sources_from_table(v.detections),
             science=files["science"], difference=files["difference"],
             template=files.get("template"), template_patches=files.get("template_patches", []),
-            catalog=files.get("catalog"),
+            catalog=files.get("catalog"), visit=v.metadata.get("visit"),
+            detector=v.metadata.get("detector"), band=v.metadata.get("band"),
         )  # fmt: skip
         for src, real in zip(entry.sources, v.real, strict=True):
             if left > 0:

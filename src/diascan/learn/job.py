@@ -14,6 +14,7 @@ must give the very scores the report was computed from.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -51,7 +52,7 @@ class TrainJob:
     min_per_class: int = MIN_PER_CLASS  #: labels of each class needed
     version: str = "1.0"
     description: str | None = None
-    command: str | None = None  #: the command line, for the card
+    command: str | None = None  #: for the card; None: :func:`reproduce_command`
     force: bool = False  #: overwrite a non-empty ``out``
 
 
@@ -90,6 +91,9 @@ class TrainReport:
     config: dict = field(default_factory=dict)
     command: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    #: ``(session index, visit index, source id)`` of every held-out label (to recheck the
+    #: numbers independently).
+    heldout_keys: list = field(default_factory=list)
 
     @property
     def thresholds(self) -> tuple[float, ...]:
@@ -113,6 +117,7 @@ class TrainReport:
             "stopped_early": self.stopped_early,
             "history": [s.to_json() for s in self.history],
             "heldout_metrics": {"before": self.before.to_json(), "after": self.after.to_json()},
+            "heldout_sources": [list(k) for k in self.heldout_keys],
             "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
             "diascan_version": __version__,
         }
@@ -152,6 +157,17 @@ def default_out(base_name: str, now: datetime | None = None) -> Path:
     """A new package folder in the user models folder: ``<base>_ft_<UTC time>``."""
     now = now or datetime.now(UTC)
     return user_models_dir() / f"{base_name}_ft_{now.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def reproduce_command(job: TrainJob, cfg: FinetuneConfig, base: Path, out: Path) -> str:
+    """The ``diascan train`` command line that makes this package again (every setting)."""
+    args = ["diascan", "train", "--from-sessions", *(str(Path(s).resolve()) for s in job.sessions),
+            "--base", str(base), "--out", str(out), "--seed", str(cfg.seed),
+            "--epochs", str(cfg.epochs), "--patience", str(cfg.patience), "--lr", f"{cfg.lr:g}",
+            "--batch-size", str(cfg.batch_size), "--heldout-fraction", f"{cfg.heldout_fraction:g}",
+            "--threads", str(cfg.threads), "--threshold", f"{job.threshold:g}",
+            "--min-per-class", str(job.min_per_class), "--version", job.version]  # fmt: skip
+    return shlex.join(args)
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -231,7 +247,8 @@ def run_train_job(
         threshold=float(job.threshold),
         seed=cfg.seed,
         config=asdict(cfg),
-        command=job.command,
+        command=job.command or reproduce_command(job, cfg, base.path.resolve(), out.resolve()),
+        heldout_keys=list(held.keys),
     )
     description = job.description or (
         f"{base.name} fine-tuned by diascan on {data.n_real} real and {data.n_bogus} bogus "
@@ -283,4 +300,11 @@ def _round(v: float) -> float | None:
     return None if v != v else round(v, 4)
 
 
-__all__ = ["ClassCounts", "TrainJob", "TrainReport", "default_out", "run_train_job"]
+__all__ = [
+    "ClassCounts",
+    "TrainJob",
+    "TrainReport",
+    "default_out",
+    "reproduce_command",
+    "run_train_job",
+]

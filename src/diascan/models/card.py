@@ -210,9 +210,9 @@ Seed {r.seed}; Adam, learning rate {cfg['lr']:g}, weight decay {cfg['weight_deca
 thread count give the same checkpoint bytes. Time: {r.seconds.get('gather', 0):.0f} s to gather
 the stamps, {r.seconds.get('train', 0):.0f} s to train.
 
-Command:
+Command (makes this package again):
 
-    {r.command or "(run from the Python API)"}
+    {r.command}
 
 ## Metrics on the held-out labels
 
