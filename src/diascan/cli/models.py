@@ -1,4 +1,4 @@
-"""``diascan models``: list the model packages found (bundled, $MEAS_TRANSINET_DIR, paths)."""
+"""``diascan models``: list the model packages found (bundled, user, $MEAS_TRANSINET_DIR, paths)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "models",
         help="list reliability model packages",
-        description="List model packages: bundled ones, $MEAS_TRANSINET_DIR/model_packages and "
+        description="List model packages: bundled ones, your own ($XDG_DATA_HOME/diascan/models, "
+        "where diascan train --from-sessions writes), $MEAS_TRANSINET_DIR/model_packages and "
         "the given paths (package directories or folders of packages).",
     )
     p.add_argument("paths", nargs="*", type=Path, help="package directories or folders of them")
