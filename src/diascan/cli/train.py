@@ -63,7 +63,15 @@ def _command() -> str:
     return "diascan " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _check_positive(args) -> None:
+    for name in ("epochs", "batch_size", "lr", "threads", "patience"):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise InputError(None, f"--{name.replace('_', '-')} must be positive")
+
+
 def run(args) -> int:
+    _check_positive(args)
     if args.from_sessions:
         return run_from_sessions(args)
     return run_simulated(args)
@@ -122,8 +130,8 @@ def run_simulated(args) -> int:
     if out.exists() and any(out.iterdir()) and not args.force:
         raise FileExistsError(f"{out}: exists and is not empty; use --force to overwrite")
     epochs = args.epochs or SIM_DEFAULTS["epochs"]
-    if args.n_train < 1 or epochs < 1:
-        raise InputError(None, "--n-train and --epochs must be positive")
+    if args.n_train < 1:
+        raise InputError(None, "--n-train must be positive")
     compare = [load_model(p) for p in args.compare]  # fail early on a bad package
     cfg = TrainConfig(
         seed=args.seed, n_train=args.n_train, epochs=epochs,

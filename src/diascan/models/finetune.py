@@ -24,19 +24,11 @@ import torch
 from torch import nn
 
 from diascan.errors import InputError, ModelPackageError
+from diascan.models.fit import Batch, EpochStats, FitConfig, FitResult, fit
 from diascan.models.labelled import LabelledStamps, balanced_weights, stratified_split
 from diascan.models.package import ModelPackage
 from diascan.models.taccnn import ARCHITECTURE_NAME, TACCNN
-from diascan.models.training import (
-    INPUT_SCALE,
-    Batch,
-    EpochStats,
-    FitConfig,
-    FitResult,
-    fit,
-    fold_input_scale,
-    write_package,
-)
+from diascan.models.training import INPUT_SCALE, fold_input_scale, write_package
 from diascan.progress import CancelToken, ProgressCallback
 
 
