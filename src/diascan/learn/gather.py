@@ -104,8 +104,6 @@ class GatheredLabels:
     data: LabelledStamps
     sessions: list[SessionRef]
     skipped: Counter
-    #: Display name of each group (``data.groups`` values index it).
-    group_names: list[str]
 
 
 def _visit_key(visit: VisitEntry) -> str:
@@ -208,12 +206,10 @@ def cut_labels(
     check_plan_files(plan)
     skipped = Counter(plan.skipped)
     stamps, labels, groups, keys = [], [], [], []
-    names: dict[int, str] = {}
     for i, v in enumerate(plan.visits):
         check(cancel)
         report(progress, "gather", i / len(plan.visits), f"visit {i + 1}/{len(plan.visits)}: "
                                                          f"{v.name}")  # fmt: skip
-        names.setdefault(v.group, f"{plan.sessions[v.session].path.name}: {v.name}")
         loaded = load_inputs(_inputs(v.visit), cancel=cancel)
         template = make_template(loaded.science, loaded.templates, cancel=cancel)
         x = np.array([s.x for s in v.sources], dtype=np.float64)
@@ -233,8 +229,7 @@ def cut_labels(
         np.asarray(groups, dtype=np.int64),
         keys,
     )
-    return GatheredLabels(data, plan.sessions, skipped,
-                          [names.get(g, "") for g in range(max(names, default=-1) + 1)])
+    return GatheredLabels(data, plan.sessions, skipped)
 
 
 __all__ = [

@@ -193,17 +193,16 @@ def run_train_job(
 
     t0 = time.perf_counter()
     cfg = job.config or FinetuneConfig()
-    minimum = job.min_per_class
     base = load_model(job.base)
     out = Path(job.out) if job.out is not None else default_out(base.name)
     _check_out(out, job.force)
     where = job.sessions[0] if len(job.sessions) == 1 else None
     plan: LabelPlan = plan_labels(job.sessions)
-    check_label_counts(plan.n_real, plan.n_bogus, minimum, where)  # before reading any image
+    check_label_counts(plan.n_real, plan.n_bogus, job.min_per_class, where)  # before reading any image
     check(cancel)
     gathered: GatheredLabels = cut_labels(plan, base.stamp_size, progress, cancel)
     data = gathered.data
-    check_label_counts(data.n_real, data.n_bogus, minimum, where)  # some were off the image
+    check_label_counts(data.n_real, data.n_bogus, job.min_per_class, where)  # some were off the image
     t_gather = time.perf_counter() - t0
     if log is not None:
         log(f"{len(data)} labelled stamps ({data.n_real} real, {data.n_bogus} bogus) from "
@@ -271,7 +270,7 @@ def run_train_job(
 
 
 def _provenance(rep: TrainReport) -> dict:
-    """The meta.yaml provenance block (metrics are added once measured)."""
+    """The meta.yaml provenance block: where the package comes from and its held-out numbers."""
     return {
         "made_by": f"diascan {__version__} train --from-sessions",
         "base_model": rep.base_model_json(),
