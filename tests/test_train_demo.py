@@ -4,8 +4,8 @@ visits written into real session files, does much better on a demo visit it neve
 The labelled visits are ten small demos (seeds 101-110, ~35 detections each: ten small demos
 cost ~20 s to make, two full ones ~60 s for the same labels); the unseen visit is one full demo
 (seed 201, ~160 detections, 14 fading variables), scored through the scorer's own path. The
-metrics are computed here by hand from the truth table. Slow (about a minute on an idle 2-core
-machine): marked, but part of ``make test``.
+metrics are computed here by hand from the truth table. Slow (60-75 s on the 2-core machine at
+load 2-5: ~25 s making the demos, ~45 s for two trainings): marked, but part of ``make test``.
 """
 
 from __future__ import annotations
