@@ -35,6 +35,8 @@ NUMERIC_OPTIONS = [
     ("export", "--visit"), ("demo", "--seed"),
     ("train", "--seed"), ("train", "--n-train"), ("train", "--epochs"), ("train", "--batch-size"),
     ("train", "--lr"), ("train", "--threads"), ("train", "--n-eval"), ("train", "--eval-seed"),
+    ("train", "--threshold"), ("train", "--heldout-fraction"), ("train", "--patience"),
+    ("train", "--min-per-class"),
 ]  # fmt: skip
 BASE = {"score": ["--demo", "--out", "x.parquet"], "export": ["s.json", "--out", "x.csv"],
         "demo": ["--out", "d"], "train": ["--out", "t"]}  # fmt: skip
