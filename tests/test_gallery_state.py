@@ -85,6 +85,17 @@ def test_order_changes_keep_the_selected_source():
     assert not st.select_row(99)
 
 
+def test_order_listeners_see_the_new_selection():
+    """A new order and its selection arrive together: a listener of ``order`` never reads a
+    ``current`` beyond the new order (it did, before the change was batched)."""
+    st = _state(10)
+    st.current = 8
+    seen = []
+    st.events.order.connect(lambda order: seen.append((order, st.current, st.selected_row)))
+    st.set_order([3, 4])
+    assert seen == [((3, 4), 1, 4)]
+
+
 def test_values_are_validated_on_set():
     st = GalleryState()
     st.stamp_size = 5

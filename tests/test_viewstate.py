@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from astropy.table import Table
 
 from diascan import viewstate as vs
@@ -18,14 +19,93 @@ def test_viewstate_does_not_import_qt():
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_observable_notifies_only_on_change():
+def _record(state) -> list[tuple[str, object]]:
+    """Every field signal of ``state`` as ``(field, new value)``, in emission order."""
+    seen: list[tuple[str, object]] = []
+
+    def recorder(name):
+        return lambda new: seen.append((name, new))
+
+    for name in state.events:
+        state.events[name].connect(recorder(name))
+    return seen
+
+
+def test_field_signals_fire_only_on_change():
     st = vs.ViewerState()
-    seen = []
-    st.connect(lambda name, value: seen.append((name, value)))
+    seen = _record(st)
+    olds = []
+    st.events.selected_id.connect(lambda new, old: olds.append(old))
     st.selected_id = 5
     st.selected_id = 5
     st.threshold = 0.3
-    assert seen == [("selected_id", 5), ("threshold", 0.3)]
+    st.selected_id = 6
+    assert seen == [("selected_id", 5), ("threshold", 0.3), ("selected_id", 6)]
+    assert olds == [None, 5]
+
+
+def test_bad_values_are_refused_on_set():
+    st = vs.ViewerState()
+    seen = _record(st)
+    frame = st.frames["science"]
+    frame_seen = _record(frame)
+    for name, bad in (("stretch", "zscale"), ("limits", "50%"), ("colormap", "jet"),
+                      ("stretch", None), ("levels", (1.0, float("nan"))), ("levels", (3, 1))):
+        with pytest.raises(ValueError, match=f"bad {name}"):
+            setattr(frame, name, bad)
+    for name, bad in (("mask_alpha", 1.5), ("mask_alpha", float("nan")), ("mask_alpha", "x"),
+                      ("threshold", -0.1), ("threshold", "high"), ("view_range", [[5, 1], [0, 1]]),
+                      ("view_range", [[0, float("inf")], [0, 1]]), ("blink_index", 3),
+                      ("selected_id", "17"), ("mask_planes_on", "BAD")):
+        with pytest.raises(ValueError):
+            setattr(st, name, bad)
+    assert seen == [] and frame_seen == []  # nothing changed, nothing said
+    assert st.to_dict() == vs.ViewerState().to_dict()
+    st.mask_alpha, st.threshold = 1, 0  # the ends of the range are fine
+    assert (st.mask_alpha, st.threshold) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="bad stretch"):
+        vs.FrameState(stretch="log10")
+
+
+def test_batch_emits_once_per_changed_field_at_the_end():
+    st = vs.ViewerState()
+    seen = _record(st)
+    frame_seen = _record(st.frames["difference"])
+    with st.batch():
+        st.selected_id = 3
+        st.selected_id = 4
+        st.threshold = 0.2  # set and set back: unchanged, not emitted
+        st.threshold = None
+        st.frames["difference"].colormap = "viridis"
+        st.frames["difference"].colormap = "magma"
+        assert seen == [] and frame_seen == []
+    assert seen == [("selected_id", 4)] and frame_seen == [("colormap", "magma")]
+    with pytest.raises(RuntimeError), st.batch():  # what changed before an error is said
+        st.single = True
+        raise RuntimeError
+    assert seen[-1] == ("single", True)
+    st.single = False  # not blocked any more
+    assert seen[-1] == ("single", False)
+
+
+def test_restore_is_one_batch_and_checks_every_value():
+    st = vs.ViewerState()
+    seen = _record(st)
+    frame_seen = _record(st.frames["science"])
+    values_seen = []
+    # a listener sees the whole restored state, not half of it
+    st.events.single.connect(lambda _: values_seen.append((st.single, st.mask_alpha)))
+    skipped = st.update_from_dict({
+        "single": True, "mask_alpha": 0.25, "mask_planes_on": ["BAD", "SAT"],
+        "blink_index": 4, "threshold": 7, "view_range": "x",
+        "frames": {"science": {"stretch": "asinh"}, "template": {"limits": "nope"}},
+    })  # fmt: skip
+    assert sorted(skipped) == ["frames", "threshold", "view_range"]
+    assert values_seen == [(True, 0.25)]
+    assert sorted(n for n, _ in seen) == ["blink_index", "mask_alpha", "mask_planes_on", "single"]
+    # a frame's settings are all or nothing: asinh was not applied beside the bad limits
+    assert st.frames["science"].stretch == "linear" and frame_seen == []
+    assert st.blink_index == 1 and st.mask_planes_on == frozenset({"BAD", "SAT"})
 
 
 def test_blink_cycles_forwards_and_backwards():
@@ -37,8 +117,7 @@ def test_blink_cycles_forwards_and_backwards():
 
 def test_blink_shows_the_single_frame_view():
     st = vs.ViewerState()
-    seen = []
-    st.connect(lambda name, value: seen.append((name, value)))
+    seen = _record(st)
     assert not st.single
     assert st.blink(-1) == 2
     assert st.single and ("single", True) in seen
@@ -49,8 +128,7 @@ def test_blink_shows_the_single_frame_view():
 
 def test_hide_scores_is_observed_but_not_saved_with_the_view():
     st = vs.ViewerState()
-    seen = []
-    st.connect(lambda name, value: seen.append((name, value)))
+    seen = _record(st)
     st.hide_scores = True
     assert seen == [("hide_scores", True)]
     assert "hide_scores" not in st.to_dict()  # the session keeps that option itself
@@ -68,12 +146,12 @@ def test_mask_toggles_and_dict():
 
 def test_view_range_round_trips_and_bad_ranges_are_skipped():
     st = vs.ViewerState()
-    seen = []
-    st.connect(lambda name, value: seen.append(name))
+    seen = _record(st)
     st.view_range = ((10.0, 90.0), (-5.0, 75.0))
     d = json.loads(json.dumps(st.to_dict()))
     back = vs.ViewerState.from_dict(d)
-    assert back.view_range == ((10.0, 90.0), (-5.0, 75.0)) and seen == ["view_range"]
+    assert back.view_range == ((10.0, 90.0), (-5.0, 75.0))
+    assert [n for n, _ in seen] == ["view_range"]
     for bad in ([[5, 1], [0, 1]], [[0, float("nan")], [0, 1]], [1, 2], "x"):
         assert back.update_from_dict({"view_range": bad}) == ["view_range"]
     assert back.view_range == ((10.0, 90.0), (-5.0, 75.0))

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 from psygnal import Signal, evented
 
+from diascan.evented import batch
+
 #: Display stamp sizes (pixels of the image) the gallery offers, and the step of +/-.
 STAMP_SIZE_RANGE = (31, 101)
 STAMP_SIZE_STEP = 10
@@ -127,7 +129,7 @@ class GalleryState:
         """Show ``rows`` (the table's filtered, sorted rows); the selected source stays
         selected if it is still there, else the tile at the same position is."""
         keep = self.selected_row
-        with self.events.paused():
+        with batch(self):  # listeners of ``order`` see the new ``current`` too
             self.order = tuple(rows)
             if keep is not None and keep in self.order:
                 self.current = self.order.index(keep)

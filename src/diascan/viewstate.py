@@ -1,86 +1,146 @@
 """Qt-free viewer state and display preparation (glue/napari style).
 
-The viewer's state lives in plain observable objects (:class:`FrameState`, :class:`ViewerState`,
-:class:`SourceSet`) that Qt widgets bind to, so the state can be tested, saved and restored
-without a window. The display maths (limits, stretches, lookup tables, mask overlays) is in
+The viewer's state lives in psygnal-evented dataclasses (:class:`FrameState`,
+:class:`ViewerState`: one signal per field, values checked on every assignment, batched
+updates) and in :class:`SourceSet`; Qt widgets bind to them (:mod:`diascan.qt.qt_bind`), so the
+state can be tested, saved and restored without a window. The display maths (limits, stretches, lookup tables, mask overlays) is in
 :mod:`diascan.display`; :func:`prepare_display` applies it to the frames.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from psygnal import SignalGroupDescriptor
 
 from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
+from diascan.evented import batch
 from diascan.stamps import FRAME_ORDER as FRAMES
 
 STATUSES = ("matched", "unmatched", "target", "missing")
 
 
-class Observable:
-    """Tiny observer: attribute assignments to fields in ``_observed`` call listeners.
+# -- validation on set -------------------------------------------------------------------------
+# Each check returns the value to store (normalised) or raises ValueError naming the problem;
+# the state's __setattr__ runs them, so a bad value is refused wherever it comes from (a
+# widget, a session file, a script), and psygnal emits only accepted changes.
 
-    ``obj.connect(callback)`` registers ``callback(name, value)``; assigning an observed attribute
-    to a new value notifies every callback.
-    """
 
-    _observed: tuple[str, ...] = ()
+def _choice(name: str, choices: Sequence[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"bad {name} {value!r}: one of {', '.join(choices)}")
+        return value
 
-    def __init__(self) -> None:
-        object.__setattr__(self, "_listeners", [])
+    return check
 
-    def connect(self, callback: Callable[[str, Any], None]) -> None:
-        """Register ``callback(name, value)`` called after an observed attribute changes."""
-        self._listeners.append(callback)
 
-    def disconnect(self, callback: Callable[[str, Any], None]) -> None:
-        if callback in self._listeners:
-            self._listeners.remove(callback)
+def _unit_interval(name: str, optional: bool = False) -> Callable[[Any], float | None]:
+    def check(value: Any) -> float | None:
+        if value is None and optional:
+            return None
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"bad {name} {value!r}: a number from 0 to 1") from None
+        if not 0.0 <= v <= 1.0:  # NaN fails too
+            raise ValueError(f"bad {name} {value!r}: a number from 0 to 1")
+        return v
 
-    def notify(self, name: str) -> None:
-        """Tell every listener that ``name`` changed (for in-place changes of mutable fields)."""
-        value = getattr(self, name)
-        for cb in list(self._listeners):
-            cb(name, value)
+    return check
+
+
+def _names(name: str) -> Callable[[Any], frozenset[str]]:
+    def check(value: Any) -> frozenset[str]:
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            raise ValueError(f"bad {name} {value!r}: a list of names")
+        return frozenset(str(v) for v in value)
+
+    return check
+
+
+def _optional_int(name: str) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"bad {name} {value!r}: an integer or none")
+        return int(value)
+
+    return check
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"bad name {value!r}: text or none")
+    return value
+
+
+def _blink_index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+            or not 0 <= value < len(FRAMES):
+        raise ValueError(f"bad blink index {value!r}: 0 to {len(FRAMES) - 1}")
+    return int(value)
+
+
+def _levels(value: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad levels {value!r}: two numbers") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"bad levels {value!r}: finite, low <= high")
+    return lo, hi
+
+
+def _view_range(value: Any) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    if value is None:
+        return None
+    try:
+        (xa, xb), (ya, yb) = ((float(a), float(b)) for a, b in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad view range {value!r}: [[x_min, x_max], [y_min, y_max]]") from None
+    if not all(np.isfinite([xa, xb, ya, yb])) or xb <= xa or yb <= ya:
+        raise ValueError(f"bad view range {value!r}: finite, min < max")
+    return (xa, xb), (ya, yb)
+
+
+class _Checked:
+    """Runs the class's ``_checks`` on every assignment (before psygnal compares and emits)."""
+
+    _checks: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
-        old = getattr(self, name, _MISSING)
-        object.__setattr__(self, name, value)
-        if name in self._observed and not _same(old, value):
-            self.notify(name)
+        check = self._checks.get(name)
+        super().__setattr__(name, value if check is None else check(value))
 
 
-_MISSING = object()
+@dataclass
+class FrameState(_Checked):
+    """Display settings of one frame: stretch, limits mode, colormap, symmetric, levels.
 
+    Evented (psygnal): ``frame.events.stretch.connect(callback)`` calls ``callback(new,
+    old)`` (or fewer arguments) after each change; a bad value raises ``ValueError``.
+    """
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # arrays and odd types: treat as changed
-        return False
+    stretch: str = "linear"
+    limits: str = "zscale"
+    colormap: str = "grey"
+    symmetric: bool = False
+    levels: tuple[float, float] = (0.0, 1.0)
 
-
-class FrameState(Observable):
-    """Display settings of one frame: stretch, limits mode, colormap, levels."""
-
-    _observed = ("stretch", "limits", "colormap", "levels", "symmetric")
-
-    def __init__(
-        self,
-        stretch: str = "linear",
-        limits: str = "zscale",
-        colormap: str = "grey",
-        symmetric: bool = False,
-    ) -> None:
-        super().__init__()
-        self.stretch = stretch
-        self.limits = limits
-        self.colormap = colormap
-        self.symmetric = symmetric
-        self.levels: tuple[float, float] = (0.0, 1.0)
+    events: ClassVar[SignalGroupDescriptor] = SignalGroupDescriptor()
+    _checks: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "stretch": _choice("stretch", STRETCHES),
+        "limits": _choice("limits", LIMIT_MODES),
+        "colormap": _choice("colormap", COLORMAPS),
+        "symmetric": bool,
+        "levels": _levels,
+    }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,48 +151,65 @@ class FrameState(Observable):
         }
 
 
-class ViewerState(Observable):
-    """Everything the viewer shows apart from the data: selection, blink, masks, filters."""
+def _default_frames() -> dict[str, FrameState]:
+    return {
+        "science": FrameState(),
+        "template": FrameState(),
+        "difference": FrameState(limits="zscale", symmetric=True),
+    }
 
-    _observed = (
-        "selected_id",
-        "blink_index",
-        "single",
-        "mask_alpha",
-        "threshold",
-        "hidden_statuses",
-        "model_name",
-        "mask_planes_on",
-        "hidden_labels",
-        "view_range",
-        "hide_scores",
-    )
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: dict[str, FrameState] = {
-            "science": FrameState(),
-            "template": FrameState(),
-            "difference": FrameState(limits="zscale", symmetric=True),
-        }
-        self.selected_id: int | None = None
-        self.blink_index = 0
-        self.single = False
-        self.mask_planes_on: frozenset[str] = frozenset()
-        self.mask_alpha = 0.5
-        self.threshold: float | None = None
-        self.hidden_statuses: frozenset[str] = frozenset()
-        self.model_name: str | None = None
-        #: Labels whose sources the table and markers hide ("hide labelled sources"); set by
-        #: the label controller, not saved with the view (the session keeps that option).
-        self.hidden_labels: frozenset[str] = frozenset()
-        #: Visible region of the linked frames, ``((x_min, x_max), (y_min, y_max))`` in parent
-        #: pixels, or None for "the whole image"; kept up to date by the frames while panning.
-        self.view_range: tuple[tuple[float, float], tuple[float, float]] | None = None
-        #: "Hide model scores while labelling": markers, cutouts and plots show no scores.
-        #: Mirrors the label controller's option, not saved with the view (the session keeps
-        #: that option).
-        self.hide_scores = False
+@dataclass
+class ViewerState(_Checked):
+    """Everything the viewer shows apart from the data: selection, blink, masks, filters.
+
+    Evented (psygnal): every field has its signal, ``state.events.<field>``, emitted with
+    ``(new, old)`` after a change; a bad value raises ``ValueError`` and changes nothing.
+    :meth:`batch` groups changes (one emission per changed field at its end). The frames'
+    settings are :class:`FrameState` objects in :attr:`frames`, each with its own signals.
+    """
+
+    frames: dict[str, FrameState] = field(default_factory=_default_frames)
+    selected_id: int | None = None
+    blink_index: int = 0
+    single: bool = False
+    mask_planes_on: frozenset[str] = frozenset()
+    mask_alpha: float = 0.5
+    threshold: float | None = None
+    hidden_statuses: frozenset[str] = frozenset()
+    model_name: str | None = None
+    #: Labels whose sources the table and markers hide ("hide labelled sources"); set by
+    #: the label controller, not saved with the view (the session keeps that option).
+    hidden_labels: frozenset[str] = frozenset()
+    #: Visible region of the linked frames, ``((x_min, x_max), (y_min, y_max))`` in parent
+    #: pixels, or None for "the whole image"; kept up to date by the frames while panning.
+    view_range: tuple[tuple[float, float], tuple[float, float]] | None = None
+    #: "Hide model scores while labelling": markers, cutouts and plots show no scores.
+    #: Mirrors the label controller's option, not saved with the view (the session keeps
+    #: that option).
+    hide_scores: bool = False
+
+    events: ClassVar[SignalGroupDescriptor] = SignalGroupDescriptor()
+    _checks: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "selected_id": _optional_int("selected id"),
+        "blink_index": _blink_index,
+        "single": bool,
+        "mask_planes_on": _names("mask planes"),
+        "mask_alpha": _unit_interval("mask transparency"),
+        "threshold": _unit_interval("score threshold", optional=True),
+        "hidden_statuses": _names("hidden statuses"),
+        "model_name": _optional_str,
+        "hidden_labels": _names("hidden labels"),
+        "view_range": _view_range,
+        "hide_scores": bool,
+    }
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Change several fields (of the frames too) with one emission per changed field,
+        after the last change (:func:`diascan.evented.batch`)."""
+        with batch(self, *self.frames.values()):
+            yield
 
     def blink(self, step: int = 1) -> int:
         """Advance the blink frame by ``step`` (negative = backwards); returns the new index.
@@ -176,61 +253,50 @@ class ViewerState(Observable):
         return state
 
     def update_from_dict(self, data: dict[str, Any], selection: bool = True) -> list[str]:
-        """Apply :meth:`to_dict` output in place (listeners fire); returns the skipped keys.
+        """Apply :meth:`to_dict` output in place, in one :meth:`batch`; returns the skipped
+        keys.
 
-        Values are validated: a stale or hand-edited setting is skipped, never half applied.
+        Every value goes through the same checks as an assignment: a stale or hand-edited
+        setting is skipped, never half applied (a frame's settings all or none).
         ``selection=False`` leaves ``selected_id`` alone.
         """
         skipped: list[str] = []
-        for key, value in (data or {}).items():
-            try:
-                if key == "frames":
-                    for name, fd in dict(value).items():
-                        if name not in self.frames:
-                            raise ValueError(f"unknown frame {name!r}")
-                        _update_frame(self.frames[name], fd)
-                elif key == "selected_id":
-                    if selection:
-                        self.selected_id = None if value is None else int(value)
-                elif key == "blink_index":
-                    self.blink_index = int(value) % len(FRAMES)
-                elif key == "single":
-                    self.single = bool(value)
-                elif key == "mask_planes_on":
-                    self.mask_planes_on = frozenset(str(v) for v in value)
-                elif key == "mask_alpha":
-                    self.mask_alpha = min(1.0, max(0.0, float(value)))
-                elif key == "threshold":
-                    self.threshold = None if value is None else float(value)
-                elif key == "hidden_statuses":
-                    self.hidden_statuses = frozenset(str(v) for v in value)
-                elif key == "model_name":
-                    self.model_name = None if value is None else str(value)
-                elif key == "view_range":
-                    self.view_range = None if value is None else _check_range(value)
-                else:
-                    raise KeyError(key)
-            except (KeyError, TypeError, ValueError):
-                skipped.append(key)
+        with self.batch():
+            for key, value in (data or {}).items():
+                try:
+                    if key == "frames":
+                        _update_frames(self.frames, value)
+                    elif key == "selected_id":
+                        if selection:
+                            self.selected_id = None if value is None else int(value)
+                    elif key == "blink_index":
+                        self.blink_index = int(value) % len(FRAMES)
+                    elif key in _RESTORED:
+                        setattr(self, key, value)
+                    else:
+                        raise KeyError(key)
+                except (KeyError, TypeError, ValueError):
+                    skipped.append(key)
         return skipped
 
 
-def _check_range(value: Any) -> tuple[tuple[float, float], tuple[float, float]]:
-    (xa, xb), (ya, yb) = ((float(a), float(b)) for a, b in value)
-    if not all(np.isfinite([xa, xb, ya, yb])) or xb <= xa or yb <= ya:
-        raise ValueError(f"bad view range {value!r}")
-    return (xa, xb), (ya, yb)
+#: View keys restored as they are (their checks convert and validate them).
+_RESTORED = ("single", "mask_planes_on", "mask_alpha", "threshold", "hidden_statuses",
+             "model_name", "view_range")
 
 
-def _update_frame(frame: FrameState, data: dict[str, Any]) -> None:
-    checks = {"stretch": STRETCHES, "limits": LIMIT_MODES, "colormap": COLORMAPS}
-    for k, v in dict(data).items():
-        if k in checks:
-            if v not in checks[k]:
-                raise ValueError(f"bad {k} {v!r}")
-            setattr(frame, k, v)
-        elif k == "symmetric":
-            frame.symmetric = bool(v)
+def _update_frames(frames: dict[str, FrameState], data: Any) -> None:
+    """Apply saved frame settings; raises ValueError before changing anything if one is bad."""
+    checked: list[tuple[FrameState, str, Any]] = []
+    for name, fd in dict(data).items():
+        if name not in frames:
+            raise ValueError(f"unknown frame {name!r}")
+        frame = frames[name]
+        for k, v in dict(fd).items():
+            if k in ("stretch", "limits", "colormap", "symmetric"):
+                checked.append((frame, k, FrameState._checks[k](v)))
+    for frame, k, v in checked:
+        setattr(frame, k, v)
 
 
 # ---------------------------------------------------------------------------------------------

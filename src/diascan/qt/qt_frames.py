@@ -7,6 +7,8 @@ visibility and never calls ``setImage`` again.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
@@ -197,10 +199,8 @@ class QtFrames(QWidget):
         self.missing_xy = np.empty((0, 2))
         #: Parent-pixel rectangle of each frame's image (its overlay covers exactly the same).
         self.rects: dict[str, QRectF] = {}
-        state.connect(self._on_state)
         first.sigRangeChanged.connect(self._on_range_changed)
-        for name, fs in state.frames.items():
-            fs.connect(lambda attr, value, name=name: self._on_frame_state(name, attr))
+        self._connect_state()
 
     def _make_legend(self, view: QtFrameView) -> pg.LegendItem:
         legend = pg.LegendItem(
@@ -412,32 +412,42 @@ class QtFrames(QWidget):
         self.views["science"].vb.setRange(xRange=(xa, xb), yRange=(ya, yb), padding=0)
 
     # -- state ---------------------------------------------------------------------------
-    def _on_state(self, name: str, value: object) -> None:
-        if name == "selected_id":
-            self._update_highlight()
-        elif name in ("blink_index", "single"):
-            self._apply_blink()
-        elif name in ("threshold", "hidden_statuses", "hidden_labels", "hide_scores"):
-            self.refresh_markers()
-        elif name == "mask_planes_on":
-            self._update_masks()
-        elif name == "view_range":
-            self._apply_view_range(value)
-        elif name == "mask_alpha":
-            for name_ in vs.FRAMES:
-                for ov in self._all_overlays(name_):
-                    ov.setOpacity(float(value))
+    def _connect_state(self) -> None:
+        """Per-field listeners of the state (psygnal; see ``diascan.viewstate``)."""
+        ev = self.state.events
+        ev.selected_id.connect(self._update_highlight)
+        ev.blink_index.connect(self._apply_blink)
+        ev.single.connect(self._apply_blink)
+        for name in ("threshold", "hidden_statuses", "hidden_labels", "hide_scores"):
+            ev[name].connect(self.refresh_markers)
+        ev.mask_planes_on.connect(self._update_masks)
+        ev.view_range.connect(self._apply_view_range)
+        ev.mask_alpha.connect(self._set_mask_alpha)
+        for name, fs in self.state.frames.items():
+            fs.events.limits.connect(functools.partial(self._update_levels, name))
+            fs.events.symmetric.connect(functools.partial(self._update_levels, name))
+            fs.events.levels.connect(functools.partial(self._show_levels, name))
+            fs.events.stretch.connect(functools.partial(self._show_lut, name))
+            fs.events.colormap.connect(functools.partial(self._show_lut, name))
 
-    def _on_frame_state(self, name: str, attr: str) -> None:
+    def _set_mask_alpha(self, alpha: float) -> None:
+        for name in vs.FRAMES:
+            for ov in self._all_overlays(name):
+                ov.setOpacity(float(alpha))
+
+    def _update_levels(self, name: str) -> None:
         fs = self.state.frames[name]
-        if attr in ("limits", "symmetric") and name in self.data:
+        if name in self.data:  # the levels' own signal redraws
             fs.levels = compute_levels(self.data[name], fs.limits, fs.symmetric)
-            return  # the levels change notifies again
+
+    def _show_levels(self, name: str) -> None:
         for item in self._all_items(name):
-            if attr == "levels":
-                item.setLevels(fs.levels)
-            elif attr in ("stretch", "colormap"):
-                item.setLookupTable(make_lut(fs.colormap, fs.stretch))
+            item.setLevels(self.state.frames[name].levels)
+
+    def _show_lut(self, name: str) -> None:
+        fs = self.state.frames[name]
+        for item in self._all_items(name):
+            item.setLookupTable(make_lut(fs.colormap, fs.stretch))
 
     def _apply_blink(self) -> None:
         single = self.state.single

@@ -46,6 +46,7 @@ from PyQt6.QtWidgets import (
 
 from diascan import viewstate as vs
 from diascan.qt.qt_actions import QtActions
+from diascan.qt.qt_bind import Binding, bind_check, bind_combo, bind_member, bind_slider
 from diascan.qt.qt_cutouts import QtCutouts
 from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
 from diascan.qt.qt_jobs import Job, QtJobs, error_text, in_background
@@ -197,12 +198,10 @@ class QtMainWindow(QMainWindow):
         self.mask_layout.addWidget(QLabel("transparency"))
         self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
         self.alpha_slider.setRange(0, 100)
-        self.alpha_slider.setValue(int(self.state.mask_alpha * 100))
         self.mask_layout.addWidget(self.alpha_slider)
         self.mask_checks: dict[str, QCheckBox] = {}
         self.mask_layout.addStretch(1)
         self.mask_dock = self.add_dock("Mask planes", self.mask_box)
-        self._sync_frame_controls()
 
     def _build_menus(self) -> None:
         """Menus and keys from the action registry; the window binds the actions it does."""
@@ -265,22 +264,37 @@ class QtMainWindow(QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(self._table_row_changed)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
         self.goto_edit.returnPressed.connect(lambda: self.goto(self.goto_edit.text()))
-        self.frame_combo.currentTextChanged.connect(lambda _: self._sync_frame_controls())
-        self.stretch_combo.currentTextChanged.connect(lambda v: self._set_frame("stretch", v))
-        self.limits_combo.currentTextChanged.connect(lambda v: self._set_frame("limits", v))
-        self.cmap_combo.currentTextChanged.connect(lambda v: self._set_frame("colormap", v))
-        self.symmetric_check.toggled.connect(lambda v: self._set_frame("symmetric", v))
         self.blink_btn.clicked.connect(lambda: self.state.blink(1))
         self.blink_back_btn.clicked.connect(lambda: self.state.blink(-1))
-        self.single_check.toggled.connect(lambda v: setattr(self.state, "single", v))
-        self.threshold_check.toggled.connect(self.plots.set_threshold_enabled)
-        self.alpha_slider.valueChanged.connect(lambda v: setattr(self.state, "mask_alpha", v / 100))
         self.rescore_sel_btn.clicked.connect(self.rescore_selected)
         self.rescore_all_btn.clicked.connect(self.rescore_all)
         self.model_combo.currentIndexChanged.connect(self._model_changed)
-        self.state.connect(self._on_state)
-        for fs in self.state.frames.values():
-            fs.connect(lambda _name, _value: self._sync_frame_controls())
+        self._bind_state()
+
+    def _bind_state(self) -> None:
+        """Controls bound to the state's fields (``qt_bind``); per-field listeners."""
+        state = self.state
+        # the stretch/limits/colormap/symmetric controls show the frame chosen beside them
+        frame = state.frames[self.frame_combo.currentText()]
+        self.frame_bindings = [
+            bind_combo(self.stretch_combo, frame, "stretch"),
+            bind_combo(self.limits_combo, frame, "limits"),
+            bind_combo(self.cmap_combo, frame, "colormap"),
+            bind_check(self.symmetric_check, frame, "symmetric"),
+        ]
+        self.frame_combo.currentTextChanged.connect(
+            lambda name: [b.retarget(state.frames[name]) for b in self.frame_bindings])
+        self.bindings = [
+            bind_check(self.single_check, state, "single"),
+            bind_slider(self.alpha_slider, state, "mask_alpha", 100),
+            # ticking the box turns the threshold on at the plot's line (off: None)
+            Binding(state, "threshold", self.threshold_check.setChecked,
+                    self.threshold_check.toggled, to_widget=lambda v: v is not None,
+                    to_state=lambda on, _old: float(self.plots.line.value()) if on else None,
+                    widget=self.threshold_check),
+        ]
+        state.events.selected_id.connect(self._selected_changed)
+        state.events.hide_scores.connect(self._apply_hide_scores)
 
     # -- public API (session engineer, tests) ---------------------------------------------
     def source_ids(self) -> list[int]:
@@ -393,8 +407,7 @@ class QtMainWindow(QMainWindow):
             cb = QCheckBox(name)
             col = MASK_COLORS.get(name, (255, 0, 255))
             cb.setStyleSheet(f"QCheckBox {{ color: rgb{col}; }}")
-            cb.setChecked(name in self.state.mask_planes_on)
-            cb.toggled.connect(lambda on, n=name: self.state.toggle_mask_plane(n, on))
+            bind_member(cb, self.state, "mask_planes_on", name)  # lives as long as the box
             self.mask_layout.insertWidget(self.mask_layout.count() - 1, cb)
             self.mask_checks[name] = cb
 
@@ -604,28 +617,10 @@ class QtMainWindow(QMainWindow):
             self.state.selected_id = sid
             self.frames.center_on(float(self.sources.x[row]), float(self.sources.y[row]))
 
-    def _on_state(self, name: str, value) -> None:
-        if name == "selected_id" and value is not None:
+    def _selected_changed(self, value: int | None) -> None:
+        if value is not None:
             self._show_cutouts()
             self.selection_changed.emit(int(value))
-        elif name == "single" and self.single_check.isChecked() != bool(value):
-            self.single_check.setChecked(bool(value))
-        elif name == "mask_planes_on":  # state restored from a session: mirror in the widgets
-            for plane, cb in self.mask_checks.items():
-                if cb.isChecked() != (plane in value):
-                    cb.blockSignals(True)
-                    cb.setChecked(plane in value)
-                    cb.blockSignals(False)
-        elif name == "mask_alpha" and self.alpha_slider.value() != round(value * 100):
-            self.alpha_slider.blockSignals(True)
-            self.alpha_slider.setValue(round(value * 100))
-            self.alpha_slider.blockSignals(False)
-        elif name == "hide_scores":
-            self._apply_hide_scores(bool(value))
-        elif name == "threshold" and self.threshold_check.isChecked() != (value is not None):
-            self.threshold_check.blockSignals(True)
-            self.threshold_check.setChecked(value is not None)
-            self.threshold_check.blockSignals(False)
 
     def _apply_hide_scores(self, on: bool) -> None:
         """Hide (or show) the model's scores everywhere: table, markers, cutouts, plots."""
@@ -680,23 +675,6 @@ class QtMainWindow(QMainWindow):
         dlg.open()
 
     # -- display controls ----------------------------------------------------------------
-    def _sync_frame_controls(self) -> None:
-        fs = self.state.frames[self.frame_combo.currentText()]
-        for combo, value in (
-            (self.stretch_combo, fs.stretch),
-            (self.limits_combo, fs.limits),
-            (self.cmap_combo, fs.colormap),
-        ):
-            combo.blockSignals(True)
-            combo.setCurrentText(value)
-            combo.blockSignals(False)
-        self.symmetric_check.blockSignals(True)
-        self.symmetric_check.setChecked(fs.symmetric)
-        self.symmetric_check.blockSignals(False)
-
-    def _set_frame(self, attr: str, value) -> None:
-        setattr(self.state.frames[self.frame_combo.currentText()], attr, value)
-
     def _update_cursor(self, x: float, y: float) -> None:
         self.cursor_label.setText(self.cursor_text(x, y))
 

@@ -126,11 +126,8 @@ class QtSourceFilter(QSortFilterProxyModel):
         self.setFilterKeyColumn(-1)
         self._visible: np.ndarray | None = None
         self.filtering = False
-        state.connect(self._on_state)
-
-    def _on_state(self, name: str, value) -> None:
-        if name in ("threshold", "hidden_statuses", "hidden_labels"):
-            self.refilter()
+        for name in ("threshold", "hidden_statuses", "hidden_labels"):
+            state.events[name].connect(self.refilter)
 
     def refilter(self) -> None:
         self._visible = None
