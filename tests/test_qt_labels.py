@@ -288,7 +288,7 @@ def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):
     assert w2.state.single is False
     assert w2.frames.view_range()[0][1] - w2.frames.view_range()[0][0] > 100
     c2 = QtLabelController(w2, session=load_session(path), session_path=path)
-    assert w2.sources.labels[:2] == ["real", "unsure"] and w2.sources.labels[5] == "bogus"
+    assert list(w2.sources.labels[:2]) == ["real", "unsure"] and w2.sources.labels[5] == "bogus"
     assert w2.selected_id() == 106
     assert w2.state.single is True
     (xa, xb), (ya, yb) = w2.frames.view_range()

@@ -187,7 +187,7 @@ def test_two_visits_next_visit_and_export(qtbot, tmp_path, visits_dir):
     assert ctl.session.current_visit == 1 and "v2" in str(w.images["science"].path)
     v2 = ctl.session.visits[1]
     assert v2.is_loaded and set(v2.labels.ids) == set(w.source_ids())
-    assert w.sources.labels == [None] * len(w.sources)  # visit 1's labels stay with visit 1
+    assert list(w.sources.labels) == [None] * len(w.sources)  # visit 1's labels stay with visit 1
     w.select_source(w.source_ids()[0])
     press(qtbot, w.table, Qt.Key.Key_B)
     assert "1 / " in ctl.stats.visits.item(1).text()

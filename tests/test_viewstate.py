@@ -197,3 +197,68 @@ def test_sourceset_tolerates_missing_columns():
     s = vs.SourceSet.from_table(Table({"x": [1.0], "y": [2.0]}))
     assert s.ids.tolist() == [0] and s.status.tolist() == ["unmatched"]
     assert np.isnan(s.score[0])
+
+
+def _pipeline_like_table():
+    """The columns the pipeline's detection table has beyond the core ones."""
+    from astropy.table import MaskedColumn
+
+    t = _table()
+    t["diaSourceId"] = np.array([170_000_000_000_000_001, -1, 5, -1], dtype=np.int64)
+    t["pixelFlags_sat"] = [True, False, False, True]
+    t["pixelFlags_edgeCenter"] = [False, False, True, False]
+    t["psfFluxErr"] = MaskedColumn([0.1, 0.2, 0.3, 0.4], mask=[False, True, False, False])
+    t["kind"] = np.array([b"star", b"sn", b"star", b"agn"])  # bytes, as FITS gives text
+    t["cutout"] = np.zeros((4, 3))  # a vector column: not a table column
+    return t
+
+
+def test_sourceset_keeps_every_table_column():
+    t = _pipeline_like_table()
+    s = vs.SourceSet.from_table(t, visit=2024120700123, detector=4)
+    assert list(s.columns)[:14] == list(vs.CORE_COLUMNS)
+    assert list(s.columns)[14:] == ["pixelFlags_sat", "pixelFlags_edgeCenter", "psfFluxErr",
+                                    "kind"]
+    assert s.flag_names == ["pixelFlags_sat", "pixelFlags_edgeCenter"]
+    # the matched catalog row's id exactly (int64), empty (masked) for an unmatched detection
+    dia = s.dia_source_id
+    assert dia.dtype == np.int64 and int(dia[0]) == 170_000_000_000_000_001
+    assert np.ma.getmaskarray(dia).tolist() == [False, True, False, True]
+    assert s.visit.tolist() == [2024120700123] * 4 and s.detector.tolist() == [4] * 4
+    assert s.columns["kind"].tolist() == ["star", "sn", "star", "agn"]
+    assert np.isnan(s.columns["psfFluxErr"][1])  # a missing number is NaN
+    # no astropy Column leaks in (it would carry the caller's table along)
+    assert all(type(a) in (np.ndarray, np.ma.MaskedArray) for a in s.columns.values())
+    assert s.flux.tolist() == [1.0, 2.0, 3.0, 4.0] and "psfFlux" in s.columns
+
+
+def test_sourceset_attributes_are_the_columns():
+    t = _pipeline_like_table()
+    s = vs.SourceSet.from_table(t)
+    assert s.score is s.columns["score"] and s.labels is s.columns["label"]
+    assert s.original is s.columns["original_reliability"] and s.ids is s.columns["id"]
+    s.set_scores([0, 2], [0.25, 0.75])
+    s.set_label(1, "real")
+    assert s.columns["score"][[0, 2]].tolist() == [0.25, 0.75]
+    assert s.columns["label"][1] == "real"
+    assert np.isnan(np.asarray(t["score"])).all()  # the caller's table is not written
+    # unknown visit/detector: masked, not a made-up number
+    assert np.ma.getmaskarray(s.visit).all() and np.ma.getmaskarray(s.detector).all()
+
+
+def test_sourceset_columns_reach_the_filter():
+    from diascan.filter_expressions import filter_rows
+
+    s = vs.SourceSet.from_table(_pipeline_like_table(), visit=7, detector=4)
+    s.set_label(2, "bogus")
+    cols = s.filter_columns()
+
+    def ids(text):
+        return s.ids[filter_rows(text, cols)].tolist()
+
+    assert ids("pixelFlags_sat") == [10, 13]
+    assert ids("diaSourceId == none") == [11, 13]
+    assert ids("diaSourceId == 170000000000000001") == [10]
+    assert ids("reliability > 0.5 and flux < 3") == [10]  # the table view's names
+    assert ids('label == "bogus" or kind == "agn"') == [12, 13]
+    assert ids("visit == 7 and detector == 4 and psfFluxErr > 0.25") == [12, 13]

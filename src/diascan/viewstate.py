@@ -9,13 +9,13 @@ state can be tested, saved and restored without a window. The display maths (lim
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from psygnal import SignalGroupDescriptor
+from psygnal import Signal, SignalGroupDescriptor
 
 from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
 from diascan.evented import batch
@@ -327,92 +327,253 @@ def planes_set(value: int, planes: dict[str, int]) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Sources
+#
+# A SourceSet is a table held as a dict of numpy columns (one array per column, in order).
+# Chosen over an astropy Table and pyarrow: the window writes scores and labels in place, per
+# batch, while a rescore streams in, and reads single cells for the table view; a numpy array
+# takes ``score[rows] = values`` with no copy and no wrapper per access, where a pyarrow array
+# is immutable (every batch would rebuild the column) and an astropy Table adds a Column
+# object, units and meta to every access. The attributes (``sources.x``, ``.score``,
+# ``.labels``...) are those same arrays, so writing through one is writing the column. Exports
+# build their astropy Table from the session (diascan.session.export).
+
+#: The columns every SourceSet has: name -> (attribute, input names tried in order, kind).
+#: kind: "float" (NaN = missing), "int" (a masked array where missing), "text" (objects).
+CORE_COLUMNS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "id": ("ids", ("id", "diaSourceId"), "id"),
+    "label": ("labels", (), "label"),
+    "status": ("status", ("status",), "text"),
+    "score": ("score", ("score",), "float"),
+    "original_reliability": ("original", ("original_reliability", "reliability"), "float"),
+    "snr": ("snr", ("snr", "significance"), "float"),
+    "psfFlux": ("flux", ("psfFlux", "flux", "base_PsfFlux_instFlux"), "float"),
+    "x": ("x", ("x", "base_SdssCentroid_x"), "float"),
+    "y": ("y", ("y", "base_SdssCentroid_y"), "float"),
+    "ra": ("ra", ("ra", "coord_ra_deg"), "float"),
+    "dec": ("dec", ("dec", "coord_dec_deg"), "float"),
+    #: the matched catalog row's id (the pipeline writes -1 for an unmatched detection)
+    "diaSourceId": ("dia_source_id", ("diaSourceId",), "int"),
+    "visit": ("visit", ("visit",), "int"),
+    "detector": ("detector", ("detector",), "int"),
+}
+#: Other names the filter knows a core column by (the table view's headers).
+COLUMN_ALIASES = {"reliability": "original_reliability", "flux": "psfFlux"}
+#: Pixel flag columns (Rubin's ``pixelFlags_*``; bool, one per plane and centre).
+FLAG_PREFIX = "pixelFlags_"
 
 
-def _col(table: Any, *names: str) -> np.ndarray | None:
-    cols = getattr(table, "colnames", None) or list(getattr(table, "columns", []))
-    for n in names:
-        if n in cols:
-            return np.asarray(table[n])
-    return None
+def _as_array(values: Any) -> np.ndarray:
+    """A column as a plain numpy array, or a numpy masked array if it has a mask (never an
+    astropy Column: it would carry its table's name, units and formats along)."""
+    if np.ma.isMaskedArray(values):
+        return np.ma.MaskedArray(np.asarray(values.data), mask=np.ma.getmaskarray(values))
+    return np.asarray(values)
 
 
-@dataclass
+def _int_column(values: Any, n: int) -> np.ma.MaskedArray:
+    """An int64 column, masked where missing (None, a masked value, NaN or negative: the
+    pipeline's -1 for "none")."""
+    if values is None:
+        return np.ma.masked_all(n, dtype=np.int64)
+    arr = np.ma.asarray(_as_array(values))
+    if arr.dtype.kind == "f":
+        arr = np.ma.masked_invalid(arr)
+    elif arr.dtype.kind == "O":
+        arr = np.ma.masked_equal(arr, None)
+    out = np.ma.array(arr.filled(-1).astype(np.int64), mask=np.ma.getmaskarray(arr), copy=True)
+    out[out.filled(0) < 0] = np.ma.masked
+    return out
+
+
+def _constant_int(value: int | None, n: int) -> np.ma.MaskedArray:
+    out = np.ma.masked_all(n, dtype=np.int64)
+    if value is not None:
+        out[:] = int(value)
+    return out
+
+
+def _plain_column(values: Any) -> np.ndarray | None:
+    """A table column as a 1-d array (text as str, masked kept), or None if it is not one."""
+    arr = _as_array(values)
+    if arr.ndim != 1:
+        return None  # vector cells: not a table column here
+    if arr.dtype.kind == "S":
+        arr = np.char.decode(arr, "utf-8", "replace")
+    if np.ma.isMaskedArray(arr):
+        if arr.dtype.kind == "f":
+            return arr.filled(np.nan)  # a missing number is NaN, as in the core columns
+        if not np.ma.getmaskarray(arr).any():
+            return arr.data  # no missing cell: a plain array
+    return arr
+
+
+def _names(table: Any) -> list[str]:
+    return list(getattr(table, "colnames", None) or list(getattr(table, "columns", None) or
+                                                          table.keys()))
+
+
 class SourceSet:
-    """Detections as plain arrays, with scores/labels that change while the viewer runs.
+    """The viewer's detections: a table of numpy columns with scores and labels that change
+    while the viewer runs.
 
-    Listeners registered with :meth:`connect` get ``callback(kind, indices)`` with kind
-    'scores', 'labels' or 'reset'.
+    :attr:`columns` holds every column (name -> array, in table order): the
+    :data:`CORE_COLUMNS` (always there) and any other column of the pipeline's table
+    (``pixelFlags_*``, ``psfFluxErr``, alert fields...). The attributes ``ids``, ``x``, ``y``,
+    ``ra``, ``dec``, ``snr``, ``flux``, ``original``, ``score``, ``status``, ``labels``,
+    ``dia_source_id``, ``visit``, ``detector`` are the core columns themselves (not copies).
+    Integer columns with missing values (``diaSourceId`` of an unmatched detection, an
+    unknown visit) are numpy masked arrays.
+
+    ``changed(kind, rows)`` (psygnal) is emitted with kind 'scores' or 'labels' and the row
+    indices after :meth:`set_scores` / :meth:`set_label(s)`; :meth:`connect` connects to it.
     """
 
-    ids: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    ra: np.ndarray
-    dec: np.ndarray
-    snr: np.ndarray
-    flux: np.ndarray
-    original: np.ndarray
-    score: np.ndarray
-    status: np.ndarray
-    labels: list[str | None] = field(default_factory=list)
-    _listeners: list[Callable[[str, np.ndarray], None]] = field(default_factory=list, repr=False)
+    changed = Signal(str, object)
 
-    def __post_init__(self) -> None:
-        if not self.labels:
-            self.labels = [None] * len(self.ids)
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        n = len(next(iter(columns.values()))) if columns else 0
+        cols: dict[str, Any] = {}
+        for name, (_attr, _inputs, kind) in CORE_COLUMNS.items():
+            value = columns.get(name)
+            cols[name] = _core_column(kind, value, n)
+        for name, value in columns.items():
+            if name not in cols:
+                arr = _plain_column(value)
+                if arr is not None:
+                    cols[name] = arr
+        for name, arr in cols.items():
+            if len(arr) != n:
+                raise ValueError(f"column {name} has {len(arr)} rows, not {n}")
+        self.columns: dict[str, Any] = cols
         self._index = {int(i): k for k, i in enumerate(self.ids)}
 
+    # -- the core columns, by the names the frames, gallery and plots use ----------------
+    @property
+    def ids(self) -> np.ndarray:
+        return self.columns["id"]
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.columns["x"]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.columns["y"]
+
+    @property
+    def ra(self) -> np.ndarray:
+        return self.columns["ra"]
+
+    @property
+    def dec(self) -> np.ndarray:
+        return self.columns["dec"]
+
+    @property
+    def snr(self) -> np.ndarray:
+        return self.columns["snr"]
+
+    @property
+    def flux(self) -> np.ndarray:
+        return self.columns["psfFlux"]
+
+    @property
+    def original(self) -> np.ndarray:
+        return self.columns["original_reliability"]
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.columns["score"]
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.columns["status"]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.columns["label"]
+
+    @property
+    def dia_source_id(self) -> np.ndarray:
+        return self.columns["diaSourceId"]
+
+    @property
+    def visit(self) -> np.ndarray:
+        return self.columns["visit"]
+
+    @property
+    def detector(self) -> np.ndarray:
+        return self.columns["detector"]
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.columns["id"])
 
     @classmethod
-    def from_table(cls, table: Any) -> SourceSet:
-        """Build from the pipeline's detections table (missing columns become NaN/'unmatched')."""
-        n = len(table)
+    def from_table(cls, table: Any, visit: int | None = None,
+                   detector: int | None = None) -> SourceSet:
+        """Build from the pipeline's detections table (an astropy Table, a dict of arrays).
 
-        def num(*names: str) -> np.ndarray:
-            c = _col(table, *names)
-            # Always a copy: scores are written in place and must not alter the caller's table.
-            return np.full(n, np.nan) if c is None else np.array(c, dtype=float, copy=True)
+        Core columns are found by their input names (:data:`CORE_COLUMNS`; missing ones become
+        NaN, 'unmatched' or masked); every other 1-d column is kept under its own name.
+        ``visit`` / ``detector`` fill those columns when the table has none (the science
+        image's; a table of alerts has its own per row).
+        """
+        names = _names(table)
+        n = len(table[names[0]]) if names else 0
+        cols: dict[str, Any] = {}
+        used: set[str] = set()
+        for name, (_attr, inputs, _kind) in CORE_COLUMNS.items():
+            found = next((c for c in inputs if c in names), None)
+            if found is not None:
+                cols[name] = table[found]
+                used.add(found)
+        if "visit" not in cols:
+            cols["visit"] = _constant_int(visit, n)
+        if "detector" not in cols:
+            cols["detector"] = _constant_int(detector, n)
+        if "id" not in cols:
+            cols["id"] = np.arange(n, dtype=np.int64)
+        for name in names:
+            if name not in used and name not in cols:
+                cols[name] = table[name]
+        return cls(cols)
 
-        ids = _col(table, "id", "diaSourceId")
-        ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-        status = _col(table, "status")
-        status = np.full(n, "unmatched", dtype=object) if status is None else status.astype(object)
-        return cls(
-            ids=ids,
-            x=num("x", "base_SdssCentroid_x"),
-            y=num("y", "base_SdssCentroid_y"),
-            ra=num("ra", "coord_ra_deg"),
-            dec=num("dec", "coord_dec_deg"),
-            snr=num("snr", "significance"),
-            flux=num("psfFlux", "flux", "base_PsfFlux_instFlux"),
-            original=num("original_reliability", "reliability"),
-            score=num("score"),
-            status=np.array([str(s) for s in status], dtype=object),
-        )
+    @classmethod
+    def empty(cls) -> SourceSet:
+        return cls({"id": np.empty(0, dtype=np.int64)})
 
-    def connect(self, callback: Callable[[str, np.ndarray], None]) -> None:
-        self._listeners.append(callback)
+    # -- columns ---------------------------------------------------------------------------
+    @property
+    def flag_names(self) -> list[str]:
+        """The pixel flag columns (``pixelFlags_*``), in table order."""
+        return [c for c in self.columns if c.startswith(FLAG_PREFIX)]
 
-    def _emit(self, kind: str, indices: np.ndarray) -> None:
-        for cb in list(self._listeners):
-            cb(kind, indices)
+    def filter_columns(self) -> dict[str, Any]:
+        """Every column for :func:`diascan.filter_expressions.compile_filter` (which matches
+        names in any case), with the table view's names for the core ones (``reliability``,
+        ``flux``)."""
+        cols = dict(self.columns)
+        for alias, name in COLUMN_ALIASES.items():
+            cols.setdefault(alias, cols[name])
+        return cols
+
+    # -- changes -----------------------------------------------------------------------------
+    def connect(self, callback: Callable[[str, np.ndarray], Any]) -> None:
+        """``callback(kind, rows)`` after scores or labels change (:attr:`changed`)."""
+        self.changed.connect(callback)
 
     def index_of(self, source_id: int) -> int | None:
         """Row index of ``source_id`` or None."""
         return self._index.get(int(source_id))
 
     def set_scores(self, indices: Sequence[int] | np.ndarray, scores: Sequence[float]) -> None:
-        """Store recomputed scores for rows ``indices`` and notify listeners."""
+        """Store recomputed scores for rows ``indices`` (in place) and notify listeners."""
         idx = np.asarray(indices, dtype=int)
         self.score[idx] = np.asarray(scores, dtype=float)
-        self._emit("scores", idx)
+        self.changed.emit("scores", idx)
 
     def set_label(self, index: int, label: str | None) -> None:
         self.labels[index] = label
-        self._emit("labels", np.array([index]))
+        self.changed.emit("labels", np.array([index]))
 
     def set_labels(self, indices: Sequence[int], labels: Sequence[str | None]) -> None:
         """Set several labels with one 'labels' notification (e.g. "remaining -> bogus")."""
@@ -420,7 +581,7 @@ class SourceSet:
         for i, lab in zip(idx, labels, strict=True):
             self.labels[int(i)] = lab
         if len(idx):
-            self._emit("labels", idx)
+            self.changed.emit("labels", idx)
 
     def visible(
         self, threshold: float | None, hidden: Iterable[str] = (),
@@ -451,3 +612,29 @@ class SourceSet:
             return None
         return k
 
+
+def _core_column(kind: str, value: Any, n: int) -> Any:
+    """A core column of ``kind`` from input ``value`` (None: the column's missing values).
+
+    Float columns are always copies: scores are written in place and must not alter the
+    caller's table."""
+    if kind == "float":
+        if value is None:
+            return np.full(n, np.nan)
+        arr = _as_array(value)
+        if np.ma.isMaskedArray(arr):
+            return arr.astype(float).filled(np.nan)  # a new array
+        return np.array(arr, dtype=float, copy=True)
+    if kind == "id":
+        return np.asarray(_as_array(value), dtype=np.int64)
+    if kind == "int":
+        return _int_column(value, n)
+    if kind == "label":
+        out = np.full(n, None, dtype=object)
+        if value is not None:
+            out[:] = list(value)
+        return out
+    # text
+    if value is None:
+        return np.full(n, "unmatched", dtype=object)
+    return np.array([str(v) for v in _plain_column(value)], dtype=object)

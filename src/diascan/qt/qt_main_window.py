@@ -51,7 +51,7 @@ from diascan.qt.qt_cutouts import QtCutouts
 from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
 from diascan.qt.qt_jobs import Job, QtJobs, error_text, in_background
 from diascan.qt.qt_plots import QtPlots
-from diascan.qt.qt_table import COL, QtSourceFilter, QtSourceTable, QtSourceTableModel
+from diascan.qt.qt_table import QtSourceFilter, QtSourceTable, QtSourceTableModel
 from diascan.session.keymap import KeyMap
 
 log = logging.getLogger(__name__)
@@ -361,7 +361,9 @@ class QtMainWindow(QMainWindow):
         }
         self.frames.set_images(self.images, display)
         dets = getattr(result, "detections", None)
-        self.sources = vs.SourceSet.from_table(dets) if dets is not None else None
+        meta = getattr(self.images.get("science"), "metadata", None) or {}
+        self.sources = None if dets is None else vs.SourceSet.from_table(
+            dets, visit=meta.get("visit"), detector=meta.get("detector"))
         sel = self.state.selected_id
         if sel is not None and (self.sources is None or self.sources.index_of(sel) is None):
             self.state.selected_id = None  # another visit: the old selection is not there
@@ -372,8 +374,6 @@ class QtMainWindow(QMainWindow):
             self.frames.set_sources(self.sources, missing_xy)
             self.plots.set_sources(self.sources)
             self.table.fit_columns(self.sources)
-            if self.state.hide_scores:  # the model reset showed every column again
-                self._apply_hide_scores(True)
         self._build_mask_checks()
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
@@ -624,13 +624,8 @@ class QtMainWindow(QMainWindow):
 
     def _apply_hide_scores(self, on: bool) -> None:
         """Hide (or show) the model's scores everywhere: table, markers, cutouts, plots."""
-        for col in ("score", "reliability"):
-            self.table.setColumnHidden(COL[col], on)
-        header = self.table.horizontalHeader()
-        if on and header.sortIndicatorSection() in (COL["score"], COL["reliability"]):
-            # rows sorted by score would still give the model's ranking away (and n / p walk
-            # the table's order)
-            self.table.sortByColumn(COL["id"], Qt.SortOrder.AscendingOrder)
+        self.table.set_hide_scores(on)  # and back to id order if sorted by a score (n / p
+        # walk the table's order: it would give the model's ranking away)
         self.side_tabs.setTabVisible(self.side_tabs.indexOf(self.plots), not on)
         self.cutouts.set_hide_scores(on)  # marker tooltips and plots read the state themselves
 
