@@ -23,10 +23,13 @@ FIXTURES = Path(__file__).parent / "fixtures" / "sessions"
 @pytest.fixture
 def doc() -> dict:
     srcs = [SourceRecord(id=10 + i, ra=53.0, dec=-28.0, x=1.0, y=2.0, psfFlux=5.0, snr=6.0,
-                         score=0.5, original_reliability=0.7, status="matched", extra={"k": [1]})
+                         score=0.5, original_reliability=0.7, status="matched", extra={"k": [1]},
+                         diaSourceId=170_000_000_000_000_001 + i, visit=5, detector=1,
+                         flags=("pixelFlags_sat",) if i else ())
             for i in range(3)]  # fmt: skip
     v = VisitEntry.create(srcs, science="/data/s.fits", visit=5, detector=1, band="r",
-                          model_name="m", model_version="1", view={"single": True})
+                          model_name="m", model_version="1", view={"single": True},
+                          flag_columns=["pixelFlags_sat", "pixelFlags_edgeCenter"])
     v.labels.set_label(10, "real")
     v.labels.set_note(11, "a note")
     s = Session(visits=[v], view_settings={"hide_scores": True})
@@ -104,6 +107,19 @@ BAD = [
     ((*S0, "label_time"), 5, "sources[0].label_time"),
     ((*S0, "note"), ["x"], "sources[0].note: must be a string"),
     ((*S0, "extra"), 5, "sources[0].extra: must be an object"),
+    # schema 1.1
+    (("schema_minor",), "1", "schema_minor: must be an integer"),
+    (("visits", 0, "flag_columns"), "pixelFlags_sat", "visits[0].flag_columns: must be an array"),
+    (("visits", 0, "flag_columns"), [""], "visits[0].flag_columns"),
+    ((*S0, "diaSourceId"), -1, "sources[0].diaSourceId: must be an integer in [0, "),
+    ((*S0, "diaSourceId"), 1.7e17, "sources[0].diaSourceId"),  # a float loses the id's digits
+    ((*S0, "diaSourceId"), 2**64, "sources[0].diaSourceId"),
+    ((*S0, "visit"), "2024", "sources[0].visit: must be an integer"),
+    ((*S0, "detector"), True, "sources[0].detector"),
+    ((*S0, "flags"), "pixelFlags_sat", "sources[0].flags: must be an array of non-empty strings"),
+    ((*S0, "flags"), [3], "sources[0].flags"),
+    ((*S0, "flags"), ["pixelFlags_streak"], "sources[0].flags: 'pixelFlags_streak' is not one of "
+                                            "the visit's flag_columns"),
 ]
 
 

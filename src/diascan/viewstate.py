@@ -19,6 +19,7 @@ from psygnal import Signal, SignalGroupDescriptor
 
 from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
 from diascan.evented import batch
+from diascan.session.model import FLAG_PREFIX
 from diascan.stamps import FRAME_ORDER as FRAMES
 
 STATUSES = ("matched", "unmatched", "target", "missing")
@@ -358,8 +359,6 @@ CORE_COLUMNS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 #: Other names the filter knows a core column by (the table view's headers).
 COLUMN_ALIASES = {"reliability": "original_reliability", "flux": "psfFlux"}
-#: Pixel flag columns (Rubin's ``pixelFlags_*``; bool, one per plane and centre).
-FLAG_PREFIX = "pixelFlags_"
 
 
 def _as_array(values: Any) -> np.ndarray:

@@ -187,7 +187,8 @@ class QtSessionLink(QObject):
             return  # the user moved on while this one loaded; its own load follows
         visit = session.visits[index]
         if not visit.is_loaded:  # first time this visit is opened: its sources are known now
-            visit.fill_sources(source_records(win.sources))
+            flags = [] if win.sources is None else win.sources.flag_names
+            visit.fill_sources(source_records(win.sources), flags)
             meta = getattr(win.images.get("science"), "metadata", {}) or {}
             for key in ("visit", "detector", "band"):
                 if getattr(visit, key) is None and meta.get(key) is not None:

@@ -31,6 +31,7 @@ from diascan.errors import InputError, SessionError, describe_os_error
 from diascan.safety import check_output_path
 from diascan.session.labels import LabelRecord, format_time, parse_label, parse_time, utc_now
 from diascan.session.model import (
+    SCHEMA_MINOR,
     SCHEMA_VERSION,
     SOURCE_FIELDS,
     FileRef,
@@ -88,6 +89,7 @@ def session_to_json(session: Session) -> dict[str, Any]:
         for s in v.sources:
             rec = v.labels.record(s.id)
             d = {f: _scalar(getattr(s, f)) for f in SOURCE_FIELDS}
+            d["flags"] = list(s.flags)
             d["label"] = None if rec.label is None else rec.label.value
             d["label_time"] = format_time(rec.time)
             d["note"] = rec.note
@@ -110,12 +112,14 @@ def session_to_json(session: Session) -> dict[str, Any]:
                           "path": v.model_path},
                 "view": _jsonable(v.view),
                 "current_source": _scalar(v.current_source),
+                "flag_columns": list(v.flag_columns),
                 "sources": sources,
             }
         )
     return {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
+        "schema_minor": SCHEMA_MINOR,
         "app_version": __version__,
         "created": session.created,
         "modified": session.modified,
@@ -203,6 +207,7 @@ def _visit_from_json(d: dict[str, Any]) -> VisitEntry:
         src = SourceRecord(
             **{f: s.get(f) for f in SOURCE_FIELDS if f != "status"},
             status=s.get("status") or "",
+            flags=tuple(s.get("flags") or ()),
             extra=dict(s.get("extra") or {}),
         )
         sources.append(src)
@@ -226,6 +231,7 @@ def _visit_from_json(d: dict[str, Any]) -> VisitEntry:
         model_path=model.get("path"),
         view=dict(d.get("view") or {}),
         current_source=d.get("current_source"),
+        flag_columns=list(d.get("flag_columns") or []),
     )
 
 

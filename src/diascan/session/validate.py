@@ -122,6 +122,13 @@ def label(v: Any) -> str | None:
     return None
 
 
+def names(v: Any) -> str | None:
+    """A list of names (pixel flag columns), or null."""
+    if v is None or (isinstance(v, list) and all(isinstance(x, str) and x for x in v)):
+        return None
+    return "must be an array of non-empty strings or null"
+
+
 def source_id(v: Any) -> str | None:
     if isinstance(v, str) or (_is_int(v) and INT64[0] <= v <= INT64[1]):
         return None
@@ -129,6 +136,10 @@ def source_id(v: Any) -> str | None:
 
 
 SOURCE_RULES: dict[str, Rule] = {
+    "diaSourceId": integer(0, INT64[1]),
+    "visit": integer(*INT64),
+    "detector": integer(*INT64),
+    "flags": names,
     "ra": number(-360.0, 360.0),
     "dec": number(-90.0, 90.0),
     "x": number(-MAX_PIXEL, MAX_PIXEL),
@@ -150,8 +161,10 @@ VISIT_RULES: dict[str, Rule] = {
     "files": obj,
     "model": obj,
     "view": obj,
+    "flag_columns": names,
 }
 TOP_RULES: dict[str, Rule] = {
+    "schema_minor": integer(0, 2**31 - 1),
     "app_version": text, "created": time, "modified": time, "view_settings": obj,
 }  # fmt: skip
 
@@ -204,6 +217,7 @@ def _visit(where: str, v: Any) -> None:
     if not isinstance(sources, list):
         raise _Bad(f"{where}.sources: must be an array, got {_short(sources)}")
     seen: set = set()
+    known_flags = set(v.get("flag_columns") or ())
     for i, s in enumerate(sources):
         here = f"{where}.sources[{i}]"
         if not isinstance(s, dict):
@@ -212,6 +226,10 @@ def _visit(where: str, v: Any) -> None:
             raise _Bad(f"{here}: has no id")
         _check(f"{here}.id", s["id"], source_id)
         _fields(here, s, SOURCE_RULES)
+        unknown = [f for f in s.get("flags") or () if f not in known_flags]
+        if unknown:
+            raise _Bad(f"{here}.flags: {_short(unknown[0])} is not one of the visit's "
+                       f"flag_columns")
         key = (type(s["id"]), s["id"])
         if key in seen:
             raise _Bad(f"{here}.id: duplicate source id {_short(s['id'])}")

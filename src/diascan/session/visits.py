@@ -15,24 +15,56 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from diascan.errors import InputError
 from diascan.progress import CancelToken, ProgressCallback, check, report
-from diascan.session.model import FileRef, Session, SourceRecord, VisitEntry, sha256_file
+from diascan.session.model import (
+    FileRef,
+    Session,
+    SourceRecord,
+    VisitEntry,
+    optional_int,
+    sha256_file,
+)
 
 
 class SourceArrays(Protocol):
-    """The per-source arrays a visit records (``diascan.viewstate.SourceSet`` has them)."""
+    """The per-source arrays a visit records (``diascan.viewstate.SourceSet`` has them).
 
-    ids: Any
-    ra: Any
-    dec: Any
-    x: Any
-    y: Any
-    flux: Any
-    snr: Any
-    score: Any
-    original: Any
-    status: Any
+    ``dia_source_id``, ``visit``, ``detector``: integer arrays, masked where unknown;
+    ``columns``: every column by name (the pixel flags among them, :attr:`flag_names`)."""
+
+    @property
+    def ids(self) -> Any: ...
+    @property
+    def ra(self) -> Any: ...
+    @property
+    def dec(self) -> Any: ...
+    @property
+    def x(self) -> Any: ...
+    @property
+    def y(self) -> Any: ...
+    @property
+    def flux(self) -> Any: ...
+    @property
+    def snr(self) -> Any: ...
+    @property
+    def score(self) -> Any: ...
+    @property
+    def original(self) -> Any: ...
+    @property
+    def status(self) -> Any: ...
+    @property
+    def dia_source_id(self) -> Any: ...
+    @property
+    def visit(self) -> Any: ...
+    @property
+    def detector(self) -> Any: ...
+    @property
+    def flag_names(self) -> list[str]: ...
+    @property
+    def columns(self) -> Mapping[str, Any]: ...
 
     def __len__(self) -> int: ...
 
@@ -43,15 +75,22 @@ def _num(a: Any, i: int) -> float | None:
 
 
 def source_records(sources: SourceArrays | None) -> list[SourceRecord]:
-    """Session records of the sources the viewer shows (scores as they are now)."""
+    """Session records of the sources the viewer shows (scores as they are now), with their
+    diaSourceId, visit, detector and set pixel flags."""
     if sources is None:
         return []
+    flags = [(name, np.asarray(sources.columns[name], dtype=bool))
+             for name in sources.flag_names]
+    dia, visit, det = sources.dia_source_id, sources.visit, sources.detector
     return [
         SourceRecord(
             id=int(sources.ids[i]), ra=_num(sources.ra, i), dec=_num(sources.dec, i),
             x=_num(sources.x, i), y=_num(sources.y, i), psfFlux=_num(sources.flux, i),
             snr=_num(sources.snr, i), score=_num(sources.score, i),
             original_reliability=_num(sources.original, i), status=str(sources.status[i]),
+            diaSourceId=optional_int(dia[i]), visit=optional_int(visit[i]),
+            detector=optional_int(det[i]),
+            flags=tuple(name for name, values in flags if values[i]),
         )
         for i in range(len(sources))
     ]  # fmt: skip
@@ -76,6 +115,7 @@ def visit_from_view(
     """
     records = source_records(sources)
     files = dict(input_files or {})
+    flags = [] if sources is None else list(sources.flag_names)
 
     def path_of(name: str) -> str | None:
         if files.get(name):
@@ -93,6 +133,7 @@ def visit_from_view(
         visit=meta.get("visit"), detector=meta.get("detector"), band=meta.get("band"),
         model_name=model_name if scored else None,
         model_version=None if not scored or model_version is None else str(model_version),
+        flag_columns=flags,
     )  # fmt: skip
 
 
