@@ -381,3 +381,11 @@ def test_sources_from_table_take_the_pipeline_context():
     assert b.diaSourceId is None  # the pipeline's -1: no catalog row
     assert a.flags == ("pixelFlags_sat", "pixelFlags_edge") and b.flags == ("pixelFlags_edge",)
     assert flag_columns(t) == ["pixelFlags_sat", "pixelFlags_edge"]
+
+
+def test_a_flag_no_visit_lists_is_listed_when_saved(tmp_path):
+    """Records made with flags in a visit made without flag_columns still save a file that
+    loads (the writer lists every flag a source has)."""
+    v = VisitEntry.create([SourceRecord(id=1, flags=("pixelFlags_cr",))])
+    back = load_session(save_session(Session(visits=[v]), tmp_path / "s.json")).current
+    assert back.flag_columns == ["pixelFlags_cr"] and back.source(1).flags == ("pixelFlags_cr",)

@@ -21,6 +21,7 @@ from diascan.inputs import folder_files, pipeline_inputs
 from diascan.io import read_table
 from diascan.pipeline import detect, load_inputs
 from diascan.session import Label, Session, VisitEntry, save_session, sources_from_table
+from diascan.session.model import flag_columns
 
 #: A detection takes the label of the nearest truth source within this distance (pixels).
 MATCH_RADIUS_PX = 5.0
@@ -75,7 +76,7 @@ def write_labelled_session(
     for v in visits:
         files = folder_files(v.folder)
         entry = VisitEntry.create(
-            sources_from_table(v.detections),
+            sources_from_table(v.detections), flag_columns=flag_columns(v.detections),
             science=files["science"], difference=files["difference"],
             template=files.get("template"), template_patches=files.get("template_patches", []),
             catalog=files.get("catalog"), visit=v.metadata.get("visit"),

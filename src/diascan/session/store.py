@@ -112,7 +112,10 @@ def session_to_json(session: Session) -> dict[str, Any]:
                           "path": v.model_path},
                 "view": _jsonable(v.view),
                 "current_source": _scalar(v.current_source),
-                "flag_columns": list(v.flag_columns),
+                # every flag a source has is listed (the file must validate whoever made
+                # the records)
+                "flag_columns": list(dict.fromkeys(
+                    [*v.flag_columns, *(f for src in v.sources for f in src.flags)])),
                 "sources": sources,
             }
         )
