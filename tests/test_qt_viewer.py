@@ -128,8 +128,11 @@ def test_window_shows_frames_markers_table(win, result):
         item = win.frames.views[name].images[0]
         assert item.image.dtype == np.float32 and item.image.flags.c_contiguous
         assert np.isfinite(item.image).all()
-    symbols = {p.symbol() for p in win.frames.views["difference"].markers.points()}
-    assert {"o", "s", "star", "d"} <= symbols
+    from diascan.qt.qt_frames import marker_symbol
+
+    symbols = {id(p.symbol()) for p in win.frames.views["difference"].markers.points()}
+    shapes = {id(marker_symbol(s)) for s in ("matched", "unmatched", "target", "missing")}
+    assert len(shapes) == 4 and shapes <= symbols  # one ring shape per status
     assert win.source_ids() == list(range(100, 100 + N_SOURCES))
     lo, hi = win.state.frames["difference"].levels
     assert lo == -hi  # difference is symmetric by default
@@ -146,7 +149,8 @@ def test_click_marker_selects_row_and_centres(win, qtbot, result):
     assert (ya + yb) / 2 == pytest.approx(result.detections["y"][k], abs=1.0)
     hl = win.frames.views["template"].highlight.points()
     assert len(hl) == 1 and hl[0].pos().x() == pytest.approx(result.detections["x"][k])
-    assert win.frames.views["science"].vline.value() == pytest.approx(result.detections["x"][k])
+    assert win.frames.crosshair_position() == pytest.approx(
+        (result.detections["x"][k], result.detections["y"][k]))
     assert win.cutouts.stamps is not None and win.cutouts.stamps.shape == (3, 51, 51)
 
 

@@ -35,10 +35,14 @@ COL = {h: k for k, (h, _, _) in enumerate(COLUMNS)}
 #: Columns of text (left-aligned); the others are numbers (right-aligned).
 TEXT_COLUMNS = frozenset({COL["label"], COL["status"]})
 SORT_ROLE = Qt.ItemDataRole.UserRole
-STATUS_COLORS = {
-    status: QColor(*get_palette().status_color(status))
-    for status in ("matched", "unmatched", "target")
-}
+def status_colors(palette: str | None = None) -> dict[str, QColor]:
+    """Text colour of each status in the table, from ``palette`` (:mod:`diascan.palettes`)."""
+    pal = get_palette(palette)
+    return {status: QColor(*pal.status_color(status))
+            for status in ("matched", "unmatched", "target")}
+
+
+STATUS_COLORS = status_colors()
 
 
 class QtSourceTableModel(QAbstractTableModel):
@@ -50,6 +54,19 @@ class QtSourceTableModel(QAbstractTableModel):
         self.sources.connect(self._on_sources)
         #: True while ``dataChanged`` is emitted (proxies may hide rows: not a user move).
         self.updating = False
+        self.status_colors = STATUS_COLORS
+
+    def set_palette(self, name: str) -> None:
+        """Colour the status column with palette ``name``."""
+        self.status_colors = status_colors(name)
+        if len(self.sources):
+            col = COL["status"]
+            self.updating = True
+            try:
+                self.dataChanged.emit(self.index(0, col), self.index(len(self.sources) - 1, col),
+                                      [Qt.ItemDataRole.ForegroundRole])
+            finally:
+                self.updating = False
 
     def set_sources(self, sources: vs.SourceSet) -> None:
         self.beginResetModel()
@@ -102,7 +119,7 @@ class QtSourceTableModel(QAbstractTableModel):
                 return float(v) if np.isfinite(v) else -np.inf
             return "" if v is None else str(v)
         if role == Qt.ItemDataRole.ForegroundRole and c == COL["status"]:
-            return STATUS_COLORS.get(str(v))
+            return self.status_colors.get(str(v))
         if role == Qt.ItemDataRole.TextAlignmentRole and c not in TEXT_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -125,8 +142,15 @@ class QtSourceFilter(QSortFilterProxyModel):
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setFilterKeyColumn(-1)
         self._visible: np.ndarray | None = None
+        #: The filter box's rows (a boolean per source row), None: no filter.
+        self.row_mask: np.ndarray | None = None
         self.filtering = False
         state.connect(self._on_state)
+
+    def set_row_mask(self, mask: np.ndarray | None) -> None:
+        """Show only the rows where ``mask`` is True (the filter box's expression)."""
+        self.row_mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self.refilter()
 
     def _on_state(self, name: str, value) -> None:
         if name in ("threshold", "hidden_statuses", "hidden_labels"):
@@ -148,6 +172,9 @@ class QtSourceFilter(QSortFilterProxyModel):
             return False
         hidden_labels = self.state.hidden_labels
         if hidden_labels and src.labels[row] in hidden_labels:
+            return False
+        mask = self.row_mask
+        if mask is not None and len(mask) == len(src) and not mask[row]:
             return False
         return super().filterAcceptsRow(row, parent)
 
