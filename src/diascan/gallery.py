@@ -27,7 +27,7 @@ STAMP_SIZE_STEP = 10
 DEFAULT_STAMP_SIZE = 51
 #: Screen pixels per image pixel the layout aims at (before fitting the grid to the widget).
 ZOOM_RANGE = (0.5, 4.0)
-DEFAULT_ZOOM = 1.25
+DEFAULT_ZOOM = 1.0
 #: Factor of one zoom step (``+`` / ``-`` in the gallery).
 ZOOM_STEP = 1.25
 #: Tiles per row and column: at least 2 x 2, at most 12 x 10 (the issue asks for 8 x 6 or more).

@@ -45,7 +45,7 @@ STATUS_STYLE = status_style()
 #: all stay outside it, growing with the zoom (:func:`overlay_geometry`).
 CLEAR_RADIUS = 2.5
 #: ... and never less than this many screen pixels (zoomed out).
-MIN_CLEAR_PX = 3.0
+MIN_CLEAR_PX = 2.0
 #: Radius of each ring's hole (unit symbol: the shape spans -0.5..0.5): inside the largest
 #: circle the shape holds, so the hole is a clean disc.
 _HOLES = {"o": 0.34, "s": 0.34, "d": 0.22, "star": 0.19}
@@ -105,7 +105,9 @@ def overlay_geometry(scale: float) -> dict[str, float]:
     (``status`` keys), the selection ring (``highlight``), the gap of the crosshair
     (``gap``, a radius) and the label letter's symbol (``label``)."""
     clear = max(MIN_CLEAR_PX, CLEAR_RADIUS * float(scale))
-    pen = 1.0  # half the rings' 2 px outline reaches into the hole
+    # half the rings' 2 px outline reaches into the hole, its antialiasing a bit more, and a
+    # symbol lands on whole screen pixels
+    pen = 3.5
     out: dict[str, float] = {}
     for status, (shape, base) in STATUS_SHAPES.items():
         out[status] = float(max(base, np.ceil((clear + pen) / _HOLES[shape])))

@@ -84,8 +84,8 @@ SHORT_NAMES = {"science": "sci", "template": "tmpl", "difference": "diff"}
 #: The window's size where the screen has room, and the share of the screen it takes at most.
 PREFERRED_SIZE = (1500, 950)
 SCREEN_SHARE = 0.9
-#: Below this available screen height the docks share the height as tabs.
-COMPACT_HEIGHT = 900
+#: In a window less high than this the docks share the height as tabs.
+COMPACT_HEIGHT = 800
 
 
 def window_size(available: tuple[int, int], preferred: tuple[int, int] = PREFERRED_SIZE,
@@ -377,10 +377,9 @@ class QtMainWindow(QMainWindow):
         return dock
 
     def compact(self) -> bool:
-        """True on a short screen (under COMPACT_HEIGHT pixels available, 768-line laptops):
-        docks share the height as tabs."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        return screen is not None and screen.availableGeometry().height() < COMPACT_HEIGHT
+        """True in a short window (under COMPACT_HEIGHT pixels: what a 768-line laptop gives):
+        docks added then share the height as tabs."""
+        return self.height() < COMPACT_HEIGHT
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         """The Model toolbar goes on a second row when both do not fit in one (its rescore
