@@ -265,11 +265,13 @@ def test_moves_follow_the_table_filter_and_sort(qtbot, win, ctl):
     assert win.selected_id() == 102
     press(qtbot, win.table, Qt.Key.Key_P)
     assert win.selected_id() == 103
-    win.filter_edit.setText("10")  # the text filter counts too: every id matches
-    win.filter_edit.setText("102")
+    win.filter_edit.setText("id in (100, 102)")  # the filter box counts too
+    assert win.displayed_source_ids() == [102, 100]  # sorted by score
     win.table.setFocus()
-    press(qtbot, win.table, Qt.Key.Key_N)
+    press(qtbot, win.table, Qt.Key.Key_P)  # from the hidden 103: the one before it shown
     assert win.selected_id() == 102
+    press(qtbot, win.table, Qt.Key.Key_N)
+    assert win.selected_id() == 100
 
 
 def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):
@@ -415,10 +417,15 @@ def test_every_registered_action_is_a_bound_qaction_in_its_menu(win, ctl):
     assert [m.text() for m in win.menuBar().actions()] == list(MENUS.values())
     for a in ACTIONS:
         act = win.actions[a.id]
-        assert act.text() == a.title and act.isEnabled(), f"{a.id} not bound"
+        assert act.text() == a.title and win.actions.is_bound(a.id), f"{a.id} not bound"
+        # the gallery's actions are live while it is shown, the frames' while they are
+        assert act.isEnabled() == (a.context != "gallery"), a.id
         assert [s.toString() for s in act.shortcuts()] == list(a.keys), a.id
         if a.menu is not None:
             assert act in win.actions.menus[a.menu].actions(), a.id
+    win.show_gallery(True)
+    for a in ACTIONS:
+        assert win.actions[a.id].isEnabled() == (a.context != "frames"), a.id
     # menu order is registry order
     file_items = [x.text() for x in win.file_menu.actions() if not x.isSeparator()]
     assert file_items == [a.title for a in ACTIONS if a.menu == "File"]

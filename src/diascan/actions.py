@@ -8,9 +8,11 @@ differ from these defaults (``diascan.session.keymap``). Order is the order of m
 the ``?`` sheet.
 
 Contexts say where a key works: ``window`` anywhere in the main window; ``table`` only while
-the source table has focus (Return rescores there, and types elsewhere); ``frames`` and
-``gallery`` for views that are never shown at once. Two actions may share a key only in
-contexts that never overlap (:func:`contexts_overlap`).
+the source table has focus (Return rescores there, and types elsewhere); ``frames`` while the
+frames are shown, wherever the focus is (the table's too); ``gallery`` while the gallery is
+shown and has the focus (its arrows, pages and Return would take the table's keys away). The
+frames and the gallery are never shown at once. Two actions may share a key only in contexts
+that never overlap (:func:`contexts_overlap`): ``+`` zooms the frames or the gallery's tiles.
 
 Keys are Qt key-sequence strings in the canonical form of
 :func:`diascan.session.keymap.normalize_key` (``"R"``, ``"Shift+N"``, ``"Ctrl+Z"``, ``"]"``).
@@ -29,9 +31,13 @@ from pathlib import Path
 #: Where an action's keys work (see the module docstring).
 CONTEXTS = ("window", "table", "frames", "gallery")
 
+#: What :attr:`Action.where` adds for each context.
+_CONTEXT_WHERE = {"window": "", "table": ", table focused", "frames": ", frames shown",
+                  "gallery": ", gallery focused"}
+
 #: Menus in menu-bar order: name -> title with its mnemonic.
-MENUS: dict[str, str] = {"File": "&File", "View": "&View", "Score": "S&core",
-                         "Session": "&Session"}
+MENUS: dict[str, str] = {"File": "&File", "View": "&View", "Gallery": "&Gallery",
+                         "Source": "S&ource", "Score": "S&core", "Session": "&Session"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class Action:
     def where(self) -> str:
         """Where it is found: its menu (or "labelling keys"), and the focus it needs."""
         where = f"{self.menu} menu" if self.menu else "labelling keys"
-        return where if self.context == "window" else f"{where}, {self.context} focused"
+        return where + _CONTEXT_WHERE[self.context]
 
     def __post_init__(self) -> None:
         if self.context not in CONTEXTS:
@@ -83,7 +89,68 @@ ACTIONS: tuple[Action, ...] = (
     Action("toggle_single", "Single/triple frame", ("T",), "View",
            "one frame at a time, or the three side by side"),
     Action("goto", "Go to…", ("Ctrl+G",), "View", "go to a source id or RA,DEC"),
+    Action("gallery", "Gallery", ("G",), "View",
+           "the gallery of triplets instead of the frames (Enter opens a tile in the frames)",
+           checkable=True, separator=True),
+    Action("fit", "Zoom to fit", ("F",), "View", "show the whole image in the frames",
+           context="frames", separator=True),
+    Action("zoom_in", "Zoom in", ("+", "="), "View", "zoom the frames in (x2)",
+           context="frames"),
+    Action("zoom_out", "Zoom out", ("-",), "View", "zoom the frames out (x2)",
+           context="frames"),
+    Action("zoom_source", "Zoom to the source", ("Z",), "View",
+           "centre the frames on the selected source at the zoom-to-source scale",
+           context="frames"),
+    Action("zoom_source_scale", "Zoom-to-source scale…", (), "View",
+           "how many screen pixels an image pixel takes when zooming to a source"),
+    Action("markers", "Markers", ("M",), "View",
+           "show the source markers (hide them to see the pixels under them)",
+           context="frames", checkable=True),
     Action("legend", "Legend", (), "View", "show the marker legend", checkable=True),
+    Action("palette", "Colour-blind-safe colours", (), "View",
+           "Okabe-Ito colours for statuses and labels in the frames, gallery, table and region "
+           "exports (off: the classic colours)", checkable=True),
+    Action("stamps_follow_frames", "Stamps follow the frames' stretch", ("Shift+T",), "View",
+           "the toolbar's stretch and limits on every stamp (off: each stamp's own zscale)",
+           checkable=True, separator=True),
+    Action("larger_stamps", "Larger stamps", (">",), "View",
+           "more sky around each source in the gallery and the stamp dock"),
+    Action("smaller_stamps", "Smaller stamps", ("<",), "View",
+           "less sky around each source in the gallery and the stamp dock"),
+    # Gallery: while it is shown and has the focus (r / b / u, n / p, Left / Right are the
+    # labelling keys, which work there too)
+    Action("gallery.up", "Tile above", ("Up",), "Gallery", "select the tile above",
+           context="gallery"),
+    Action("gallery.down", "Tile below", ("Down",), "Gallery", "select the tile below",
+           context="gallery"),
+    Action("gallery.next_page", "Next page", ("PgDown",), "Gallery",
+           "the next page of tiles", context="gallery"),
+    Action("gallery.previous_page", "Previous page", ("PgUp",), "Gallery",
+           "the previous page of tiles", context="gallery"),
+    Action("gallery.first", "First tile", ("Home",), "Gallery", "select the first tile",
+           context="gallery"),
+    Action("gallery.last", "Last tile", ("End",), "Gallery", "select the last tile",
+           context="gallery"),
+    Action("gallery.open", "Open in the frames", ("Return", "Enter"), "Gallery",
+           "show the selected source in the linked frames, centred (or double click)",
+           context="gallery"),
+    Action("gallery.enlarge", "Enlarge the tile", ("Z",), "Gallery",
+           "show the selected tile 3x larger, in place", context="gallery", separator=True),
+    Action("gallery.enlarge_on_hover", "Enlarge tiles under the mouse", ("Shift+Z",),
+           "Gallery", "the tile under the mouse is shown 3x larger", context="gallery"),
+    Action("gallery.zoom_in", "Larger tiles", ("+", "="), "Gallery",
+           "more screen pixels per image pixel: fewer, larger tiles", context="gallery"),
+    Action("gallery.zoom_out", "Smaller tiles", ("-",), "Gallery",
+           "fewer screen pixels per image pixel: more tiles on a page", context="gallery"),
+    # Source: the selected source (and the right-click menu of a source)
+    Action("copy_position", "Copy position", (), "Source",
+           "copy the source's RA, Dec (degrees and sexagesimal) to the clipboard"),
+    Action("open_legacy_survey", "Open in the Legacy Survey viewer", (), "Source",
+           "the source's position in the Legacy Survey sky viewer, in the browser"),
+    Action("open_simbad", "Search SIMBAD", (), "Source",
+           "SIMBAD's objects near the source, in the browser"),
+    Action("open_tns", "Search TNS", (), "Source",
+           "the Transient Name Server's objects near the source, in the browser"),
     # Score
     Action("rescore_selected", "Rescore selected", ("Return", "Enter"), "Score",
            "rescore the selected source (Return in the table)", context="table"),
@@ -126,8 +193,10 @@ def action(action_id: str) -> Action:
 
 
 def contexts_overlap(a: str, b: str) -> bool:
-    """True when keys of contexts ``a`` and ``b`` can be live at once (then they must differ)."""
-    return a == b or "window" in (a, b)
+    """True when keys of contexts ``a`` and ``b`` can be live at once (then they must differ):
+    ``window`` with all; ``frames`` keys work with the table focused; the table and the gallery
+    are never focused at once, nor the frames and the gallery shown at once."""
+    return a == b or "window" in (a, b) or {a, b} == {"frames", "table"}
 
 
 def clashes(bindings: Mapping[str, Iterable[str]],

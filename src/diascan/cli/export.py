@@ -29,6 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="export only visit N (1-based, repeatable; default: all visits)")
     p.add_argument("--frame", choices=("icrs", "fk5"), default="icrs",
                    help="sky frame of region files (default icrs)")
+    p.add_argument("--palette", choices=("classic", "okabe-ito"), default="classic",
+                   help="label colours of region files: classic, or okabe-ito "
+                        "(colour-blind-safe; labels differ by shape and text as well)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return p
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         visits = [v - 1 for v in args.visit]
     n = export_sources(
         session, args.out, labels=labels, visits=visits, overwrite=args.overwrite,
-        frame=args.frame, session_path=args.session,
+        frame=args.frame, palette=args.palette, session_path=args.session,
     )
     print(f"wrote {n} source(s) to {args.out}", file=sys.stderr)
     return 0

@@ -35,6 +35,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "not exist; labels are saved to it on every change",
     )
     p.add_argument(
+        "--gallery",
+        action="store_true",
+        help="open on the gallery of triplets (science, template, difference stamps of every "
+        "source) instead of the frames; G switches between them",
+    )
+    p.add_argument(
+        "--palette",
+        choices=("classic", "okabe-ito"),
+        default="classic",
+        help="colours of statuses and labels: classic, or okabe-ito (colour-blind-safe)",
+    )
+    p.add_argument(
         "--screenshot",
         metavar="PNG",
         help="save the window as PNG once loading and scoring finished, then quit",
@@ -88,4 +100,6 @@ def run(args: argparse.Namespace) -> int:
         small_demo=bool(getattr(args, "small_demo", False)), model=getattr(args, "model", None),
         trust_model_code=bool(getattr(args, "trust_model_code", False)),
         screenshot=getattr(args, "screenshot", None),
+        gallery=bool(getattr(args, "gallery", False)),
+        palette=getattr(args, "palette", "classic"),
     ))  # fmt: skip

@@ -61,6 +61,8 @@ class ViewRequest:
     model: str | None = None  #: ``--model``: a package path or name
     trust_model_code: bool = False
     screenshot: str | None = None  #: save the window there once loaded and scored, then quit
+    gallery: bool = False  #: ``--gallery``: open on the gallery of triplets
+    palette: str = "classic"  #: ``--palette``: colours of statuses and labels
 
 
 def run_viewer(req: ViewRequest) -> int:
@@ -74,6 +76,9 @@ def run_viewer(req: ViewRequest) -> int:
     win = QtMainWindow()
     win.show_errors_as_dialogs = not screenshot
     win.trust_model_code = req.trust_model_code
+    win.set_palette(req.palette)
+    if req.gallery:
+        win.show_gallery(True)
     specs, default = model_choices(req.model)
     win.set_models(specs, default)
     link = QtSessionLink(win, session_path=session_file, interactive=not screenshot)

@@ -5,8 +5,11 @@ keys of the user's :class:`~diascan.session.keymap.KeyMap`. Whoever implements a
 it (:meth:`QtActions.bind`: the window its views, the label controller labelling and the
 session's files); an action nobody bound is disabled, so its keys do nothing until then.
 
-Keys are window-wide (``Qt.ShortcutContext.WindowShortcut``), except ``table`` actions, which
-work while the table has focus. A triggered shortcut never moves the focus. Text fields keep
+Keys are window-wide (``Qt.ShortcutContext.WindowShortcut``), except ``table`` and ``gallery``
+actions, which work while that widget has focus. The actions of a view (``frames``,
+``gallery``) are enabled only while it is shown (:meth:`QtActions.set_live`): the frames' keys
+then work wherever the focus is, and are greyed out in the menus while the gallery is shown.
+A triggered shortcut never moves the focus. Text fields keep
 the printable keys typed into them (Qt lets a focused line edit claim them first); the search
 fields (filter, go-to) leave the keys of ``over_text`` actions to their shortcuts
 (:meth:`QtActions.guard_search_field`), so ``]`` blinks instead of emptying the table.
@@ -30,7 +33,7 @@ log = logging.getLogger(__name__)
 _CONTEXT = {
     "window": Qt.ShortcutContext.WindowShortcut,
     "table": Qt.ShortcutContext.WidgetWithChildrenShortcut,
-    "frames": Qt.ShortcutContext.WidgetWithChildrenShortcut,
+    "frames": Qt.ShortcutContext.WindowShortcut,  # live while shown (set_live)
     "gallery": Qt.ShortcutContext.WidgetWithChildrenShortcut,
 }
 
@@ -62,6 +65,8 @@ class QtActions(QObject):
                                         for name, title in MENUS.items()}
         self._over_text: set[str] = set()
         self._slots: dict[str, Callable[..., Any]] = {}
+        #: Contexts whose view is not shown (their actions stay disabled).
+        self._hidden: set[str] = set()
         for a in ACTIONS:
             act = QAction(a.title, window)
             act.setObjectName(f"action_{a.id}")
@@ -93,8 +98,19 @@ class QtActions(QObject):
             act.toggled.connect(slot)
         else:
             act.triggered.connect(lambda _checked=False: slot())
-        act.setEnabled(True)
+        act.setEnabled(BY_ID[action_id].context not in self._hidden)
         return act
+
+    def is_bound(self, action_id: str) -> bool:
+        """True when someone implements ``action_id`` (it may still be off: its view hidden)."""
+        return action_id in self._slots
+
+    def set_live(self, context: str, live: bool) -> None:
+        """Enable (or disable) the bound actions of ``context`` (a view shown or hidden)."""
+        (self._hidden.discard if live else self._hidden.add)(context)
+        for action_id, act in self.qactions.items():
+            if BY_ID[action_id].context == context and action_id in self._slots:
+                act.setEnabled(live)
 
     def attach(self, action_id: str, widget: QWidget) -> None:
         """Make a ``table``/``frames``/``gallery`` action's keys live while ``widget`` (or a

@@ -156,6 +156,9 @@ class QtLabelController(QObject):
             session = Session(visits=[qt_session.visit_from_window(window)])
         self.session = session
         self.session_path = Path(session_path) if session_path else new_session_path()
+        #: The visit whose data the window shows (its pan and zoom are that visit's view);
+        #: the session link sets it when a visit's data arrive.
+        self.window_visit: VisitEntry | None = self.shown_visit()
         self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
         self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
@@ -262,6 +265,14 @@ class QtLabelController(QObject):
         table = getattr(self.window, "table", None)
         (table or self.window).setFocus()
 
+    def label_source(self, sid: SourceId, label: str | None) -> bool:
+        """Label source ``sid`` (None clears it) without moving the selection (the gallery
+        asks so); autosaved and undone like a key press. False for an unknown id."""
+        if sid not in self.triage.store:
+            return False
+        self.triage.store.set_label(sid, label)
+        return True
+
     def label_remaining_bogus(self, confirm: bool = True) -> int:
         """Label every unlabelled source of this visit bogus, after a confirmation dialog."""
         n = self.triage.store.statistics().unlabelled
@@ -322,6 +333,7 @@ class QtLabelController(QObject):
         index = len(self.session.visits) - 1
         if make_current:
             self.triage.set_visit(index)
+            self.window_visit = visit
         self.sync_window()
         self.autosave.save()
         return index
@@ -350,6 +362,7 @@ class QtLabelController(QObject):
         self.autosave.detach()
         self.session = session
         self.session_path = Path(path)
+        self.window_visit = None  # until the new session's visit is shown
         self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
         self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
@@ -567,11 +580,15 @@ class QtLabelController(QObject):
         )
 
     def _store_view(self) -> None:
+        """Keep the window's view (pan, zoom, display) in the visit it shows, and only there:
+        while the next visit loads, the window still shows the last one (its zoom must not
+        become the new visit's), and before any data it shows nothing."""
         state = getattr(self.window, "state", None)
-        if state is not None and hasattr(state, "to_dict"):
+        visit = self.window_visit
+        if state is not None and hasattr(state, "to_dict") and visit is not None:
             view = dict(state.to_dict())
             view.pop("selected_id", None)
-            self.session.current.view = view
+            visit.view = view
 
     def _restore_view(self, view: dict) -> None:
         state = getattr(self.window, "state", None)

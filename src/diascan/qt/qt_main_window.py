@@ -11,7 +11,17 @@ table, markers, cutouts, plots; the label controller sets it).
 Keys come from the action registry (:mod:`diascan.actions`) and the user's key file. Blink is
 ``]`` (forward) and ``[`` (backward): Imviz uses B / Shift+B, but B labels a source bogus here;
 Return rescores only while the table has focus. Blinking while the three frames are side by
-side switches to the single-frame view, keeping the focus where it was.
+side switches to the single-frame view, keeping the focus where it was, and centres the
+selected source.
+
+Two scanning views share the window's top half: the linked frames and the gallery of triplets
+(View > Gallery, ``G``; :class:`~diascan.qt.qt_gallery.QtGallery` over a
+:class:`~diascan.gallery.GalleryState`). The gallery's tiles follow the table's filter and sort;
+its selection and the window's are one; Enter or a double click opens the tile in the frames.
+The filter box takes expressions (:mod:`diascan.filter_expressions`) over the table's columns
+(:meth:`~diascan.viewstate.SourceSet.filter_columns`): one mask for the table, the markers and the gallery. A right-click on
+a source (frames, table, gallery) opens the Source menu (copy the position, open it in other
+archives) with the labelling actions.
 
 Workers: a load is never cancelled by a rescore request; the request waits for the load and then
 runs on the loaded data. A rescore request during a rescore replaces it.
@@ -25,30 +35,40 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QItemSelectionModel, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer, QUrl, pyqtSignal
+from PyQt6.QtGui import QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDockWidget,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from diascan import links
 from diascan import viewstate as vs
+from diascan.filter_expressions import CompiledFilter, FilterError, compile_filter
+from diascan.gallery import GALLERY_ACTIONS, GalleryState
 from diascan.qt.qt_actions import QtActions
 from diascan.qt.qt_bind import Binding, bind_check, bind_combo, bind_member, bind_slider
 from diascan.qt.qt_cutouts import QtCutouts
-from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
+from diascan.qt.qt_frames import MASK_COLORS, ZOOM_STEP, QtFrames, adopt_menus
+from diascan.qt.qt_gallery import QtGallery
 from diascan.qt.qt_jobs import Job, QtJobs, error_text, in_background
 from diascan.qt.qt_plots import QtPlots
 from diascan.qt.qt_table import QtSourceFilter, QtSourceTable, QtSourceTableModel
@@ -61,6 +81,21 @@ Loader = Callable[..., Any]
 
 #: Short frame names of the status-bar readout.
 SHORT_NAMES = {"science": "sci", "template": "tmpl", "difference": "diff"}
+
+#: The window's size where the screen has room, and the share of the screen it takes at most.
+PREFERRED_SIZE = (1500, 950)
+SCREEN_SHARE = 0.9
+#: In a window less high than this the docks share the height as tabs.
+COMPACT_HEIGHT = 800
+
+
+def window_size(available: tuple[int, int], preferred: tuple[int, int] = PREFERRED_SIZE,
+                share: float = SCREEN_SHARE) -> tuple[int, int]:
+    """The window's opening size on a screen whose available area is ``available`` (width,
+    height): ``preferred``, but at most ``share`` of the screen either way."""
+    return (min(preferred[0], int(available[0] * share)),
+            min(preferred[1], int(available[1] * share)))
+
 
 
 class QtMainWindow(QMainWindow):
@@ -78,7 +113,7 @@ class QtMainWindow(QMainWindow):
         #: The user's keys (``~/.config/diascan/keys.json`` unless given).
         self._keymap = keymap
         self.setWindowTitle("diascan")
-        self.resize(1500, 950)
+        self._fit_to_screen()
         self.setAcceptDrops(True)
         self.state = state or vs.ViewerState()
         self.sources: vs.SourceSet | None = None
@@ -114,6 +149,19 @@ class QtMainWindow(QMainWindow):
         self.table = QtSourceTable(self.proxy)
         self.cutouts = QtCutouts()
         self.plots = QtPlots(self.state)
+        #: The gallery of triplets (View > Gallery) and what it shows.
+        self.gallery_state = GalleryState()
+        self.gallery = QtGallery(self.gallery_state)
+        self.gallery.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.gallery.set_frames(self.state.frames)
+        #: The filter box's checked expression (None: no filter) and the rows it keeps.
+        self.row_filter: CompiledFilter | None = None
+        #: Colours of statuses and labels everywhere (View > Colour-blind-safe colours).
+        self.palette_name = "classic"
+        self._order_timer = QTimer(self)
+        self._order_timer.setSingleShot(True)
+        self._order_timer.setInterval(0)
+        self._order_timer.timeout.connect(self.sync_gallery_order)
         self._build_layout()
         self._build_controls()
         self._build_menus()
@@ -124,18 +172,39 @@ class QtMainWindow(QMainWindow):
         QTimer.singleShot(0, self.actions.report_notes)
 
     # -- layout --------------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Open at most SCREEN_SHARE of the available screen (1366 x 768 laptops too)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(*PREFERRED_SIZE)
+            return
+        area = screen.availableGeometry()
+        w, h = window_size((area.width(), area.height()))
+        self.resize(w, h)
+        self.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
+
     def _build_layout(self) -> None:
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("filter rows (any column)")
+        self.filter_edit.setPlaceholderText('filter: snr > 10, status == "matched", '
+                                            "label == none…")
+        self.filter_edit.setToolTip(
+            "Show only the rows that pass: comparisons of the table's columns (== != < <= > "
+            ">=, in), joined by and / or / not; e.g. score < 0.5 and label == none. A plain "
+            "id or value (matched, real) works too. The markers and the gallery follow.")
+        self.filter_error = QLabel("")
+        self.filter_error.setStyleSheet("color: #d33")
+        self.filter_error.setWordWrap(True)
+        self.filter_error.setVisible(False)
         self.goto_edit = QLineEdit()
         self.goto_edit.setPlaceholderText("go to id or RA Dec (deg or hh:mm:ss dd:mm:ss)")
         top = QHBoxLayout()
-        top.addWidget(self.filter_edit)
-        top.addWidget(self.goto_edit)
+        top.addWidget(self.filter_edit, 3)
+        top.addWidget(self.goto_edit, 2)
         table_box = QWidget()
         tl = QVBoxLayout(table_box)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addLayout(top)
+        tl.addWidget(self.filter_error)
         tl.addWidget(self.table)
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(self.cutouts, "Cutouts")
@@ -144,10 +213,18 @@ class QtMainWindow(QMainWindow):
         bottom.addWidget(table_box)
         bottom.addWidget(self.side_tabs)
         bottom.setSizes([900, 500])
+        #: The frames or the gallery (View > Gallery), above the table.
+        self.view_stack = QStackedWidget()
+        self.view_stack.addWidget(self.frames)
+        self.view_stack.addWidget(self.gallery)
         main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(self.frames)
+        main.addWidget(self.view_stack)
         main.addWidget(bottom)
+        main.setStretchFactor(0, 3)
+        main.setStretchFactor(1, 2)
         main.setSizes([560, 360])
+        main.setChildrenCollapsible(False)
+        self.main_split = main
         self.setCentralWidget(main)
 
     def _build_controls(self) -> None:
@@ -191,6 +268,7 @@ class QtMainWindow(QMainWindow):
         self.rescore_all_btn = QPushButton("Rescore all")
         bar2.addWidget(self.rescore_sel_btn)
         bar2.addWidget(self.rescore_all_btn)
+        self.toolbars = (bar, bar2)
 
         # Mask planes dock.
         self.mask_box = QWidget()
@@ -201,7 +279,11 @@ class QtMainWindow(QMainWindow):
         self.mask_layout.addWidget(self.alpha_slider)
         self.mask_checks: dict[str, QCheckBox] = {}
         self.mask_layout.addStretch(1)
-        self.mask_dock = self.add_dock("Mask planes", self.mask_box)
+        scroll = QScrollArea()  # a file with many planes must not make the window taller
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.mask_box)
+        self.mask_dock = self.add_dock("Mask planes", scroll)
 
     def _build_menus(self) -> None:
         """Menus and keys from the action registry; the window binds the actions it does."""
@@ -210,23 +292,46 @@ class QtMainWindow(QMainWindow):
         self.file_menu = acts.menus["File"]
         self.view_menu = acts.menus["View"]
         self.session_menu = acts.menus["Session"]
+        self.gallery_menu = acts.menus["Gallery"]
+        self.source_menu = acts.menus["Source"]
+        gallery = self.gallery.actions()
         for action_id, slot in (
             ("open_images", self.open_dialog),
             ("quit", self.close),
-            ("blink_forward", lambda: self.state.blink(1)),
-            ("blink_backward", lambda: self.state.blink(-1)),
+            ("blink_forward", lambda: self.blink(1)),
+            ("blink_backward", lambda: self.blink(-1)),
             ("toggle_single", self.toggle_single),
             ("goto", self.goto_edit.setFocus),
+            ("gallery", self.show_gallery),
+            ("fit", self.frames.fit),
+            ("zoom_in", lambda: self.frames.zoom(ZOOM_STEP)),
+            ("zoom_out", lambda: self.frames.zoom(1 / ZOOM_STEP)),
+            ("zoom_source", self.frames.zoom_to_selected),
+            ("zoom_source_scale", self.ask_source_scale),
+            ("markers", self.frames.set_markers_visible),
             ("legend", self.frames.set_legend_visible),
+            ("palette", lambda on: self.set_palette("okabe-ito" if on else "classic")),
+            ("stamps_follow_frames", lambda on: setattr(self.gallery_state, "follow_frames", on)),
+            ("larger_stamps", self.gallery_state.larger_stamps),
+            ("smaller_stamps", self.gallery_state.smaller_stamps),
+            ("copy_position", self.copy_position),
+            ("open_legacy_survey", lambda: self.open_archive(links.legacy_survey_url)),
+            ("open_simbad", lambda: self.open_archive(links.simbad_url)),
+            ("open_tns", lambda: self.open_archive(links.tns_url)),
             ("rescore_selected", self.rescore_selected),
             ("rescore_all", self.rescore_all),
             ("cheat_sheet", self.show_cheat_sheet),
             ("key_bindings", self.show_key_prefs),
+            *((action_id, gallery[action_id]) for action_id in GALLERY_ACTIONS),
         ):
             acts.bind(action_id, slot)
         acts.attach("rescore_selected", self.table)  # Return rescores in the table only
+        for action_id in GALLERY_ACTIONS:  # while the gallery has the focus
+            acts.attach(action_id, self.gallery)
+        acts.set_live("gallery", False)  # the frames are shown first
         self.legend_action = acts["legend"]
         self.legend_action.setChecked(True)
+        acts["markers"].setChecked(True)
         for edit in (self.filter_edit, self.goto_edit):
             acts.guard_search_field(edit)
         acts.notes_reported.connect(
@@ -253,16 +358,52 @@ class QtMainWindow(QMainWindow):
         dock.setObjectName(title.replace(" ", "_"))
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        others = [d for d in self.findChildren(QDockWidget)
+                  if d is not dock and self.dockWidgetArea(d) == area and not d.isFloating()]
+        if others and self.compact():  # a short screen: docks share the height as tabs
+            self.tabifyDockWidget(others[0], dock)
+            QTimer.singleShot(0, dock.raise_)  # the newest (the Labels) in front
         if self.isVisible():  # a dock added after show() stays hidden otherwise
             dock.show()
         return dock
 
+    def compact(self) -> bool:
+        """True in a short window (under COMPACT_HEIGHT pixels: what a 768-line laptop gives):
+        docks added then share the height as tabs."""
+        return self.height() < COMPACT_HEIGHT
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """The Model toolbar goes on a second row when both do not fit in one (its rescore
+        buttons must never hide behind the toolbar's overflow arrow)."""
+        super().resizeEvent(event)
+        first, second = self.toolbars
+        need = first.sizeHint().width() + second.sizeHint().width() + 16
+        broken = self.toolBarBreak(second)
+        if need > self.width() and not broken:
+            self.insertToolBarBreak(second)
+        elif need <= self.width() and broken:
+            self.removeToolBarBreak(second)
+
     def _connect(self) -> None:
         self.frames.source_clicked.connect(self._select_row_and_center)
+        self.frames.source_menu_requested.connect(self._source_menu)
         self.plots.source_clicked.connect(self._select_row_and_center)
         self.frames.cursor_moved.connect(self._update_cursor)
         self.table.selectionModel().currentRowChanged.connect(self._table_row_changed)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._table_menu)
+        self.filter_edit.textChanged.connect(self.set_filter)
+        # the gallery's tiles: the table's rows in its order; one selection; labels by id
+        for signal in (self.proxy.layoutChanged, self.proxy.rowsInserted,
+                       self.proxy.rowsRemoved, self.proxy.modelReset):
+            signal.connect(lambda *_: self._order_timer.start())
+        self.gallery_state.events.current.connect(self._gallery_selected)
+        self.gallery_state.open_requested.connect(self.open_in_frames)
+        self.gallery_state.label_requested.connect(self._gallery_label)
+        self.gallery.menu_requested.connect(self._gallery_menu)
+        self.gallery.display_changed.connect(self.cutouts.set_display)
+        self.gallery_state.events.stamp_size.connect(self.cutouts.set_stamp_size)
+        self.gallery_state.events.follow_frames.connect(self._follow_frames_changed)
         self.goto_edit.returnPressed.connect(lambda: self.goto(self.goto_edit.text()))
         self.blink_btn.clicked.connect(lambda: self.state.blink(1))
         self.blink_back_btn.clicked.connect(lambda: self.state.blink(-1))
@@ -295,6 +436,9 @@ class QtMainWindow(QMainWindow):
         ]
         state.events.selected_id.connect(self._selected_changed)
         state.events.hide_scores.connect(self._apply_hide_scores)
+        for fs in state.frames.values():  # tiles that follow the frames' stretch
+            for field in ("stretch", "colormap", "levels", "limits", "symmetric"):
+                fs.events[field].connect(self.gallery.frames_changed)
 
     # -- public API (session engineer, tests) ---------------------------------------------
     def source_ids(self) -> list[int]:
@@ -369,11 +513,15 @@ class QtMainWindow(QMainWindow):
             self.state.selected_id = None  # another visit: the old selection is not there
         missing_xy = _missing_xy(getattr(result, "missing", None), self.images.get("science"))
         if self.sources is not None:
+            self._compile_filter()  # the filter box's text, over the new sources
+            self.proxy.row_mask = self._row_mask()
+            self.frames.row_mask = self.proxy.row_mask
             self.table_model.set_sources(self.sources)
             self.sources.connect(self._on_sources)
             self.frames.set_sources(self.sources, missing_xy)
             self.plots.set_sources(self.sources)
             self.table.fit_columns(self.sources)
+        self._show_stamps()
         self._build_mask_checks()
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
@@ -393,6 +541,17 @@ class QtMainWindow(QMainWindow):
             10000,
         )
         self.data_loaded.emit()
+
+    def _show_stamps(self) -> None:
+        """One stamp source for the gallery and the stamp dock, over the shown visit."""
+        from diascan.visit_stamps import VisitStamps
+
+        stamps = None
+        if self.sources is not None and all(self.images.get(n) is not None for n in vs.FRAMES):
+            stamps = VisitStamps(self.images, self.sources.x, self.sources.y)
+        self.gallery.set_source(stamps, self.sources if stamps is not None else None)
+        self.cutouts.set_stamp_source(stamps)
+        self.sync_gallery_order()
 
     def _build_mask_checks(self) -> None:
         for cb in self.mask_checks.values():
@@ -536,6 +695,10 @@ class QtMainWindow(QMainWindow):
         self.rescore_done.emit(None)
 
     def _on_sources(self, kind: str, indices) -> None:
+        self.gallery.refresh_rows(indices)  # the tiles' texts (score, badge)
+        if self.row_filter is not None and (
+                {"score": "score", "labels": "label"}.get(kind) in self.row_filter.columns):
+            self._refresh_timer.start()  # a filter on what changed: rows come and go
         # Batches can arrive faster than a repaint: coalesce marker/plot/filter refreshes
         # (napari's qthrottled idea) so the GUI thread does one rebuild per ~50 ms at most.
         if kind == "scores" and not self._refresh_timer.isActive():
@@ -550,6 +713,8 @@ class QtMainWindow(QMainWindow):
     def _refresh_scores(self) -> None:
         if self.sources is None:
             return
+        if self.row_filter is not None and self.row_filter.columns & {"score", "label"}:
+            self._apply_row_mask()  # rows that now pass the filter, or no longer do
         self.frames.refresh_markers()
         self.plots.refresh()
         if self.state.threshold is not None:
@@ -620,6 +785,9 @@ class QtMainWindow(QMainWindow):
     def _selected_changed(self, value: int | None) -> None:
         if value is not None:
             self._show_cutouts()
+            row = self.sources.index_of(value) if self.sources is not None else None
+            if row is not None:
+                self.gallery_state.select_row(row)  # the gallery follows the window
             self.selection_changed.emit(int(value))
 
     def _apply_hide_scores(self, on: bool) -> None:
@@ -628,6 +796,7 @@ class QtMainWindow(QMainWindow):
         # walk the table's order: it would give the model's ranking away)
         self.side_tabs.setTabVisible(self.side_tabs.indexOf(self.plots), not on)
         self.cutouts.set_hide_scores(on)  # marker tooltips and plots read the state themselves
+        self.gallery_state.hide_scores = on
 
     def _show_cutouts(self) -> None:
         row = self.sources.index_of(self.state.selected_id) if self.sources is not None else None
@@ -652,6 +821,227 @@ class QtMainWindow(QMainWindow):
 
     def toggle_single(self) -> None:
         self.state.single = not self.state.single
+
+    def blink(self, step: int = 1) -> None:
+        """``]`` / ``[``: the next (previous) frame in the single view, centred on the selected
+        source (from the gallery: the frames come back first)."""
+        if self.gallery_shown():
+            self.actions["gallery"].setChecked(False)
+        self.state.blink(step)
+        row = self.sources.index_of(self.state.selected_id) if (
+            self.sources is not None and self.state.selected_id is not None) else None
+        if row is not None:
+            self.frames.center_on(float(self.sources.x[row]), float(self.sources.y[row]))
+
+    def ask_source_scale(self) -> None:
+        """View > Zoom-to-source scale…: screen pixels per image pixel of ``Z``."""
+        value, ok = QInputDialog.getDouble(
+            self, "Zoom to the source", "screen pixels per image pixel:",
+            self.frames.source_scale, 1.0, 64.0, 1)
+        if ok:
+            self.set_source_scale(value)
+
+    def set_source_scale(self, scale: float) -> None:
+        """The zoom of ``Z`` (screen pixels per image pixel)."""
+        self.frames.source_scale = float(scale)
+        self.statusBar().showMessage(f"Z zooms to the source at {scale:g} screen pixels per "
+                                     "image pixel", 5000)
+
+    # -- the gallery ---------------------------------------------------------------------
+    def gallery_shown(self) -> bool:
+        """True while the gallery (not the frames) is the view on screen."""
+        return self.view_stack.currentWidget() is self.gallery
+
+    def show_gallery(self, on: bool = True) -> None:
+        """View > Gallery (``G``): the gallery of triplets in place of the frames, or back.
+
+        The actions of the view shown are live (the gallery's while it has the focus, which
+        it takes); the selected source stays selected."""
+        act = self.actions["gallery"]
+        if act.isChecked() != bool(on):
+            act.setChecked(bool(on))  # comes back here through the action
+            return
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and self.view_stack.isAncestorOf(focus)
+        self.view_stack.setCurrentWidget(self.gallery if on else self.frames)
+        self.actions.set_live("gallery", on)
+        self.actions.set_live("frames", not on)
+        if on:
+            self.sync_gallery_order()
+            self.gallery.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif had_focus:  # the focus does not fall into the filter box (typed keys)
+            self.frames.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def sync_gallery_order(self) -> None:
+        """The gallery's tiles: the rows the table shows, in its order (filter and sort)."""
+        self._order_timer.stop()
+        proxy = self.proxy
+        rows = [proxy.mapToSource(proxy.index(r, 0)).row() for r in range(proxy.rowCount())]
+        self.gallery_state.set_order(rows if self.sources is not None else [])
+        row = self.sources.index_of(self.state.selected_id) if (
+            self.sources is not None and self.state.selected_id is not None) else None
+        if row is not None:
+            self.gallery_state.select_row(row)
+
+    def _gallery_selected(self, *_args) -> None:
+        """The gallery's selection is the window's (no centring: the frames are hidden)."""
+        row = self.gallery_state.selected_row
+        if row is None or self.sources is None or not self.gallery_shown():
+            return
+        if int(self.sources.ids[row]) != self.state.selected_id:
+            self._select_row(row, center=False)
+
+    def open_in_frames(self, row: int) -> None:
+        """Enter / double click on a tile: the frames, centred on that source (zoomed to it
+        when the frames showed more than the zoom-to-source view)."""
+        if self.sources is None:
+            return
+        self.show_gallery(False)
+        self._select_row(row, center=False)
+        x, y = float(self.sources.x[row]), float(self.sources.y[row])
+        if self.frames.pixel_size() * self.frames.source_scale > 1.0:
+            self.frames.zoom_to(x, y)
+        else:
+            self.frames.center_on(x, y)
+
+    def _gallery_label(self, row: int, label) -> None:
+        """A label asked by the gallery: through the label controller (autosave, undo)."""
+        if self.sources is None:
+            return
+        ctl = self.label_controller
+        if ctl is not None and hasattr(ctl, "label_source"):
+            ctl.label_source(int(self.sources.ids[row]), label)
+        else:
+            self.sources.set_label(row, label)
+
+    def _follow_frames_changed(self, on: bool) -> None:
+        act = self.actions["stamps_follow_frames"]
+        if act.isChecked() != bool(on):
+            act.setChecked(bool(on))
+
+    # -- filter box ----------------------------------------------------------------------
+    def set_filter(self, text: str) -> bool:
+        """Filter the table, the markers and the gallery by the expression ``text`` (the filter
+        box); a filter that cannot be used says why next to the box (the last good one stays).
+        Returns True when ``text`` was applied."""
+        if self.filter_edit.text() != text:
+            self.filter_edit.setText(text)  # comes back here
+            return self.filter_error.isHidden()
+        ok = self._compile_filter()
+        if ok:
+            self._apply_row_mask()
+        return ok
+
+    def _compile_filter(self) -> bool:
+        text = self.filter_edit.text()
+        if self.sources is None:
+            return True
+        try:
+            self.row_filter = compile_filter(text, self.sources.filter_columns())
+        except FilterError as exc:
+            self.filter_error.setText(str(exc))
+            self.filter_error.setVisible(True)
+            self.filter_edit.setStyleSheet("QLineEdit { border: 1px solid #d33; }")
+            return False
+        self.filter_error.setVisible(False)
+        self.filter_edit.setStyleSheet("")
+        return True
+
+    def _row_mask(self) -> np.ndarray | None:
+        if self.row_filter is None or self.sources is None:
+            return None
+        return self.row_filter(self.sources.filter_columns())
+
+    def _apply_row_mask(self) -> None:
+        """One mask of the filter box's rows for the table, the markers and the gallery."""
+        mask = self._row_mask()
+        self.proxy.set_row_mask(mask)
+        self.frames.set_row_mask(mask)
+        self.sync_gallery_order()
+
+    # -- colours -------------------------------------------------------------------------
+    def set_palette(self, name: str) -> None:
+        """Colour statuses and labels with palette ``name`` in the frames, the gallery, the
+        table and region exports (:mod:`diascan.palettes`)."""
+        from diascan.palettes import get_palette
+
+        self.palette_name = get_palette(name).name
+        act = self.actions["palette"]
+        if act.isChecked() != (self.palette_name != "classic"):
+            act.setChecked(self.palette_name != "classic")
+        self.frames.set_palette(self.palette_name)
+        self.gallery_state.palette = self.palette_name
+        self.table_model.set_palette(self.palette_name)
+
+    # -- the selected source: context menu, position, archives ----------------------------
+    def _selected_row(self) -> int | None:
+        if self.sources is None or self.state.selected_id is None:
+            return None
+        return self.sources.index_of(self.state.selected_id)
+
+    def selected_position(self) -> tuple[float, float] | None:
+        """RA, Dec (degrees) of the selected source; None (and a status message) without."""
+        row = self._selected_row()
+        if row is None:
+            self.statusBar().showMessage("select a source first", 3000)
+            return None
+        ra, dec = float(self.sources.ra[row]), float(self.sources.dec[row])
+        if not (np.isfinite(ra) and np.isfinite(dec)):
+            self.statusBar().showMessage("this source has no sky position (no WCS)", 5000)
+            return None
+        return ra, dec
+
+    def copy_position(self) -> str | None:
+        """Source > Copy position: RA, Dec in degrees and sexagesimal, to the clipboard."""
+        pos = self.selected_position()
+        if pos is None:
+            return None
+        text = links.position_text(*pos)
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage(f"copied {text}", 5000)
+        return text
+
+    def archive_url(self, build: Callable[[float, float], str]) -> str | None:
+        """The URL ``build`` (a :mod:`diascan.links` function) makes for the selected source."""
+        pos = self.selected_position()
+        return None if pos is None else build(*pos)
+
+    def open_archive(self, build: Callable[[float, float], str]) -> str | None:
+        """Open the selected source's position in another archive, in the browser."""
+        url = self.archive_url(build)
+        if url is not None:
+            QDesktopServices.openUrl(QUrl(url))
+            self.statusBar().showMessage(f"opened {url}", 5000)
+        return url
+
+    def source_context_menu(self) -> QMenu:
+        """The right-click menu of a source: the Source menu's actions and the labelling
+        actions (the same QActions, with their keys)."""
+        menu = QMenu(self)
+        menu.addActions(self.source_menu.actions())
+        menu.addSeparator()
+        for action_id in ("label_real", "label_bogus", "label_unsure", "clear_label"):
+            act = self.actions[action_id]
+            if act.isEnabled():
+                menu.addAction(act)
+        return menu
+
+    def _source_menu(self, row: int, pos: QPoint) -> None:
+        """Right-click on source ``row`` at global ``pos``: select it, then the menu."""
+        if self.sources is None:
+            return
+        self._select_row(row, center=False)
+        self.last_context_menu = self.source_context_menu()
+        self.last_context_menu.popup(pos)
+
+    def _table_menu(self, pos: QPoint) -> None:
+        idx = self.table.indexAt(pos)
+        if idx.isValid():
+            row = self.proxy.mapToSource(idx).row()
+            self._source_menu(row, self.table.viewport().mapToGlobal(pos))
+
+    def _gallery_menu(self, row: int, pos: QPoint) -> None:
+        self._source_menu(row, pos)
 
     def show_cheat_sheet(self) -> None:
         """``?``: every action and its keys."""

@@ -88,7 +88,8 @@ def verify_job(jobs: QtJobs, session: Session, on_done) -> Job:
 def export_to(controller, path: str | Path, labels=None, ask: bool = True,
               visits: list[int] | None = None, frame: str = "icrs") -> int | None:
     """Export to ``path`` (``labels``/``visits``/``frame`` as :func:`export_sources` takes
-    them); asks before replacing an existing file (``None`` when declined)."""
+    them; region colours from the window's palette); asks before replacing an existing file
+    (``None`` when declined)."""
     path = Path(path)
     overwrite = False
     if path.exists():
@@ -99,6 +100,7 @@ def export_to(controller, path: str | Path, labels=None, ask: bool = True,
     try:
         n = export_sources(controller.session, path, labels=labels, overwrite=overwrite,
                            visits=visits, frame=frame,
+                           palette=getattr(controller.window, "palette_name", None),
                            session_path=getattr(controller, "session_path", None))
     except InputError as exc:
         _error(controller.window, "Export failed", str(exc))

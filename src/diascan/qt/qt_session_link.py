@@ -180,12 +180,14 @@ class QtSessionLink(QObject):
         index, self.loading_visit = self.loading_visit, None
         if index is None:  # the user opened other images: a new visit of this session
             visit = qt_session.visit_from_window(win, checksum=False)
+            self.ctl.window_visit = None  # the view on screen is the new visit's already
             self.ctl.add_visit(visit)
             self._checksum([visit])
             return
         if index != session.current_visit:
             return  # the user moved on while this one loaded; its own load follows
         visit = session.visits[index]
+        self.ctl.window_visit = visit  # its view is the window's from now on
         if not visit.is_loaded:  # first time this visit is opened: its sources are known now
             flags = [] if win.sources is None else win.sources.flag_names
             visit.fill_sources(source_records(win.sources), flags)

@@ -58,10 +58,16 @@ SCORE_COLUMNS = ("score", "original_reliability")
 SORT_ROLE = Qt.ItemDataRole.UserRole
 #: Text of a true flag cell (a false one is empty: flags stand out).
 TRUE_TEXT = "✓"
-STATUS_COLORS = {
-    status: QColor(*get_palette().status_color(status))
-    for status in ("matched", "unmatched", "target")
-}
+
+
+def status_colors(palette: str | None = None) -> dict[str, QColor]:
+    """Text colour of each status in the table, from ``palette`` (:mod:`diascan.palettes`)."""
+    pal = get_palette(palette)
+    return {status: QColor(*pal.status_color(status))
+            for status in ("matched", "unmatched", "target")}
+
+
+STATUS_COLORS = status_colors()
 
 
 def table_columns(sources: vs.SourceSet) -> list[TableColumn]:
@@ -84,7 +90,20 @@ class QtSourceTableModel(QAbstractTableModel):
         super().__init__(parent)
         #: True while ``dataChanged`` is emitted (proxies may hide rows: not a user move).
         self.updating = False
+        self.status_colors = STATUS_COLORS
         self.set_sources(sources or vs.SourceSet.empty())
+
+    def set_palette(self, name: str) -> None:
+        """Colour the status column with palette ``name``."""
+        self.status_colors = status_colors(name)
+        if len(self.sources):
+            col = COL["status"]
+            self.updating = True
+            try:
+                self.dataChanged.emit(self.index(0, col), self.index(len(self.sources) - 1, col),
+                                      [Qt.ItemDataRole.ForegroundRole])
+            finally:
+                self.updating = False
 
     def set_sources(self, sources: vs.SourceSet) -> None:
         self.beginResetModel()
@@ -143,7 +162,7 @@ class QtSourceTableModel(QAbstractTableModel):
                 return -np.inf  # a missing number sorts first
             return "" if v is None else str(v)
         if role == Qt.ItemDataRole.ForegroundRole and c == COL["status"]:
-            return STATUS_COLORS.get(str(v))
+            return self.status_colors.get(str(v))
         if role == Qt.ItemDataRole.TextAlignmentRole and not self.columns[c].text:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -177,9 +196,16 @@ class QtSourceFilter(QSortFilterProxyModel):
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setFilterKeyColumn(-1)
         self._visible: np.ndarray | None = None
+        #: The filter box's rows (a boolean per source row), None: no filter.
+        self.row_mask: np.ndarray | None = None
         self.filtering = False
         for name in ("threshold", "hidden_statuses", "hidden_labels"):
             state.events[name].connect(self.refilter)
+
+    def set_row_mask(self, mask: np.ndarray | None) -> None:
+        """Show only the rows where ``mask`` is True (the filter box's expression)."""
+        self.row_mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self.refilter()
 
     def refilter(self) -> None:
         self._visible = None
@@ -197,6 +223,9 @@ class QtSourceFilter(QSortFilterProxyModel):
             return False
         hidden_labels = self.state.hidden_labels
         if hidden_labels and src.labels[row] in hidden_labels:
+            return False
+        mask = self.row_mask
+        if mask is not None and len(mask) == len(src) and not mask[row]:
             return False
         return super().filterAcceptsRow(row, parent)
 
