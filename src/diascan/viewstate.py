@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
+from diascan.io.mask_planes import spellings
 from diascan.stamps import FRAME_ORDER as FRAMES
 
 STATUSES = ("matched", "unmatched", "target", "missing")
@@ -149,8 +150,10 @@ class ViewerState(Observable):
         return FRAMES[self.blink_index]
 
     def toggle_mask_plane(self, name: str, on: bool) -> None:
-        planes = set(self.mask_planes_on)
-        (planes.add if on else planes.discard)(name)
+        """Show or hide plane ``name``, under either spelling (``SAT`` is ``SATURATED``)."""
+        planes = set(self.mask_planes_on) - set(spellings(name))
+        if on:
+            planes.add(name)
         self.mask_planes_on = frozenset(planes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -102,7 +102,8 @@ def run_viewer(req: ViewRequest) -> int:
             app.quit()
 
     def failed(msg: str) -> None:
-        if screenshot:
+        # one line, however many signals report the failure (error_shown, load_failed)
+        if screenshot and status["rc"] == 0:
             print(f"diascan view: error: {msg}", file=sys.stderr)
             status["rc"] = 2
             win.close()
