@@ -92,7 +92,7 @@ def run_viewer(req: ViewRequest) -> int:
             finish()
 
     def finish(_res=None) -> None:
-        if screenshot:
+        if screenshot and status["rc"] == 0:  # not after a failure (no PNG then)
             app.processEvents()
             pix = win.grab()
             if not pix.save(str(screenshot), "PNG"):

@@ -67,8 +67,8 @@ class QtFileInfoDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
         lay.addWidget(buttons)
-        screen = (window.screen() or QGuiApplication.primaryScreen()).availableGeometry()
-        self.resize(min(980, int(screen.width() * 0.8)), min(720, int(screen.height() * 0.8)))
+        # wide enough for the plane table's lines, never wider than the window it is over
+        self.resize(min(1000, int(window.width() * 0.85)), min(720, int(window.height() * 0.85)))
         self.job: Job | None = None
         window.data_loaded.connect(self._data_loaded)
         self.refresh()

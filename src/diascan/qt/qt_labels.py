@@ -7,12 +7,16 @@ first (ShortcutOverride). Every action goes through
 the Qt-free :class:`~diascan.session.triage.Triage`; every label change is mirrored into the
 window's table/markers and autosaved atomically. Scores the window recomputes
 (``rescore_done``) are written into the visit's sources with the model that made them and
-autosaved; a resumed session shows its saved scores and selects its saved model.
+autosaved; a resumed session shows its saved scores and selects its saved model. A save that
+fails is :class:`~diascan.qt.qt_save.QtSaveGuard`'s business (``self.guard``): dialog, banner,
+Save As, and the question before the session is left (:meth:`QtLabelController.close`,
+:meth:`QtLabelController.set_session`).
 
 The window must provide ``select_source(id)``, ``selection_changed(int)``, ``source_ids()`` and
 ``sources`` (a ``viewstate.SourceSet`` or ``None``) and ``actions`` (its QtActions);
 ``add_dock``, ``table``, ``state``, ``data_loaded``, ``rescore_done``, ``model``,
-``model_specs``/``set_models`` and ``statusBar()`` are used when present.
+``model_specs``/``set_models`` are used when present; ``statusBar()``, ``banners``,
+``show_error`` and ``show_errors_as_dialogs`` by the save guard.
 """
 
 from __future__ import annotations
@@ -512,6 +516,10 @@ class QtLabelController(QObject):
         self._apply_hide_labelled()
         if visit.current_source is not None and visit.current_source in visit.labels:
             self.window.select_source(visit.current_source)
+        elif ids and (shown := self.window.selected_id()) is not None and shown in visit.labels:
+            # a new visit: the source the window selected by itself (the known transient) is
+            # the one the label keys act on
+            self.triage.select(shown, notify=False)
         self._show_note()
         self.stats.update_from(self.session)
 

@@ -5,7 +5,9 @@ Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selec
 its order: the controller's triage moves through them), the ``selection_changed(int)`` signal,
 :attr:`actions` (every registered action as a QAction, in its menu: the controller binds the
 labelling and session ones), the right dock area (:meth:`add_dock`), :attr:`label_controller`
-(closed with the window) and ``state.hide_scores`` ("hide model scores while labelling":
+(closed with the window: ``label_controller.close()`` returns ``False`` to keep it open, when
+the session cannot be saved and the user cancels), :attr:`banners` (over the frames: the
+pipeline's warnings, "labels not saved"), :meth:`show_error` and ``state.hide_scores`` ("hide model scores while labelling":
 table, markers, cutouts, plots; the label controller sets it).
 
 Keys come from the action registry (:mod:`diascan.actions`) and the user's key file. Blink is
@@ -761,6 +763,7 @@ class QtMainWindow(QMainWindow):
             box = QMessageBox(icon, title, message, QMessageBox.StandardButton.Ok, self)
             actions = {box.addButton(text, QMessageBox.ButtonRole.ActionRole): slot
                        for text, slot in buttons}
+            box.setEscapeButton(QMessageBox.StandardButton.Ok)  # Esc and close() still work
             box.setModal(False)
             box.finished.connect(lambda _=0, b=box: self._dialogs.remove(b))
             # the chosen action runs once the box is gone (it may open a modal dialog)
