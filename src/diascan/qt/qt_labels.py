@@ -610,7 +610,6 @@ class QtLabelController(QObject):
             log.warning("view settings not restored: %s", ", ".join(skipped))
 
 
-
 def _spec_path(spec: Any) -> Any:
     """The package path of a model switcher entry (a path, or a loaded model with ``path``)."""
     if spec is None or isinstance(spec, str | Path):

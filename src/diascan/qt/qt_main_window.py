@@ -5,10 +5,10 @@ Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selec
 its order: the controller's triage moves through them), the ``selection_changed(int)`` signal,
 :attr:`actions` (every registered action as a QAction, in its menu: the controller binds the
 labelling and session ones), the right dock area (:meth:`add_dock`), :attr:`label_controller`
-(closed with the window: ``label_controller.close()`` returns ``False`` to keep it open, when
-the session cannot be saved and the user cancels), :attr:`banners` (over the frames: the
-pipeline's warnings, "labels not saved"), :meth:`show_error` and ``state.hide_scores`` ("hide model scores while labelling":
-table, markers, cutouts, plots; the label controller sets it).
+(closed with the window: its ``close()`` returns ``False`` to keep the window open when the
+session cannot be saved and the user cancels), :attr:`banners` (over the frames: the pipeline's
+warnings, "labels not saved"), :meth:`show_error` and ``state.hide_scores`` ("hide model scores
+while labelling": table, markers, cutouts, plots; the label controller sets it).
 
 Keys come from the action registry (:mod:`diascan.actions`) and the user's key file. Blink is
 ``]`` (forward) and ``[`` (backward): Imviz uses B / Shift+B, but B labels a source bogus here;
@@ -750,9 +750,10 @@ class QtMainWindow(QMainWindow):
                    buttons: Sequence[tuple[str, Callable[[], object]]] = ()) -> QMessageBox | None:
         """Show an error (or a ``warning``) in a non-blocking dialog and the status bar.
 
-        ``buttons``: ``(text, slot)`` offered next to OK (e.g. Save As…). Returns the dialog,
-        ``None`` without dialogs (``--screenshot``: the caller prints the one error line, so the
-        log gets it at INFO level only).
+        ``buttons``: ``(text, slot)`` offered next to OK (e.g. Save As…); the slot runs once the
+        dialog is closed. Returns the dialog, ``None`` without dialogs (``--screenshot``). The
+        log gets it at INFO only: the dialog is the user's channel, and under ``--screenshot``
+        ``run_viewer`` prints the one error line itself.
         """
         log.info("%s: %s", title, message)
         self.last_error = message
@@ -767,7 +768,8 @@ class QtMainWindow(QMainWindow):
             box.setModal(False)
             box.finished.connect(lambda _=0, b=box: self._dialogs.remove(b))
             # the chosen action runs once the box is gone (it may open a modal dialog)
-            box.finished.connect(lambda _=0, b=box: actions.get(b.clickedButton(), _nothing)())
+            box.finished.connect(
+                lambda _=0, b=box: actions.get(b.clickedButton(), lambda: None)())
             self._dialogs.append(box)
             box.show()
         self.error_shown.emit(message)
@@ -808,7 +810,7 @@ class QtMainWindow(QMainWindow):
             return
         self.open_files(files)
 
-    def show_file_info(self):
+    def show_file_info(self) -> Any:
         """File > File info…: what was read from each loaded file."""
         from diascan.qt.qt_info import show_file_info
 
@@ -825,10 +827,6 @@ class QtMainWindow(QMainWindow):
         for box in list(self._dialogs):
             box.close()
         super().closeEvent(event)
-
-
-def _nothing() -> None:
-    pass
 
 
 def _missing_xy(missing: Any, science: Any) -> np.ndarray:
