@@ -137,6 +137,22 @@ def test_label_keys_move_and_autosave(qtbot, win, ctl):
     assert ctl.stats.bar.value() == 3
 
 
+def test_a_new_session_labels_the_source_the_window_selected(qtbot, result, tmp_path):
+    """The window starts on the known transient (status 'target'): R labels it at once."""
+    from diascan.qt.qt_labels import QtLabelController
+
+    det = result.detections.copy()
+    det["status"][3] = "target"
+    w = make_window(qtbot, SimpleNamespace(**{**vars(result), "detections": det}))
+    assert w.selected_id() == IDS[3]
+    ctl = QtLabelController(w, session_path=tmp_path / "s.json")
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
+    press(qtbot, w.table, Qt.Key.Key_R)
+    assert ctl.session.current.labels.label(IDS[3]) is Label.REAL
+    assert on_disk(ctl, IDS[3]) == (Label.REAL, "")
+
+
 def test_text_fields_keep_typed_keys(qtbot, win, ctl):
     win.filter_edit.setFocus()
     qtbot.keyClicks(win.filter_edit, "rb u0")

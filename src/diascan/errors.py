@@ -10,6 +10,9 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+#: Set (to anything but ``0``/empty) to get tracebacks and Python warnings instead of one line.
+DEBUG_ENV = "DIASCAN_DEBUG"
+
 #: Longest problem text kept in a message (a dialog or one terminal line, not a dump).
 MAX_PROBLEM_CHARS = 600
 
@@ -83,3 +86,24 @@ class OutputError(InputError):
 
 class Cancelled(DiascanError):
     """Raised inside long work when the user cancelled it."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line ``FILE: problem`` for any exception: what the command line prints after
+    ``diascan CMD: error:`` and what a viewer dialog shows. diascan's own errors name the file
+    already; an ``OSError`` gets plain words (``disk full``); anything else is a bug and says
+    so."""
+    if isinstance(exc, InputError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else None
+        reason = describe_os_error(exc)
+        return one_line(f"{where}: {reason}" if where is not None else reason)
+    if isinstance(exc, MemoryError):
+        return "out of memory (the inputs are too large for this machine)"
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to process"
+    return one_line(
+        f"unexpected {type(exc).__name__}: {exc} (this is a bug in diascan; rerun with "
+        f"{DEBUG_ENV}=1 for the traceback and report it)"
+    )

@@ -19,6 +19,7 @@ from psygnal import Signal, SignalGroupDescriptor
 
 from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
 from diascan.evented import batch
+from diascan.io.mask_planes import spellings
 from diascan.session.model import FLAG_PREFIX
 from diascan.stamps import FRAME_ORDER as FRAMES
 
@@ -227,8 +228,10 @@ class ViewerState(_Checked):
         return FRAMES[self.blink_index]
 
     def toggle_mask_plane(self, name: str, on: bool) -> None:
-        planes = set(self.mask_planes_on)
-        (planes.add if on else planes.discard)(name)
+        """Show or hide plane ``name``, under either spelling (``SAT`` is ``SATURATED``)."""
+        planes = set(self.mask_planes_on) - set(spellings(name))
+        if on:
+            planes.add(name)
         self.mask_planes_on = frozenset(planes)
 
     def to_dict(self) -> dict[str, Any]:

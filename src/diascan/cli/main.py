@@ -21,10 +21,7 @@ import sys
 import warnings
 
 from diascan import __version__
-from diascan.errors import Cancelled, InputError, describe_os_error, one_line
-
-#: Set (to anything but ``0``/empty) to get tracebacks and Python warnings instead of one line.
-DEBUG_ENV = "DIASCAN_DEBUG"
+from diascan.errors import DEBUG_ENV, Cancelled, InputError, error_line, one_line
 
 #: Sub-command name -> module under ``diascan.cli`` providing ``add_parser(sub)`` and ``run(args)``.
 COMMANDS = {
@@ -131,24 +128,6 @@ def _dispatch(argv: list[str] | None) -> tuple[int, str | None]:
                 raise
             print(f"diascan {command}: error: {error_line(exc)}", file=sys.stderr)
             return 2, command
-
-
-def error_line(exc: BaseException) -> str:
-    """The ``FILE: problem`` part of the one error line for any exception."""
-    if isinstance(exc, InputError):
-        return str(exc)
-    if isinstance(exc, OSError):
-        where = exc.filename if exc.filename is not None else None
-        reason = describe_os_error(exc)
-        return one_line(f"{where}: {reason}" if where is not None else reason)
-    if isinstance(exc, MemoryError):
-        return "out of memory (the inputs are too large for this machine)"
-    if isinstance(exc, RecursionError):
-        return "input nested too deeply to process"
-    return one_line(
-        f"unexpected {type(exc).__name__}: {exc} (this is a bug in diascan; rerun with "
-        f"{DEBUG_ENV}=1 for the traceback and report it)"
-    )
 
 
 @contextlib.contextmanager

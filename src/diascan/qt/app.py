@@ -97,7 +97,7 @@ def run_viewer(req: ViewRequest) -> int:
             finish()
 
     def finish(_res=None) -> None:
-        if screenshot:
+        if screenshot and status["rc"] == 0:  # not after a failure (no PNG then)
             app.processEvents()
             pix = win.grab()
             if not pix.save(str(screenshot), "PNG"):
@@ -107,7 +107,8 @@ def run_viewer(req: ViewRequest) -> int:
             app.quit()
 
     def failed(msg: str) -> None:
-        if screenshot:
+        # one line, however many signals report the failure (error_shown, load_failed)
+        if screenshot and status["rc"] == 0:
             print(f"diascan view: error: {msg}", file=sys.stderr)
             status["rc"] = 2
             win.close()

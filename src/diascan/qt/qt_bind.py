@@ -14,7 +14,7 @@ Hand-written because neither psygnal nor superqt binds widgets to plain evented 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QSlider
@@ -90,12 +90,17 @@ def bind_check(check: QCheckBox, target: Any, field: str) -> Binding:
     return Binding(target, field, check.setChecked, check.toggled, bool, widget=check)
 
 
-def bind_member(check: QCheckBox, target: Any, field: str, member: str) -> Binding:
-    """A check box <-> whether ``member`` is in a frozenset field (e.g. one mask plane)."""
+def bind_member(check: QCheckBox, target: Any, field: str, member: str,
+                aliases: Iterable[str] = ()) -> Binding:
+    """A check box <-> whether ``member`` is in a frozenset field (e.g. one mask plane).
+
+    ``aliases`` are other names of the same member (a plane's other spelling): any of them
+    ticks the box, and unticking removes them all."""
+    names_of = frozenset({member, *aliases})
     return Binding(
         target, field, check.setChecked, check.toggled,
-        to_widget=lambda names: member in names,
-        to_state=lambda on, names: names | {member} if on else names - {member},
+        to_widget=lambda names: not names_of.isdisjoint(names),
+        to_state=lambda on, names: (names - names_of) | ({member} if on else set()),
         widget=check,
     )  # fmt: skip
 

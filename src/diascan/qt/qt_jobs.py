@@ -29,7 +29,7 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QThreadPool, QTimer, pyqtSignal
 
-from diascan.errors import Cancelled, DiascanError
+from diascan.errors import Cancelled, DiascanError, error_line
 from diascan.progress import CancelToken
 
 os.environ.setdefault("QT_API", "pyqt6")  # superqt (qtpy) must use the binding diascan uses
@@ -39,12 +39,11 @@ log = logging.getLogger(__name__)
 
 
 def error_text(exc: BaseException) -> str:
-    """The one line shown to the user for a failed job: the message of diascan's own errors
-    (they name the file and the problem), else the exception's type and message (its
-    traceback goes to the log)."""
-    if isinstance(exc, DiascanError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    """The one line shown to the user for a failed job, as the command line words it
+    (:func:`diascan.errors.error_line`): diascan's own errors name the file and the problem, an
+    ``OSError`` gets plain words, anything else is reported as a bug (its traceback goes to the
+    log)."""
+    return error_line(exc)
 
 
 #: Every started job until its ``done`` was handled (see the module docstring).
@@ -129,7 +128,7 @@ class Job(QObject):
             self.cancelled.emit()
             return
         self.error = exc
-        if not isinstance(exc, DiascanError):  # a bug, not bad input: keep the traceback
+        if not isinstance(exc, DiascanError | OSError | MemoryError):  # a bug: keep the traceback
             log.error("%s job failed", self.kind, exc_info=exc)
         self.failed.emit(exc)
 
@@ -165,6 +164,7 @@ POLICIES: dict[str, Policy] = {
                       stale=True),
     "checksum": Policy(background=True),
     "verify": Policy(background=True),
+    "info": Policy(cancels=frozenset({"info"}), stale=True),
 }
 
 

@@ -7,12 +7,16 @@ first (ShortcutOverride). Every action goes through
 the Qt-free :class:`~diascan.session.triage.Triage`; every label change is mirrored into the
 window's table/markers and autosaved atomically. Scores the window recomputes
 (``rescore_done``) are written into the visit's sources with the model that made them and
-autosaved; a resumed session shows its saved scores and selects its saved model.
+autosaved; a resumed session shows its saved scores and selects its saved model. A save that
+fails is :class:`~diascan.qt.qt_save.QtSaveGuard`'s business (``self.guard``): dialog, banner,
+Save As, and the question before the session is left (:meth:`QtLabelController.close`,
+:meth:`QtLabelController.set_session`).
 
 The window must provide ``select_source(id)``, ``selection_changed(int)``, ``source_ids()`` and
 ``sources`` (a ``viewstate.SourceSet`` or ``None``) and ``actions`` (its QtActions);
 ``add_dock``, ``table``, ``state``, ``data_loaded``, ``rescore_done``, ``model``,
-``model_specs``/``set_models`` and ``statusBar()`` are used when present.
+``model_specs``/``set_models`` are used when present; ``statusBar()``, ``banners``,
+``show_error`` and ``show_errors_as_dialogs`` by the save guard.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from diascan.errors import SessionError
 from diascan.qt import qt_session
+from diascan.qt.qt_save import QtSaveGuard
 from diascan.session.labels import Label, SourceId
 from diascan.session.model import Session, VisitEntry
 from diascan.session.recent import new_session_path, remember_last_session
@@ -161,8 +165,9 @@ class QtLabelController(QObject):
         self.window_visit: VisitEntry | None = self.shown_visit()
         self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
-        self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
-                                 before_save=self._store_view)
+        #: What happens when a save fails: dialog, banner, Save As, the close question.
+        self.guard = QtSaveGuard(self)
+        self.autosave = self._autosave(session, self.session_path)
         self._watch_visits()
         self._build_panel()
         self._bind_actions()
@@ -186,6 +191,7 @@ class QtLabelController(QObject):
         for action_id, slot in (
             ("open_session", lambda: qt_session.open_session_dialog(self)),
             ("open_visits", self.open_visits),
+            ("save_session_as", lambda: self.guard.save_as()),
             ("export", lambda: qt_session.export_dialog(self)),
             ("export_view", lambda: qt_session.export_png_dialog(self, "frames")),
             ("export_plots", lambda: qt_session.export_png_dialog(self, "plots")),
@@ -351,22 +357,37 @@ class QtLabelController(QObject):
             return False
         return link.open_visits()
 
-    def close(self) -> None:
-        """Save (selection and view included) and stop autosaving; call when the window closes."""
-        self.autosave.save()
-        self.autosave.detach()
+    def close(self) -> bool:
+        """When the window closes: save (selection and view included) and stop autosaving.
 
-    def set_session(self, session: Session, path: str | Path) -> None:
-        """Switch to another session (File > Open session, Open visits)."""
-        self.autosave.save()  # the session we leave keeps its selection and view
+        If the session cannot be saved the user chooses Save As…, Discard or Cancel
+        (:meth:`QtSaveGuard.confirm_leave`); ``False`` (Cancel): keep the window open, nothing
+        stopped.
+        """
+        if not self.guard.confirm_leave("close the window"):
+            return False
         self.autosave.detach()
+        return True
+
+    def _autosave(self, session: Session, path: Path) -> Autosave:
+        return Autosave(session, path, on_error=self.guard.failed, on_saved=self.guard.saved,
+                        before_save=self._store_view)
+
+    def set_session(self, session: Session, path: str | Path) -> bool:
+        """Switch to another session (File > Open session, Open visits); ``False`` when the
+        current one cannot be saved and the user cancelled (see :meth:`close`)."""
+        # the session we leave is saved with its selection and view (or saved elsewhere, or
+        # its unsaved changes discarded: the user's choice)
+        if not self.guard.confirm_leave("open another session"):
+            return False
+        self.autosave.detach()
+        self.guard.reset()  # the old session's warning goes with it
         self.session = session
         self.session_path = Path(path)
         self.window_visit = None  # until the new session's visit is shown
         self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
-        self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
-                                 before_save=self._store_view)
+        self.autosave = self._autosave(session, self.session_path)
         self._watch_visits()
         self.hide_scores_check.setChecked(self.triage.hide_scores)
         self.hide_labelled_check.setChecked(self.triage.hide_labelled)
@@ -374,6 +395,7 @@ class QtLabelController(QObject):
         self.restore_model()
         self.visit_requested.emit(session.current_visit)
         self.sync_window()
+        return True
 
     # --- scores and model ------------------------------------------------------------------
     def shown_visit(self) -> VisitEntry | None:
@@ -507,6 +529,10 @@ class QtLabelController(QObject):
         self._apply_hide_labelled()
         if visit.current_source is not None and visit.current_source in visit.labels:
             self.window.select_source(visit.current_source)
+        elif ids and (shown := self.window.selected_id()) is not None and shown in visit.labels:
+            # a new visit: the source the window selected by itself (the known transient) is
+            # the one the label keys act on
+            self.triage.select(shown, notify=False)
         self._show_note()
         self.stats.update_from(self.session)
 
@@ -599,13 +625,6 @@ class QtLabelController(QObject):
         skipped = state.update_from_dict(view, selection=False)
         if skipped:  # a stale or hand-edited setting: skipped, the rest applied
             log.warning("view settings not restored: %s", ", ".join(skipped))
-
-    def _save_error(self, exc: SessionError) -> None:
-        msg = f"Autosave failed: {exc}"
-        bar = getattr(self.window, "statusBar", None)
-        if bar is not None:
-            bar().showMessage(msg, 15000)
-        self.save_failed.emit(msg)
 
 
 def _spec_path(spec: Any) -> Any:

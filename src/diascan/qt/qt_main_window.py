@@ -5,8 +5,10 @@ Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selec
 its order: the controller's triage moves through them), the ``selection_changed(int)`` signal,
 :attr:`actions` (every registered action as a QAction, in its menu: the controller binds the
 labelling and session ones), the right dock area (:meth:`add_dock`), :attr:`label_controller`
-(closed with the window) and ``state.hide_scores`` ("hide model scores while labelling":
-table, markers, cutouts, plots; the label controller sets it).
+(closed with the window: its ``close()`` returns ``False`` to keep the window open when the
+session cannot be saved and the user cancels), :attr:`banners` (over the frames: the pipeline's
+warnings, "labels not saved"), :meth:`show_error` and ``state.hide_scores`` ("hide model scores
+while labelling": table, markers, cutouts, plots; the label controller sets it).
 
 Keys come from the action registry (:mod:`diascan.actions`) and the user's key file. Blink is
 ``]`` (forward) and ``[`` (backward): Imviz uses B / Shift+B, but B labels a source bogus here;
@@ -30,7 +32,7 @@ runs on the loaded data. A rescore request during a rescore replaces it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +64,13 @@ from PyQt6.QtWidgets import (
 
 from diascan import links
 from diascan import viewstate as vs
+from diascan.display import plane_color, plane_list
 from diascan.filter_expressions import CompiledFilter, FilterError, compile_filter
 from diascan.gallery import GALLERY_ACTIONS, GalleryState
+from diascan.io.info import layout_summary
+from diascan.io.mask_planes import spellings
 from diascan.qt.qt_actions import QtActions
+from diascan.qt.qt_banner import install_banners
 from diascan.qt.qt_bind import Binding, bind_check, bind_combo, bind_member, bind_slider
 from diascan.qt.qt_cutouts import QtCutouts
 from diascan.qt.qt_frames import MASK_COLORS, ZOOM_STEP, QtFrames, adopt_menus
@@ -163,6 +169,8 @@ class QtMainWindow(QMainWindow):
         self._order_timer.setInterval(0)
         self._order_timer.timeout.connect(self.sync_gallery_order)
         self._build_layout()
+        #: Banners over the frames: the pipeline's warnings, "labels not saved".
+        self.banners = install_banners(self)
         self._build_controls()
         self._build_menus()
         self._build_statusbar()
@@ -323,6 +331,7 @@ class QtMainWindow(QMainWindow):
             ("cheat_sheet", self.show_cheat_sheet),
             ("key_bindings", self.show_key_prefs),
             *((action_id, gallery[action_id]) for action_id in GALLERY_ACTIONS),
+            ("file_info", self.show_file_info),
         ):
             acts.bind(action_id, slot)
         acts.attach("rescore_selected", self.table)  # Return rescores in the table only
@@ -523,6 +532,7 @@ class QtMainWindow(QMainWindow):
             self.table.fit_columns(self.sources)
         self._show_stamps()
         self._build_mask_checks()
+        self._show_warnings(getattr(result, "warnings", None) or [])
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
             self.setWindowTitle(f"diascan — {Path(sci.path).name}")
@@ -537,8 +547,9 @@ class QtMainWindow(QMainWindow):
                 self._select_row(int(targets[0]), center=False)
         self.statusBar().showMessage(
             f"{len(self.sources) if self.sources is not None else 0} detections, "
-            f"{len(missing_xy)} catalog rows unmatched",
-            10000,
+            f"{len(missing_xy)} catalog rows unmatched · {layout_summary(self.images)} "
+            "(File > File info…)",
+            15000,
         )
         self.data_loaded.emit()
 
@@ -553,20 +564,31 @@ class QtMainWindow(QMainWindow):
         self.cutouts.set_stamp_source(stamps)
         self.sync_gallery_order()
 
+    def _show_warnings(self, warnings: list[str]) -> None:
+        """The pipeline's warnings of the visit shown, in a dismissable banner (the next
+        visit's replace them)."""
+        if not warnings:
+            self.banners.clear("warnings")
+            return
+        head = ("This visit's inputs make the result meaningless:" if len(warnings) == 1 else
+                f"{len(warnings)} problems with this visit's inputs make the result meaningless:")
+        self.banners.show_banner("warnings", [head, *(f"• {w}" for w in warnings)])
+
     def _build_mask_checks(self) -> None:
+        """One check box per mask plane, however each image spells it (``SAT`` and a DP2
+        file's ``SATURATED`` are one box), coloured as the overlay; its description is the
+        tooltip."""
         for cb in self.mask_checks.values():
             cb.setParent(None)
             cb.deleteLater()
         self.mask_checks = {}
-        planes: dict[str, int] = {}
-        for img in self.images.values():
-            if img is not None:
-                planes.update(img.mask_planes)
-        for name in sorted(planes, key=planes.get):
+        for name, desc in plane_list(self.images.get(n) for n in vs.FRAMES):
             cb = QCheckBox(name)
-            col = MASK_COLORS.get(name, (255, 0, 255))
-            cb.setStyleSheet(f"QCheckBox {{ color: rgb{col}; }}")
-            bind_member(cb, self.state, "mask_planes_on", name)  # lives as long as the box
+            cb.setStyleSheet(f"QCheckBox {{ color: rgb{plane_color(name, MASK_COLORS)}; }}")
+            other = [s for s in spellings(name) if s != name]
+            cb.setToolTip(desc + (f" (also called {other[0]})" if other else ""))
+            # either spelling ticks the box (lives as long as the box)
+            bind_member(cb, self.state, "mask_planes_on", name, aliases=other)
             self.mask_layout.insertWidget(self.mask_layout.count() - 1, cb)
             self.mask_checks[name] = cb
 
@@ -1088,19 +1110,34 @@ class QtMainWindow(QMainWindow):
         return "   ".join(parts)
 
     # -- errors, files -------------------------------------------------------------------
-    def show_error(self, title: str, message: str, warning: bool = False) -> None:
-        """Show an error (or a ``warning``) in a non-blocking dialog, the status bar and the log."""
-        (log.warning if warning else log.error)("%s: %s", title, message)
+    def show_error(self, title: str, message: str, warning: bool = False,
+                   buttons: Sequence[tuple[str, Callable[[], object]]] = ()) -> QMessageBox | None:
+        """Show an error (or a ``warning``) in a non-blocking dialog and the status bar.
+
+        ``buttons``: ``(text, slot)`` offered next to OK (e.g. Save As…); the slot runs once the
+        dialog is closed. Returns the dialog, ``None`` without dialogs (``--screenshot``). The
+        log gets it at INFO only: the dialog is the user's channel, and under ``--screenshot``
+        ``run_viewer`` prints the one error line itself.
+        """
+        log.info("%s: %s", title, message)
         self.last_error = message
         self.statusBar().showMessage(f"{title}: {message}", 10000)
+        box = None
         if self.show_errors_as_dialogs:
             icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical
-            box = QMessageBox(icon, title, message, parent=self)
+            box = QMessageBox(icon, title, message, QMessageBox.StandardButton.Ok, self)
+            actions = {box.addButton(text, QMessageBox.ButtonRole.ActionRole): slot
+                       for text, slot in buttons}
+            box.setEscapeButton(QMessageBox.StandardButton.Ok)  # Esc and close() still work
             box.setModal(False)
             box.finished.connect(lambda _=0, b=box: self._dialogs.remove(b))
+            # the chosen action runs once the box is gone (it may open a modal dialog)
+            box.finished.connect(
+                lambda _=0, b=box: actions.get(b.clickedButton(), lambda: None)())
             self._dialogs.append(box)
             box.show()
         self.error_shown.emit(message)
+        return box
 
     def open_dialog(self) -> None:
         """File > Open: pick science, difference, template(s) and catalog files."""
@@ -1137,9 +1174,18 @@ class QtMainWindow(QMainWindow):
             return
         self.open_files(files)
 
+    def show_file_info(self) -> Any:
+        """File > File info…: what was read from each loaded file."""
+        from diascan.qt.qt_info import show_file_info
+
+        return show_file_info(self)
+
     def closeEvent(self, event) -> None:  # noqa: N802
-        if self.label_controller is not None:
-            self.label_controller.close()  # final save (selection and view included)
+        # final save (selection and view included); when it fails the user chooses Save As,
+        # Discard or Cancel (then the window stays open, every label in memory)
+        if self.label_controller is not None and not self.label_controller.close():
+            event.ignore()
+            return
         self.cancel_work()
         self.wait_idle(10000)
         for box in list(self._dialogs):

@@ -222,8 +222,7 @@ def open_session_file(controller, path: str | Path, locate: bool = True) -> bool
         _error(controller.window, "Cannot open session", str(exc))
         return False
     if not locate:
-        controller.set_session(session, path)
-        return True
+        return controller.set_session(session, path)
 
     def checked(problems: list) -> None:
         if problems and not locate_files(session, problems, controller.window, controller):
@@ -399,4 +398,10 @@ def _confirm(parent, title: str, text: str) -> bool:
 
 
 def _error(parent, title: str, text: str) -> None:
-    QMessageBox.warning(parent, title, text)
+    """An error naming the file and the problem: the window's (non-blocking) error dialog,
+    else a message box."""
+    show = getattr(parent, "show_error", None)
+    if show is not None:
+        show(title, text)
+    else:
+        QMessageBox.warning(parent, title, text)

@@ -56,8 +56,7 @@ def open_visits(controller: Any, path: str | Path | None = None) -> bool:
     link = getattr(window, "session_link", None)
     if link is None or link.ctl is not controller:
         link = QtSessionLink.for_controller(controller)
-    link.start_visits(visits)
-    return True
+    return link.start_visits(visits)
 
 
 class QtSessionLink(QObject):
@@ -112,24 +111,28 @@ class QtSessionLink(QObject):
         """Load with ``loader``; the session is made from what it loaded."""
         self.window.load(loader)
 
-    def start_visits(self, visits: list[dict[str, Any]]) -> None:
+    def start_visits(self, visits: list[dict[str, Any]]) -> bool:
         """A new session over several visits; shows the first one.
 
         While a session runs (File > Open visits…) the new one gets a fresh autosave file and
-        the running one is saved and left as it is.
+        the running one is saved and left as it is; ``False`` when it cannot be saved and the
+        user chose to stay (nothing changes then).
         """
         session = session_from_visits(visits)
         if self.ctl is not None:
-            self.session_path = new_session_path()
-            self.ctl.set_session(session, self.session_path)  # asks for the first visit
+            path = new_session_path()
+            if not self.ctl.set_session(session, path):  # asks for the first visit
+                return False
+            self.session_path = path
         else:
             self._attach(session, self.session_path)
             self.load_visit(session.current_visit)
         self._checksum(session.visits)
+        return True
 
     def open_session(self, session: Session, path: str | Path) -> None:
-        """Check a saved session's inputs (a job), locate moved ones, then show it."""
-        self.session_path = Path(path)
+        """Check a saved session's inputs (a job), locate moved ones, then show it (unless the
+        current session cannot be saved and the user chooses to stay)."""
 
         def checked(problems: list) -> None:
             if problems:
@@ -142,8 +145,10 @@ class QtSessionLink(QObject):
                     self.failed.emit(f"{path}: session inputs not located")
                     return
             if self.ctl is not None:  # switching sessions: the controller asks for the visit
-                self.ctl.set_session(session, path)
+                if self.ctl.set_session(session, path):
+                    self.session_path = Path(path)
                 return
+            self.session_path = Path(path)
             self._attach(session, path)
             self.load_visit(session.current_visit)
 
