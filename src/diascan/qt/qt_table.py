@@ -116,6 +116,9 @@ class QtSourceFilter(QSortFilterProxyModel):
     ``dataChanged`` on the label column), so hidden rows never go stale after a re-sort.
     ``filtering`` is true while rows are being re-filtered (the window ignores the current-row
     moves Qt makes when the current row disappears).
+
+    :meth:`set_row_order` shows the rows in a computed order (e.g. "uncertain first") until a
+    column is sorted again (a header click).
     """
 
     def __init__(self, state: vs.ViewerState, parent=None) -> None:
@@ -126,7 +129,38 @@ class QtSourceFilter(QSortFilterProxyModel):
         self.setFilterKeyColumn(-1)
         self._visible: np.ndarray | None = None
         self.filtering = False
+        #: Position of each source row in a computed order (:meth:`set_row_order`), or None.
+        self.row_rank: np.ndarray | None = None
         state.connect(self._on_state)
+
+    def set_row_order(self, order: np.ndarray) -> None:
+        """Show the source rows in ``order`` (source-row indices, first shown first; rows left
+        out go last); a later column sort ends it."""
+        rank = np.full(self.sourceModel().rowCount(), len(order), dtype=np.int64)
+        rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        self.row_rank = rank
+        super().sort(0, Qt.SortOrder.AscendingOrder)  # column 0 (id) never changes: no re-sort
+        self.invalidate()  # Qt skips sorting by the column and order it sorted by already
+
+    def setSourceModel(self, model) -> None:  # noqa: N802 - Qt API
+        super().setSourceModel(model)
+        model.modelAboutToBeReset.connect(self._end_row_order)  # other sources: order gone
+
+    def _end_row_order(self) -> None:
+        self.row_rank = None
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        computed = self.row_rank is not None
+        self.row_rank = None  # a column sort (a header click) ends a computed order
+        super().sort(column, order)
+        if computed:
+            self.invalidate()  # even by the column and order Qt sorted by last
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802 - Qt API
+        rank = self.row_rank
+        if rank is None or len(rank) != self.sourceModel().rowCount():
+            return super().lessThan(left, right)
+        return bool(rank[left.row()] < rank[right.row()])
 
     def _on_state(self, name: str, value) -> None:
         if name in ("threshold", "hidden_statuses", "hidden_labels"):
