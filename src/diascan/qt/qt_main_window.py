@@ -51,6 +51,7 @@ from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
 from diascan.qt.qt_jobs import Job, QtJobs, error_text, in_background
 from diascan.qt.qt_plots import QtPlots
 from diascan.qt.qt_table import COL, QtSourceFilter, QtSourceTable, QtSourceTableModel
+from diascan.qt.qt_train import install_learning
 from diascan.session.keymap import KeyMap
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ class QtMainWindow(QMainWindow):
             acts.guard_search_field(edit)
         acts.notes_reported.connect(
             lambda notes: self.show_error("Key bindings", "\n".join(notes), warning=True))
+        install_learning(self)  # Score > Improve model from my labels…, uncertain first
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
