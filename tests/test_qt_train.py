@@ -175,13 +175,19 @@ def test_train_report_model_list_use_and_rescore(qtbot, tmp_path, sessions, demo
     dlg.seed_spin.setValue(3)
     dlg.threshold_spin.setValue(0.7)
     dlg.epochs_spin.setValue(2)
+    from PyQt6.QtCore import QThreadPool
+
+    pool = QThreadPool.globalInstance()
+    threads = pool.maxThreadCount()
     with qtbot.waitSignal(dlg.trained, timeout=180000) as sig:
         qtbot.mouseClick(dlg.train_btn, Qt.MouseButton.LeftButton)
         assert w.jobs.busy("train") and not dlg.train_btn.isEnabled()
+        assert pool.maxThreadCount() == threads + 1  # the training holds a thread of its own
         assert dlg.cancel_btn.isEnabled()
         assert w.rescore_all() is not None  # rescoring starts at once, beside the training
     rep = sig.args[0]
     qtbot.waitUntil(lambda: not dlg.running, timeout=5000)
+    assert pool.maxThreadCount() == threads
     assert rep.seed == 3 and rep.threshold == 0.7 and rep.config["epochs"] == 2
     assert [s.epoch for s in dlg.history] == [1, 2] == [s.epoch for s in rep.history]
     xs, ys = dlg.heldout_curve.getData()  # the live plot: held-out loss per epoch
@@ -333,6 +339,15 @@ def test_training_error_is_a_dialog_naming_the_file(qtbot, tmp_path, sessions, d
     assert dlg.train_btn.isEnabled()
     for b in boxes:
         b.close()
+
+    # the labels are read from the saved session: a session that cannot be saved is refused
+    auto = w.label_controller.autosave
+    auto.path = tmp_path / "a folder"
+    auto.path.mkdir()
+    with qtbot.waitSignal(w.error_shown, timeout=5000) as sig:
+        assert dlg.start() is None
+    assert sig.args[0].startswith("the session could not be saved (")
+    assert not w.jobs.busy("train")
     dlg.close()
 
 

@@ -35,6 +35,8 @@ COL = {h: k for k, (h, _, _) in enumerate(COLUMNS)}
 #: Columns of text (left-aligned); the others are numbers (right-aligned).
 TEXT_COLUMNS = frozenset({COL["label"], COL["status"]})
 SORT_ROLE = Qt.ItemDataRole.UserRole
+#: A computed row order's rank (:meth:`QtSourceFilter.set_row_order`).
+ORDER_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_COLORS = {
     status: QColor(*get_palette().status_color(status))
     for status in ("matched", "unmatched", "target")
@@ -50,9 +52,12 @@ class QtSourceTableModel(QAbstractTableModel):
         self.sources.connect(self._on_sources)
         #: True while ``dataChanged`` is emitted (proxies may hide rows: not a user move).
         self.updating = False
+        #: Rank of each row in a computed order (:data:`ORDER_ROLE`), or None.
+        self.row_rank: np.ndarray | None = None
 
     def set_sources(self, sources: vs.SourceSet) -> None:
         self.beginResetModel()
+        self.row_rank = None
         self.sources = sources
         sources.connect(self._on_sources)
         self.endResetModel()
@@ -101,6 +106,8 @@ class QtSourceTableModel(QAbstractTableModel):
             if isinstance(v, float | np.floating):
                 return float(v) if np.isfinite(v) else -np.inf
             return "" if v is None else str(v)
+        if role == ORDER_ROLE:  # after the common roles: column sorts stay as fast
+            return r if self.row_rank is None else int(self.row_rank[r])
         if role == Qt.ItemDataRole.ForegroundRole and c == COL["status"]:
             return STATUS_COLORS.get(str(v))
         if role == Qt.ItemDataRole.TextAlignmentRole and c not in TEXT_COLUMNS:
@@ -129,38 +136,39 @@ class QtSourceFilter(QSortFilterProxyModel):
         self.setFilterKeyColumn(-1)
         self._visible: np.ndarray | None = None
         self.filtering = False
-        #: Position of each source row in a computed order (:meth:`set_row_order`), or None.
-        self.row_rank: np.ndarray | None = None
         state.connect(self._on_state)
 
+    # A computed order ("uncertain first") is a sort by ORDER_ROLE, the rank the model holds:
+    # Qt's own sort, no Python lessThan (that would slow every column sort down twofold).
     def set_row_order(self, order: np.ndarray) -> None:
         """Show the source rows in ``order`` (source-row indices, first shown first; rows left
         out go last); a later column sort ends it."""
-        rank = np.full(self.sourceModel().rowCount(), len(order), dtype=np.int64)
+        model = self.sourceModel()
+        rank = np.full(model.rowCount(), len(order), dtype=np.int64)
         rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
-        self.row_rank = rank
-        super().sort(0, Qt.SortOrder.AscendingOrder)  # column 0 (id) never changes: no re-sort
+        model.row_rank = rank
+        self.setSortRole(ORDER_ROLE)
+        super().sort(0, Qt.SortOrder.AscendingOrder)
         self.invalidate()  # Qt skips sorting by the column and order it sorted by already
+
+    @property
+    def row_rank(self) -> np.ndarray | None:
+        """The computed order shown (rank per source row), or None (a column sort)."""
+        return self.sourceModel().row_rank if self.sortRole() == ORDER_ROLE else None
 
     def setSourceModel(self, model) -> None:  # noqa: N802 - Qt API
         super().setSourceModel(model)
         model.modelAboutToBeReset.connect(self._end_row_order)  # other sources: order gone
 
     def _end_row_order(self) -> None:
-        self.row_rank = None
+        self.setSortRole(SORT_ROLE)
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        computed = self.row_rank is not None
-        self.row_rank = None  # a column sort (a header click) ends a computed order
+        computed = self.sortRole() == ORDER_ROLE
+        self.setSortRole(SORT_ROLE)  # a column sort (a header click) ends a computed order
         super().sort(column, order)
         if computed:
             self.invalidate()  # even by the column and order Qt sorted by last
-
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802 - Qt API
-        rank = self.row_rank
-        if rank is None or len(rank) != self.sourceModel().rowCount():
-            return super().lessThan(left, right)
-        return bool(rank[left.row()] < rank[right.row()])
 
     def _on_state(self, name: str, value) -> None:
         if name in ("threshold", "hidden_statuses", "hidden_labels"):

@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QEvent, QObject, Qt, QThreadPool, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -88,7 +88,6 @@ class QtTrainDialog(QDialog):
         self.min_per_class = MIN_PER_CLASS
         self.default_threshold = DEFAULT_THRESHOLD
         self.job: Job | None = None
-        self.plan: Any = None  #: the last :class:`~diascan.learn.gather.LabelPlan`
         self.enough = False  #: the plan has enough labels of each class
         self.report: Any = None  #: the last finished run's report
         self.report_dialog: QtTrainReportDialog | None = None
@@ -248,7 +247,6 @@ class QtTrainDialog(QDialog):
         (else the counts say why not, and Train is disabled)."""
         from diascan.learn.gather import plan_labels
 
-        self.plan = None
         ok = False
         paths = self.sessions()
         if not paths:
@@ -259,7 +257,6 @@ class QtTrainDialog(QDialog):
             except DiascanError as exc:
                 text = str(exc)
             else:
-                self.plan = plan
                 text = (f"{plan.n_real} real and {plan.n_bogus} bogus in {plan.n_groups} "
                         f"visit(s) of {len(paths)} session(s)")
                 if plan.skipped:
@@ -325,11 +322,16 @@ class QtTrainDialog(QDialog):
         job.failed.connect(self._failed)
         job.cancelled.connect(lambda: self._cancelled(written.get("report")))
         job.done.connect(lambda: self._set_running(False))
+        # Minutes of training must not hold one of the few pool threads (2 on 2 cores) that
+        # loads, rescoring and file checks share: the pool gets one more while it runs.
+        pool = QThreadPool.globalInstance()
+        pool.setMaxThreadCount(pool.maxThreadCount() + 1)
+        job.done.connect(lambda: pool.setMaxThreadCount(pool.maxThreadCount() - 1))
         self.job = job
         self.history = []
         self._plot()
-        self.status_label.setText(f"training {len(tj.sessions)} session(s)' labels on "
-                                  f"{self.base_combo.currentText()}…")
+        self.status_label.setText(f"training {self.base_combo.currentText()} on the labels of "
+                                  f"{len(tj.sessions)} session(s)…")
         self._set_running(True)
         return self.window.jobs.run(job)
 
