@@ -163,6 +163,14 @@ ACTIONS: tuple[Action, ...] = (
            "rescore the selected source (Return in the table)", context="table"),
     Action("rescore_all", "Rescore all", ("Ctrl+R",), "Score",
            "rescore every source with the selected model"),
+    Action("sort_uncertain", "Uncertain first", (), "Score",
+           "sort the table by how near 0.5 the score is (label these first)", separator=True),
+    Action("sort_disagree", "Models disagree first", (), "Score",
+           "sort the table by how far two models' scores differ (the previous and the "
+           "current model, else the catalog's reliability and the current model)"),
+    Action("improve_model", "Improve model from my labels…", (), "Score",
+           "fine-tune a model on the real/bogus labels of sessions; compare it on held-out "
+           "labels", separator=True),
     # Session
     Action("hide_scores", "Hide model scores", (), "Session",
            "label without seeing the model's scores", checkable=True),

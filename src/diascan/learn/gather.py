@@ -215,7 +215,8 @@ def cut_labels(
         x = np.array([s.x for s in v.sources], dtype=np.float64)
         y = np.array([s.y for s in v.sources], dtype=np.float64)
         inside = stamp_inside(x, y, loaded.science, stamp_size)
-        skipped[SKIP_OUTSIDE] += int((~inside).sum())
+        if not inside.all():  # (no "0 stamps outside" line in the reports)
+            skipped[SKIP_OUTSIDE] += int((~inside).sum())
         stamps.append(cut_stamps(x[inside], y[inside], loaded.difference, loaded.science,
                                  template, size=stamp_size))  # fmt: skip
         kept = [s for s, ok in zip(v.sources, inside, strict=True) if ok]

@@ -137,18 +137,20 @@ class TrainReport:
         if self.skipped:
             lines.append("left out: " + ", ".join(f"{n} {why}" for why, n in self.skipped.items()))
         lines.append(f"on the held-out labels ({self.base_name} -> {self.package.name}):")
-        lines.append(f"  ROC AUC {_f(self.before.roc_auc)} -> {_f(self.after.roc_auc)}")
+        f = metric_text
+        lines.append(f"  ROC AUC {f(self.before.roc_auc)} -> {f(self.after.roc_auc)}")
         for t in self.thresholds:
             b, a = self.before.at(t), self.after.at(t)
             lines.append(
-                f"  at {t:g}: purity {_f(b.purity)} -> {_f(a.purity)}, completeness "
-                f"{_f(b.completeness)} -> {_f(a.completeness)}, confusion [tp fp; fn tn] "
+                f"  at {t:g}: purity {f(b.purity)} -> {f(a.purity)}, completeness "
+                f"{f(b.completeness)} -> {f(a.completeness)}, confusion [tp fp; fn tn] "
                 f"[{b.tp} {b.fp}; {b.fn} {b.tn}] -> [{a.tp} {a.fp}; {a.fn} {a.tn}]"
             )
         return lines
 
 
-def _f(v: float) -> str:
+def metric_text(v: float) -> str:
+    """A metric as the reports show it: three decimals, ``n/a`` for NaN (no such sources)."""
     return "n/a" if v != v else f"{v:.3f}"
 
 
@@ -310,6 +312,7 @@ __all__ = [
     "TrainJob",
     "TrainReport",
     "default_out",
+    "metric_text",
     "reproduce_command",
     "run_train_job",
 ]

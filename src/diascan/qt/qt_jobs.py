@@ -1,4 +1,4 @@
-"""Background jobs (load, rescore, checksum, verify; train and prefetch to come) on superqt's
+"""Background jobs (load, rescore, checksum, verify, train; prefetch to come) on superqt's
 workers, with the scheduling policy in one place.
 
 A :class:`Job` runs ``fn(job)`` in a ``superqt.utils.create_worker`` thread-pool worker; ``fn``
@@ -157,7 +157,7 @@ class Policy:
 
 #: The scheduling policy: a load replaces a load and cancels rescoring (its data go); a
 #: rescore waits for a load (and runs on the loaded data) and replaces a rescore; file checks
-#: run beside everything, in the background.
+#: and training run beside everything, in the background.
 POLICIES: dict[str, Policy] = {
     "load": Policy(cancels=frozenset({"load", "rescore"})),
     "rescore": Policy(cancels=frozenset({"rescore"}), after=frozenset({"load", "rescore"}),
@@ -165,6 +165,8 @@ POLICIES: dict[str, Policy] = {
     "checksum": Policy(background=True),
     "verify": Policy(background=True),
     "info": Policy(cancels=frozenset({"info"}), stale=True),
+    # fine-tuning (qt_train) has its own dialog with progress and Cancel; rescoring goes on
+    "train": Policy(background=True),
 }
 
 

@@ -78,6 +78,7 @@ from diascan.qt.qt_gallery import QtGallery
 from diascan.qt.qt_jobs import Job, QtJobs, error_text, in_background
 from diascan.qt.qt_plots import QtPlots
 from diascan.qt.qt_table import QtSourceFilter, QtSourceTable, QtSourceTableModel
+from diascan.qt.qt_train import install_learning
 from diascan.session.keymap import KeyMap
 
 log = logging.getLogger(__name__)
@@ -345,6 +346,7 @@ class QtMainWindow(QMainWindow):
             acts.guard_search_field(edit)
         acts.notes_reported.connect(
             lambda notes: self.show_error("Key bindings", "\n".join(notes), warning=True))
+        install_learning(self)  # Score > Improve model from my labels…, uncertain first
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()

@@ -58,6 +58,8 @@ SCORE_COLUMNS = ("score", "original_reliability")
 SORT_ROLE = Qt.ItemDataRole.UserRole
 #: Text of a true flag cell (a false one is empty: flags stand out).
 TRUE_TEXT = "✓"
+#: A computed row order's rank (:meth:`QtSourceFilter.set_row_order`).
+ORDER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def status_colors(palette: str | None = None) -> dict[str, QColor]:
@@ -90,6 +92,8 @@ class QtSourceTableModel(QAbstractTableModel):
         super().__init__(parent)
         #: True while ``dataChanged`` is emitted (proxies may hide rows: not a user move).
         self.updating = False
+        #: Rank of each row in a computed order (:data:`ORDER_ROLE`), or None.
+        self.row_rank: np.ndarray | None = None
         self.status_colors = STATUS_COLORS
         self.set_sources(sources or vs.SourceSet.empty())
 
@@ -107,6 +111,7 @@ class QtSourceTableModel(QAbstractTableModel):
 
     def set_sources(self, sources: vs.SourceSet) -> None:
         self.beginResetModel()
+        self.row_rank = None
         self.sources = sources
         self.columns = table_columns(sources)
         self._arrays = [sources.columns[c.name] for c in self.columns]
@@ -161,6 +166,8 @@ class QtSourceTableModel(QAbstractTableModel):
             if v is None and not self.columns[c].text:
                 return -np.inf  # a missing number sorts first
             return "" if v is None else str(v)
+        if role == ORDER_ROLE:  # after the common roles: column sorts stay as fast
+            return r if self.row_rank is None else int(self.row_rank[r])
         if role == Qt.ItemDataRole.ForegroundRole and c == COL["status"]:
             return self.status_colors.get(str(v))
         if role == Qt.ItemDataRole.TextAlignmentRole and not self.columns[c].text:
@@ -187,6 +194,9 @@ class QtSourceFilter(QSortFilterProxyModel):
     ``dataChanged`` on the label column), so hidden rows never go stale after a re-sort.
     ``filtering`` is true while rows are being re-filtered (the window ignores the current-row
     moves Qt makes when the current row disappears).
+
+    :meth:`set_row_order` shows the rows in a computed order (e.g. "uncertain first") until a
+    column is sorted again (a header click).
     """
 
     def __init__(self, state: vs.ViewerState, parent=None) -> None:
@@ -206,6 +216,38 @@ class QtSourceFilter(QSortFilterProxyModel):
         """Show only the rows where ``mask`` is True (the filter box's expression)."""
         self.row_mask = None if mask is None else np.asarray(mask, dtype=bool)
         self.refilter()
+
+    # A computed order ("uncertain first") is a sort by ORDER_ROLE, the rank the model holds:
+    # Qt's own sort, no Python lessThan (that would slow every column sort down twofold).
+    def set_row_order(self, order: np.ndarray) -> None:
+        """Show the source rows in ``order`` (source-row indices, first shown first; rows left
+        out go last); a later column sort ends it."""
+        model = self.sourceModel()
+        rank = np.full(model.rowCount(), len(order), dtype=np.int64)
+        rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        model.row_rank = rank
+        self.setSortRole(ORDER_ROLE)
+        super().sort(0, Qt.SortOrder.AscendingOrder)
+        self.invalidate()  # Qt skips sorting by the column and order it sorted by already
+
+    @property
+    def row_rank(self) -> np.ndarray | None:
+        """The computed order shown (rank per source row), or None (a column sort)."""
+        return self.sourceModel().row_rank if self.sortRole() == ORDER_ROLE else None
+
+    def setSourceModel(self, model) -> None:  # noqa: N802 - Qt API
+        super().setSourceModel(model)
+        model.modelAboutToBeReset.connect(self._end_row_order)  # other sources: order gone
+
+    def _end_row_order(self) -> None:
+        self.setSortRole(SORT_ROLE)
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        computed = self.sortRole() == ORDER_ROLE
+        self.setSortRole(SORT_ROLE)  # a column sort (a header click) ends a computed order
+        super().sort(column, order)
+        if computed:
+            self.invalidate()  # even by the column and order Qt sorted by last
 
     def refilter(self) -> None:
         self._visible = None
@@ -295,8 +337,12 @@ class QtSourceTable(QTableView):
 
     def column_menu(self) -> QMenu:
         """Checkable entries for every column: the default ones, then the catalog's and the
-        visit's, the pixel flags and the rest in sub-menus."""
+        visit's, the pixel flags and the rest in sub-menus; the header's own actions (the
+        computed orders) first."""
         menu = QMenu(self)
+        if self.horizontalHeader().actions():
+            menu.addActions(self.horizontalHeader().actions())
+            menu.addSeparator()
         flags, more = QMenu("Pixel flags", menu), QMenu("More columns", menu)
         for k, c in enumerate(self.table_model().columns):
             if k == len(COLUMNS):
