@@ -100,7 +100,7 @@ def _on_image(image: ImageData, ra: np.ndarray, dec: np.ndarray) -> int:
     """How many of the sky positions fall on ``image`` (its array, any pixel)."""
     with np.errstate(invalid="ignore"):
         try:
-            col, row = image.wcs.celestial.world_to_pixel_values(ra, dec)
+            col, row = image.sky_wcs.world_to_pixel_values(ra, dec)
         except Exception:  # noqa: BLE001 - a WCS that cannot invert: do not guess
             return len(ra)
     ny, nx = image.shape

@@ -365,7 +365,7 @@ def detect_and_measure(
     x = cx + difference.x0
     y = cy + difference.y0
     if difference.has_sky and len(sel):
-        ra, dec = difference.wcs.celestial.pixel_to_world_values(cx, cy)
+        ra, dec = difference.sky_wcs.pixel_to_world_values(cx, cy)
         ra, dec = np.asarray(ra, float) % 360.0, np.asarray(dec, float)
     else:
         ra = dec = np.full(len(sel), np.nan)
@@ -449,7 +449,10 @@ def _split_peaks(labels, nfoot, snr, threshold, sigma, max_peaks: int = 16):
     # Measured on the demo, misregistration lobes peak up to ~4 sigma apart on the smoothed S/N
     # map; 6 sigma pairs them reliably while unrelated sources further apart stay separate.
     pair_d2 = (DIPOLE_PAIR_SIGMA * sigma) ** 2
-    has_pos, has_neg, ppk, npk = [], [], [], []
+    has_pos: list[bool] = []
+    has_neg: list[bool] = []
+    ppk: list[int] = []
+    npk: list[int] = []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue

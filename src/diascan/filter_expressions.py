@@ -199,7 +199,7 @@ class _Compiler:
         self.lookup = lookup
         self.used = used
 
-    def boolean(self, node: ast.AST) -> Callable[[dict], np.ndarray]:
+    def boolean(self, node: ast.AST) -> Callable[[Columns], np.ndarray]:
         if isinstance(node, ast.BoolOp):
             parts = [self.boolean(v) for v in node.values]
             op = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
@@ -222,10 +222,12 @@ class _Compiler:
                 raise self.unknown_column(str(what.value))
             if isinstance(what, _Column):
                 if _is_flag(self.lookup[what.name]):
-                    return lambda cols, name=what.name: _flag(cols[name])
+                    name = what.name
+                    return lambda cols: _flag(cols[name])
                 raise _column_alone(what.name, self.lookup[what.name])
             if isinstance(what.value, bool):
-                return lambda cols, v=what.value: np.bool_(v)
+                constant = np.asarray(what.value, dtype=bool)  # 0-d: broadcast by the caller
+                return lambda cols: constant
             raise FilterError(f"{_show(what.value)} alone is not a condition; "
                               f"write comparisons such as {_EXAMPLES}")
         raise FilterError(f"the filter may only hold comparisons joined by and / or / not "
@@ -251,7 +253,7 @@ class _Compiler:
         raise FilterError(f"{_describe(node)} is not a column, a number or a quoted text "
                           f"(e.g. {_EXAMPLES})")
 
-    def compare(self, node: ast.Compare) -> Callable[[dict], np.ndarray]:
+    def compare(self, node: ast.Compare) -> Callable[[Columns], np.ndarray]:
         parts = []
         left = node.left
         for op, right in zip(node.ops, node.comparators, strict=True):
@@ -280,6 +282,7 @@ class _Compiler:
             for lit in (a, b):
                 if isinstance(lit, _Literal) and lit.bare:
                     raise self.unknown_column(str(lit.value))
+            assert isinstance(b, _Literal)  # a column on the right was swapped to the left
             raise FilterError(f"compare a column with a value, e.g. {_EXAMPLES}: "
                               f"{_show(a.value)} and {_show(b.value)} are both values")
         if isinstance(b, _Column):
@@ -335,7 +338,8 @@ class _Compiler:
             items = [self.operand(right)]
         if any(isinstance(i, _Column) for i in items):
             raise FilterError("the list after 'in' must hold values, not columns")
-        tests = [self.against_value(col, ast.Eq(), i.value) for i in items]
+        tests = [self.against_value(col, ast.Eq(), i.value) for i in items
+                 if isinstance(i, _Literal)]  # all are (columns were refused above)
         negate = isinstance(op, ast.NotIn)
 
         def member(cols, tests=tests):
@@ -360,7 +364,7 @@ def _missing(values) -> np.ndarray:
     if arr.dtype.kind == "f":
         return np.isnan(arr)
     if arr.dtype.kind == "O":
-        return np.asarray(np.equal(arr, None) | np.equal(arr, ""), dtype=bool)
+        return np.asarray(np.equal(arr, np.array(None)) | np.equal(arr, ""), dtype=bool)
     if arr.dtype.kind in "US":
         return arr == arr.dtype.type("")
     return np.zeros(arr.shape, dtype=bool)

@@ -58,7 +58,8 @@ def locate_source(
         return GotoAnswer(None, "type a source id or a position (RA, Dec)")
     ids_arr = np.asarray(ids)
     if re.fullmatch(r"[+-]?\d+", text):
-        match = np.flatnonzero(ids_arr.astype(str) == str(int(text))) if ids_arr.size else []
+        match = (np.flatnonzero(ids_arr.astype(str) == str(int(text))) if ids_arr.size
+                 else np.array([], dtype=np.intp))
         if len(match):
             return GotoAnswer(int(match[0]), f"source {text}")
         return GotoAnswer(None, f"no source has the id {text}")

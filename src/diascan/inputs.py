@@ -36,14 +36,13 @@ def parse_target(text: str | None, what: str = "--target") -> tuple[float, float
         return None
     raw = str(text).strip()
     parts = [p for p in re.split(r"[,\s]+", raw) if p]
-    ra = dec = None
+    decimal: tuple[float, float] | None = None
     if len(parts) == 2:
         try:
-            ra, dec = float(parts[0]), float(parts[1])
+            decimal = float(parts[0]), float(parts[1])
         except ValueError:
-            ra = dec = None
-    if ra is None:
-        ra, dec = _sexagesimal(raw, parts, what)
+            decimal = None
+    ra, dec = decimal if decimal is not None else _sexagesimal(raw, parts, what)
     if not (ra == ra and dec == dec) or abs(ra) == float("inf") or abs(dec) == float("inf"):
         raise InputError(None, f"{what} must be finite, got {raw!r}")
     if not -90.0 <= dec <= 90.0:

@@ -61,8 +61,8 @@ class MatchResult:
 def _radec(table: Table, what: str) -> tuple[np.ndarray, np.ndarray]:
     for ra, dec, unit in (("ra", "dec", u.deg), ("coord_ra", "coord_dec", u.rad)):
         if ra in table.colnames and dec in table.colnames:
-            r = np.ma.filled(np.ma.asarray(table[ra], dtype=float), np.nan)
-            d = np.ma.filled(np.ma.asarray(table[dec], dtype=float), np.nan)
+            r: np.ndarray = np.ma.filled(np.ma.asarray(table[ra], dtype=float), np.nan)
+            d: np.ndarray = np.ma.filled(np.ma.asarray(table[dec], dtype=float), np.nan)
             return (r * unit).to_value(u.deg), (d * unit).to_value(u.deg)
     raise CatalogReadError(None, f"{what} table has no ra/dec (or coord_ra/coord_dec) columns")
 

@@ -38,7 +38,7 @@ def _real(path: Path) -> str:
     return os.path.realpath(os.path.expanduser(os.fspath(path)))
 
 
-def _stat(path: Path | str) -> os.stat_result | None:
+def _stat(path: PathLike) -> os.stat_result | None:
     try:
         return os.stat(path)
     except (OSError, ValueError):  # missing, unreadable, or a NUL in the name

@@ -98,7 +98,7 @@ def output_grid(science: ImageData, grow: int = 20) -> tuple[int, int, int, int,
             science.path, "science image has no celestial WCS; cannot warp a template"
         )
     ny, nx = science.shape
-    wcs = shift_wcs(science.wcs.celestial, grow, grow)
+    wcs = shift_wcs(science.sky_wcs, grow, grow)
     return science.x0 - grow, science.y0 - grow, nx + 2 * grow, ny + 2 * grow, wcs
 
 
@@ -174,7 +174,7 @@ def _mapping_nodes(out_wcs: WCS, t: ImageData, nx: int, ny: int) -> tuple[np.nda
     node_x = np.linspace(0.0, nx - 1, kx)
     node_y = np.linspace(0.0, ny - 1, ky)
     gx, gy = np.meshgrid(node_x, node_y)
-    mx, my = pixel_to_pixel(out_wcs, t.wcs.celestial, gx, gy)
+    mx, my = pixel_to_pixel(out_wcs, t.sky_wcs, gx, gy)
     return node_x, node_y, np.asarray(mx, dtype=np.float64), np.asarray(my, dtype=np.float64)
 
 

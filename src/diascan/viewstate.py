@@ -381,7 +381,7 @@ def _int_column(values: Any, n: int) -> np.ma.MaskedArray:
     if arr.dtype.kind == "f":
         arr = np.ma.masked_invalid(arr)
     elif arr.dtype.kind == "O":
-        arr = np.ma.masked_equal(arr, None)
+        arr = np.ma.masked_where(np.equal(arr, np.array(None)), arr)
     out = np.ma.array(arr.filled(-1).astype(np.int64), mask=np.ma.getmaskarray(arr), copy=True)
     out[out.filled(0) < 0] = np.ma.masked
     return out
@@ -409,7 +409,7 @@ def _plain_column(values: Any) -> np.ndarray | None:
     return arr
 
 
-def _names(table: Any) -> list[str]:
+def _column_names(table: Any) -> list[str]:
     return list(getattr(table, "colnames", None) or list(getattr(table, "columns", None) or
                                                           table.keys()))
 
@@ -519,7 +519,7 @@ class SourceSet:
         ``visit`` / ``detector`` fill those columns when the table has none (the science
         image's; a table of alerts has its own per row).
         """
-        names = _names(table)
+        names = _column_names(table)
         n = len(table[names[0]]) if names else 0
         cols: dict[str, Any] = {}
         used: set[str] = set()
@@ -624,8 +624,8 @@ def _core_column(kind: str, value: Any, n: int) -> Any:
         if value is None:
             return np.full(n, np.nan)
         arr = _as_array(value)
-        if np.ma.isMaskedArray(arr):
-            return arr.astype(float).filled(np.nan)  # a new array
+        if isinstance(arr, np.ma.MaskedArray):
+            return np.ma.filled(arr.astype(float), np.nan)  # a new array
         return np.array(arr, dtype=float, copy=True)
     if kind == "id":
         return np.asarray(_as_array(value), dtype=np.int64)
@@ -639,4 +639,5 @@ def _core_column(kind: str, value: Any, n: int) -> Any:
     # text
     if value is None:
         return np.full(n, "unmatched", dtype=object)
-    return np.array([str(v) for v in _plain_column(value)], dtype=object)
+    plain = _plain_column(value)
+    return np.array([str(v) for v in (_as_array(value) if plain is None else plain)], dtype=object)

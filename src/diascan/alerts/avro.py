@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any, BinaryIO
 
 import fastavro
 
@@ -117,6 +117,14 @@ _CODECS = {
     "xz": lzma.decompress,
     "zstandard": _zstandard,
 }
+
+
+def _decode(fh: IO[bytes], parsed: Any) -> dict:
+    """One record read with a record schema (fastavro types its result as any Avro value)."""
+    record = fastavro.schemaless_reader(fh, parsed)
+    if not isinstance(record, dict):
+        raise ValueError(f"the writer schema decodes to {type(record).__name__}, not a record")
+    return record
 
 
 def _pick(record: dict, schema: AlertSchema) -> dict:
@@ -324,10 +332,10 @@ def read_block_fields(path: str | Path, offset: int) -> list[dict | Exception]:
     out: list[dict | Exception] = []
     for _ in range(count):
         try:
-            if count == 1:  # the common case: the leading fields only
-                out.append(fastavro.schemaless_reader(buf, schema.prefix))
+            if count == 1 and schema.prefix is not None:  # common: the leading fields only
+                out.append(_decode(buf, schema.prefix))
             else:  # later records start where this one ends: decode it in full
-                out.append(_pick(fastavro.schemaless_reader(buf, schema.parsed), schema))
+                out.append(_pick(_decode(buf, schema.parsed), schema))
         except Exception as exc:  # noqa: BLE001 - fastavro raises many types
             out.extend([exc] * (count - len(out)))
             break
@@ -344,7 +352,7 @@ def read_container_record(path: str | Path, offset: int, index: int) -> dict:
     buf = io.BytesIO(data)
     for _ in range(index):
         fastavro.schemaless_reader(buf, header.schema.parsed)
-    return fastavro.schemaless_reader(buf, header.schema.parsed)
+    return _decode(buf, header.schema.parsed)
 
 
 # ------------------------------------------------------------------------------ wire format
@@ -374,7 +382,7 @@ def scan_wire_format(path: str | Path) -> Iterator[Record | Problem]:
                 return
             try:
                 schema = _wire_schema(head, offset)
-                record = fastavro.schemaless_reader(fh, schema.parsed)
+                record = _decode(fh, schema.parsed)
             except AvroFileError as exc:
                 if offset == 0:
                     raise
@@ -394,7 +402,7 @@ def read_wire_record(path: str | Path, offset: int) -> dict:
     with open(path, "rb") as fh:
         fh.seek(offset)
         schema = _wire_schema(fh.read(5), offset)
-        return fastavro.schemaless_reader(fh, schema.parsed)
+        return _decode(fh, schema.parsed)
 
 
 __all__ = [

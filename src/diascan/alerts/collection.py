@@ -123,6 +123,7 @@ class _ContainerSource:
         self.schema = schema
 
     def unit_fields(self, offset: int) -> list[tuple[dict, Any] | Exception]:
+        assert self.schema.survey is not None  # only alert schemas are indexed (_index_container)
         main = MAIN_RECORD[self.schema.survey]
         return [
             r if isinstance(r, Exception) else (r, r.get(main))
@@ -164,7 +165,7 @@ def _file_names(paths: Iterable[str | Path]) -> list[str]:
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
-            found = []
+            found: list[str] = []
             for root, dirs, names in os.walk(p):
                 dirs.sort()
                 found.extend(
@@ -493,10 +494,12 @@ def _index_wire(c: AlertCollection, path: str) -> None:
             c.notes.append(AlertNote(Path(path), item.problem))
             continue
         schema = item.schema
+        survey = schema.survey
+        assert survey is not None  # wire-format schemas are Rubin's (_wire_schema)
         unit = c._add_unit(src, item.offset, loaded=True)
-        i = c._add_row(src, item.offset, 0, unit, (schema.survey, schema.version, path, number))
-        c._pending.append((i, schema.survey, schema.version, item.fields,
-                           item.fields.get(MAIN_RECORD[schema.survey])))
+        i = c._add_row(src, item.offset, 0, unit, (survey, schema.version, path, number))
+        c._pending.append((i, survey, schema.version, item.fields,
+                           item.fields.get(MAIN_RECORD[survey])))
         number += 1
 
 

@@ -56,7 +56,7 @@ class Cutout:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.image.shape  # type: ignore[return-value]
+        return self.image.shape
 
     def _extension(self, name: str) -> np.ndarray | None:
         with warnings.catch_warnings():

@@ -18,7 +18,7 @@ import numpy as np
 from astropy.table import Column, MaskedColumn, Table
 
 #: ZTF filter ids.
-ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
+ZTF_BANDS: dict[Any, str] = {1: "g", 2: "r", 3: "i"}  # keyed by the alert's fid
 
 #: ZTF ``jd`` minus this is MJD.
 JD_MJD = 2400000.5

@@ -159,7 +159,7 @@ def _cli_context(command: str):
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         record.message = record.getMessage()
-        return one_line(self._fmt % {"message": record.message}, limit=1000)
+        return one_line((self._fmt or "%(message)s") % {"message": record.message}, limit=1000)
 
 
 if __name__ == "__main__":  # pragma: no cover

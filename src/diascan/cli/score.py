@@ -186,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"diascan score: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         m = result.match
+        assert m is not None  # run_pipeline always matches (to no catalog: nothing matched)
         print(
             f"{len(result.detections)} sources -> {out}; matched {m.n_matched}, "
             f"unmatched {m.n_unmatched}, missing {m.n_missing}"

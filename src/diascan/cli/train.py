@@ -128,11 +128,11 @@ def run_simulated(args) -> int:
     if out.exists() and any(out.iterdir()) and not args.force:
         raise OutputError(out, "exists and is not empty; use --force to overwrite")
     check_output_folder(out, [("compared model package", p) for p in args.compare], "--out")
-    epochs = args.epochs or SIM_DEFAULTS["epochs"]
+    epochs = int(args.epochs or SIM_DEFAULTS["epochs"])
     compare = [load_model(p) for p in args.compare]  # fail early on a bad package
     cfg = TrainConfig(
         seed=args.seed, n_train=args.n_train, epochs=epochs,
-        batch_size=args.batch_size or SIM_DEFAULTS["batch_size"],
+        batch_size=int(args.batch_size or SIM_DEFAULTS["batch_size"]),
         lr=args.lr or SIM_DEFAULTS["lr"], threads=args.threads, n_eval=args.n_eval,
     )  # fmt: skip
     description = args.description or "TACCNN trained by diascan on simulated stamps"

@@ -89,12 +89,19 @@ class ImageData:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.image.shape  # type: ignore[return-value]
+        return self.image.shape
 
     @property
     def has_sky(self) -> bool:
         """True when the image has a celestial WCS (sky coordinates are available)."""
         return self.wcs is not None and self.wcs.has_celestial
+
+    @property
+    def sky_wcs(self) -> WCS:
+        """The celestial part of the WCS; ``ValueError`` when there is none (see ``has_sky``)."""
+        if self.wcs is None or not self.wcs.has_celestial:
+            raise ValueError(f"{self.path or 'image'}: no celestial WCS")
+        return self.wcs.celestial
 
     @property
     def bbox(self) -> tuple[int, int, int, int]:

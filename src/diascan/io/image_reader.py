@@ -35,6 +35,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
+from numpy.typing import DTypeLike
 
 import diascan.io.dp2_tree as dp2_tree
 from diascan.errors import ImageReadError
@@ -211,7 +212,7 @@ def _as_2d(path: Path, hdu, notes: list[str]) -> np.ndarray:
     return arr
 
 
-def _native(arr: np.ndarray, dtype: type) -> np.ndarray:
+def _native(arr: np.ndarray, dtype: DTypeLike) -> np.ndarray:
     """``arr`` as a C-contiguous native-endian ``dtype`` array.
 
     FITS data are big-endian; when the plane already has the right type we swap its bytes in

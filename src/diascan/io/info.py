@@ -104,7 +104,7 @@ def describe_image(img: ImageData) -> FileInfo:
         f"({unit})^2" if unit else "unknown unit")  # fmt: skip
     wcs_text, centre, scale = "none (no sky coordinates)", None, None
     if img.has_sky:
-        cel = img.wcs.celestial
+        cel = img.sky_wcs
         ctype = "/".join(str(c) for c in cel.wcs.ctype)
         wcs_text = ctype + (" with SIP distortion" if cel.sip is not None else "")
         ny, nx = img.shape

@@ -267,7 +267,7 @@ def _select(table: Table, where: dict[str, Any]) -> Table:
     for name, value in where.items():
         if name in table.colnames:
             col = table[name]
-            if col.ndim != 1 or col.dtype.kind not in _KINDS.get(_kind(value), "biufUS"):
+            if col.ndim != 1 or col.dtype.kind not in _KINDS.get(_kind(value) or "", "biufUS"):
                 keep[:] = False
                 continue
             with warnings.catch_warnings():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -117,7 +118,7 @@ def _when(t: datetime | None) -> float:
     return -math.inf if t is None else t.timestamp()
 
 
-def plan_labels(paths: list[str | Path]) -> LabelPlan:
+def plan_labels(paths: Sequence[str | Path]) -> LabelPlan:
     """Read the sessions and collect their real/bogus labels (no image is read).
 
     Raises :class:`~diascan.errors.SessionError` for an unreadable session file.
@@ -187,7 +188,8 @@ def check_plan_files(plan: LabelPlan) -> None:
 
 def _inputs(visit: VisitEntry) -> PipelineInputs:
     """The pipeline inputs that cut a visit's stamps (no catalog: it is not needed)."""
-    files = {role: Path(ref.path) for role, ref in _needed_files(visit) if "[" not in role}
+    files: dict[str, Path | list[Path]] = {
+        role: Path(ref.path) for role, ref in _needed_files(visit) if "[" not in role}
     files["template_patches"] = [Path(r.path) for r in visit.template_patches]
     return pipeline_inputs(files)
 
@@ -205,7 +207,10 @@ def cut_labels(
     """
     check_plan_files(plan)
     skipped = Counter(plan.skipped)
-    stamps, labels, groups, keys = [], [], [], []
+    stamps: list[np.ndarray] = []
+    labels: list[float] = []
+    groups: list[int] = []
+    keys: list[tuple] = []
     for i, v in enumerate(plan.visits):
         check(cancel)
         report(progress, "gather", i / len(plan.visits), f"visit {i + 1}/{len(plan.visits)}: "

@@ -34,7 +34,7 @@ from diascan.models.keras_h5 import (
 
 ARCHITECTURE_NAME = "braai (Keras Sequential)"
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, type[nn.Module] | None] = {
     "linear": None,
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
@@ -81,7 +81,7 @@ class KerasSequential(nn.Module):
         self.input_shape = _input_shape(layers)
         h, w, c = self.input_shape
         modules: list[nn.Module] = []
-        self._weighted: list[tuple[str, str, nn.Module]] = []
+        self._weighted: list[tuple[str, str, nn.Conv2d | nn.Linear]] = []
         shape: tuple[int, ...] = (c, h, w)
         for layer in layers:
             kind = layer.get("class_name")
@@ -144,8 +144,9 @@ class KerasSequential(nn.Module):
             act = cfg.get("activation", "linear")
             if act not in _ACTIVATIONS:
                 raise ModelPackageError(None, f"layer {name}: unsupported activation {act!r}")
-            if _ACTIVATIONS[act] is not None:
-                modules.append(_ACTIVATIONS[act]())
+            activation = _ACTIVATIONS[act]
+            if activation is not None:
+                modules.append(activation())
         if shape != (1,):
             raise ModelPackageError(
                 None, f"the network ends in {shape} outputs; a real/bogus score needs one"

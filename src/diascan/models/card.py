@@ -91,7 +91,8 @@ def demo_check_paragraph(model, compare, folder: Path | None = None) -> str:
         for k, (a, n, _) in ours.items()
     ]
     # Real kinds: more above the threshold is better; bogus kinds: fewer.
-    better, worse = [], []
+    better: list[str] = []
+    worse: list[str] = []
     for k, (a, _, real) in ours.items():
         b = theirs[k][0]
         if a != b:

@@ -18,6 +18,7 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -114,7 +115,7 @@ def _taccnn_trainable(package: ModelPackage) -> Trainable:
     scale factors and ``INPUT_SCALE`` are multiplied into ``conv1`` (linear in its input) and
     ``INPUT_SCALE`` divided out again on export, so the package takes raw nJy stamps with scale
     factors 1, exactly as the Rubin pipeline feeds them."""
-    module: TACCNN = copy.deepcopy(package.module)
+    module = cast(TACCNN, copy.deepcopy(package.module))  # _TRAINERS is keyed by architecture
     factors = torch.tensor(package.scale_factors, dtype=torch.float32)
     with torch.no_grad():
         module.conv1.weight *= (factors * INPUT_SCALE)[None, :, None, None]
@@ -162,7 +163,7 @@ class FinetuneResult:
         return self.fit.history
 
 
-def _tensors(data: LabelledStamps, scale: float) -> Batch:
+def _tensors(data: LabelledStamps, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x = torch.from_numpy(np.ascontiguousarray(data.stamps, dtype=np.float32)) / scale
     return x, torch.from_numpy(data.labels), torch.from_numpy(balanced_weights(data.labels))
 

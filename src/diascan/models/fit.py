@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -26,6 +26,12 @@ from diascan.progress import CancelToken, ProgressCallback, check, report
 #: One optimiser step's inputs: stamps (training scale), labels (1 real) and per-stamp loss
 #: weights (None: all 1).
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
+
+
+def _logits(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The module's ``logits`` method (``nn.Module`` types its attributes as tensors or
+    submodules, so the method is named here once)."""
+    return cast(Callable[[torch.Tensor], torch.Tensor], model.logits)
 
 
 class BatchSource(Protocol):
@@ -100,7 +106,7 @@ def heldout_loss(
         for start in range(0, len(y), batch_size):
             sl = slice(start, start + batch_size)
             loss = F.binary_cross_entropy_with_logits(
-                model.logits(x[sl]).squeeze(1), y[sl], weight=None if w is None else w[sl],
+                _logits(model)(x[sl]).squeeze(1), y[sl], weight=None if w is None else w[sl],
                 reduction="sum",
             )  # fmt: skip
             total += float(loss)
@@ -146,7 +152,7 @@ def fit(
         for xb, yb, wb in source.batches(epoch, gen):
             check(cancel)
             opt.zero_grad()
-            loss = F.binary_cross_entropy_with_logits(model.logits(xb).squeeze(1), yb, weight=wb)
+            loss = F.binary_cross_entropy_with_logits(_logits(model)(xb).squeeze(1), yb, weight=wb)
             loss.backward()
             opt.step()
             if sched is not None:

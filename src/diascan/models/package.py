@@ -311,10 +311,11 @@ def _import_arch(pkg: Path, arch_name: str, source: str) -> nn.Module:
     # As meas_transiNet: the one name in __all__; without __all__, the one class defined there.
     names = getattr(module, "__all__", None)
     if names is not None:
-        classes = [getattr(module, n, None) for n in names]
-        classes = [c for c in classes if inspect.isclass(c) and issubclass(c, nn.Module)]
+        named = [getattr(module, n, None) for n in names]
+        classes = [c for c in named if inspect.isclass(c) and issubclass(c, nn.Module)]
         if len(names) != 1:
-            classes = classes + [None]  # force the "exactly one" error below
+            raise ModelPackageError(
+                pkg, f"{arch_name} lists {len(names)} names in __all__; expected exactly one")
     else:
         classes = [
             obj
@@ -511,8 +512,8 @@ def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False
     if find_keras_files(path) is not None:  # a Keras HDF5 model: ZTF's braai
         from diascan.models.braai import read_braai
 
-        module, info = read_braai(path)
-        return ModelPackage(path=path, module=module, **vars(info),
+        braai, info = read_braai(path)
+        return ModelPackage(path=path, module=braai, **vars(info),
                             scale_factors=(1.0,) * info.input_shape[2])
     parts = _package_contents(path)
     meta = parse_meta(path, parts.meta_name, parts.meta_text)

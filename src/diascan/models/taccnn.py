@@ -127,13 +127,13 @@ def recognise_taccnn(
             raise ArchitectureMismatch(f"{name}.bias has shape {s[f'{name}.bias']}, expected {(w[0],)}")
     if f2 != (1, f1[0]):
         raise ArchitectureMismatch(f"fc2.weight has shape {f2}, expected (1, {f1[0]})")
-    h, w, c = input_shape
+    h, width, c = input_shape
     if w1[1] != c:
         raise ArchitectureMismatch(
             f"conv1 takes {w1[1]} channels but meta.yaml input_shape has {c}"
         )
     cfg = TACCNNConfig(
-        in_channels=c, channels=(w1[0], w2[0], w3[0]), kernel=k, hidden=f1[0], input_hw=(h, w)
+        in_channels=c, channels=(w1[0], w2[0], w3[0]), kernel=k, hidden=f1[0], input_hw=(h, width)
     )
     if cfg.flat_features != f1[1]:
         raise ArchitectureMismatch(

@@ -322,8 +322,8 @@ def _sim_bogus(kind: str, ctx: _Ctx) -> np.ndarray:
         # Noise excursions that crossed the 5-sigma threshold: a sharp (sub-PSF) or blotchy bump
         # in the difference only, or nothing but noise.
         amp = rng.uniform(1, 5, n) * sd * rng.choice([-1, 1], n)
-        width = rng.uniform(0.4, 1.0, n) * np.where(rng.random(n) < 0.5, 1.0, ctx.sig_s * 0.6)
-        bump = psf(amp * 2 * np.pi * width**2 / 0.9, ctx.cx, ctx.cy, width)
+        sigma = rng.uniform(0.4, 1.0, n) * np.where(rng.random(n) < 0.5, 1.0, ctx.sig_s * 0.6)
+        bump = psf(amp * 2 * np.pi * sigma**2 / 0.9, ctx.cx, ctx.cy, sigma)
         bump *= (rng.random(n) < 0.8)[:, None, None]
         return ctx.assemble(None, extra_d=bump)
     raise ValueError(f"unknown kind {kind}")

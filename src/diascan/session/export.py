@@ -187,7 +187,8 @@ def export_regions(
             continue
         centre = SkyCoord(src.ra * u.deg, src.dec * u.deg, frame=frame)
         label = rec.label
-        color = UNLABELLED_COLOR if label is None else hex_color(pal.label_color(label.value))
+        rgb = None if label is None else pal.label_color(label.value)
+        color = UNLABELLED_COLOR if rgb is None else hex_color(rgb)
         text = str(src.id) if label is None else f"{src.id} {label.value}"
         meta = {"text": text, "tag": _region_tags(visit, src)}
         regs.append(_region(LABEL_SHAPES[label], centre, radius, meta, {"color": color}))

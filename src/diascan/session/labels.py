@@ -164,13 +164,13 @@ class LabelStore:
 
     def set_label(self, sid: SourceId, label: Label | str | None) -> None:
         """Label (or with ``None`` clear) one source; the time is recorded, the note kept."""
-        label = parse_label(label)
+        parsed = parse_label(label)
         old = self.record(sid)
-        if old.label == label:
+        if old.label == parsed:
             return
-        time = self._clock() if label is not None else None
-        self._apply({sid: replace(old, label=label, time=time)})
-        if label is not None:
+        time = self._clock() if parsed is not None else None
+        self._apply({sid: replace(old, label=parsed, time=time)})
+        if time is not None:
             self._event_times.append(time)
 
     def clear(self, sid: SourceId) -> None:
@@ -184,12 +184,12 @@ class LabelStore:
 
     def label_remaining(self, label: Label | str = Label.BOGUS) -> int:
         """Give every unlabelled source ``label`` (one undo step); returns how many."""
-        label = parse_label(label)
-        if label is None:
+        parsed = parse_label(label)
+        if parsed is None:
             raise ValueError("label_remaining needs a label")
         now = self._clock()
         changes = {
-            sid: replace(self.record(sid), label=label, time=now)
+            sid: replace(self.record(sid), label=parsed, time=now)
             for sid in self._ids
             if self.label(sid) is None
         }

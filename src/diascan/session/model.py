@@ -220,7 +220,9 @@ class VisitEntry:
     model_version: str | None = None
     model_path: str | None = None
     sources: list[SourceRecord] = field(default_factory=list)
-    labels: LabelStore | None = None
+    #: Always a store once made: ``None`` (the default) means one for ``sources``
+    #: (``__post_init__``), which dataclass defaults cannot express.
+    labels: LabelStore = None  # type: ignore[assignment]  # set in __post_init__
     view: dict[str, Any] = field(default_factory=dict)
     current_source: SourceId | None = None
     flag_columns: list[str] = field(default_factory=list)

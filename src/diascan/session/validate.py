@@ -230,8 +230,8 @@ def _visit(where: str, v: Any) -> None:
         if unknown:
             raise _Bad(f"{here}.flags: {_short(unknown[0])} is not one of the visit's "
                        f"flag_columns")
-        key = (type(s["id"]), s["id"])
-        if key in seen:
+        id_key = (type(s["id"]), s["id"])
+        if id_key in seen:
             raise _Bad(f"{here}.id: duplicate source id {_short(s['id'])}")
         seen.add(key)
 
