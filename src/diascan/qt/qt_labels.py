@@ -12,11 +12,8 @@ fails is :class:`~diascan.qt.qt_save.QtSaveGuard`'s business (``self.guard``): d
 Save As, and the question before the session is left (:meth:`QtLabelController.close`,
 :meth:`QtLabelController.set_session`).
 
-The window must provide ``select_source(id)``, ``selection_changed(int)``, ``source_ids()`` and
-``sources`` (a ``viewstate.SourceSet`` or ``None``) and ``actions`` (its QtActions);
-``add_dock``, ``table``, ``state``, ``data_loaded``, ``rescore_done``, ``model``,
-``model_specs``/``set_models`` are used when present; ``statusBar()``, ``banners``,
-``show_error`` and ``show_errors_as_dialogs`` by the save guard.
+What the controller (and its save guard) needs from the window is the protocol
+:class:`~diascan.qt.qt_window_protocols.LabelWindow`.
 """
 
 from __future__ import annotations
@@ -43,6 +40,7 @@ from PyQt6.QtWidgets import (
 
 from diascan.qt import qt_session
 from diascan.qt.qt_save import QtSaveGuard
+from diascan.qt.qt_window_protocols import LabelWindow
 from diascan.session.labels import Label, SourceId
 from diascan.session.model import Session, VisitEntry
 from diascan.session.recent import new_session_path, remember_last_session
@@ -146,7 +144,7 @@ class QtLabelController(QObject):
 
     def __init__(
         self,
-        window: Any,
+        window: LabelWindow,
         session: Session | None = None,
         session_path: str | Path | None = None,
     ) -> None:
@@ -172,10 +170,8 @@ class QtLabelController(QObject):
         self._build_panel()
         self._bind_actions()
         window.selection_changed.connect(self._window_selected)
-        if hasattr(window, "data_loaded"):
-            window.data_loaded.connect(self.sync_window)
-        if hasattr(window, "rescore_done"):
-            window.rescore_done.connect(self._rescored)
+        window.data_loaded.connect(self.sync_window)
+        window.rescore_done.connect(self._rescored)
         if given:
             self.restore_model()
         self.sync_window()
@@ -262,14 +258,12 @@ class QtLabelController(QObject):
         lay.addWidget(self.hide_labelled_check)
         lay.addStretch(1)
         self.panel = panel
-        if hasattr(self.window, "add_dock"):
-            self.dock = self.window.add_dock("Labels", panel)
+        self.dock = self.window.add_dock("Labels", panel)
 
     # --- actions ---------------------------------------------------------------------------
     def commit_note(self) -> None:
         self.triage.set_note(self.note_edit.text())
-        table = getattr(self.window, "table", None)
-        (table or self.window).setFocus()
+        self.window.table.setFocus()
 
     def label_source(self, sid: SourceId, label: str | None) -> bool:
         """Label source ``sid`` (None clears it) without moving the selection (the gallery
@@ -314,9 +308,7 @@ class QtLabelController(QObject):
         """Go to the next visit (the window loads it through ``visit_requested``)."""
         self._store_view()  # keep the view of the visit we leave
         if not self.triage.next_visit():
-            bar = getattr(self.window, "statusBar", None)
-            if bar is not None:
-                bar().showMessage("this is the last visit of the session", 5000)
+            self._status("this is the last visit of the session", 5000)
             return False
         self._visit_changed()
         return True
@@ -351,7 +343,7 @@ class QtLabelController(QObject):
 
     def open_visits(self) -> bool:
         """File > Open visits…, through the window's session link (which loads the visits)."""
-        link = getattr(self.window, "session_link", None)
+        link = self.window.session_link
         if link is None:
             self._notice("no session link: open visits with `diascan view --visits`")
             return False
@@ -416,7 +408,7 @@ class QtLabelController(QObject):
         Only scores the window shows are written: a rescoring of sources replaced since (a
         visit switch) leaves the session alone.
         """
-        src = getattr(self.window, "sources", None)
+        src = self.window.sources
         visit = self.shown_visit()
         if res is None or src is None or visit is None:
             return
@@ -434,13 +426,12 @@ class QtLabelController(QObject):
 
     def window_model(self) -> tuple[str | None, str | None, str | None]:
         """``(name, version, package path)`` of the window's current model."""
-        model = getattr(self.window, "model", None)
-        state = getattr(self.window, "state", None)
-        name = getattr(state, "model_name", None) or getattr(model, "name", None)
+        model = self.window.model  # a loaded model package, or None until one is loaded
+        name = self.window.state.model_name or getattr(model, "name", None)
         version = getattr(model, "version", None)
         path = getattr(model, "path", None)
-        if path is None:
-            path = _spec_path((getattr(self.window, "model_specs", None) or {}).get(name))
+        if path is None and name is not None:
+            path = _spec_path(self.window.model_specs.get(name))
         return (name, None if version is None else str(version),
                 None if path is None else str(path))
 
@@ -454,9 +445,9 @@ class QtLabelController(QObject):
         """
         visit = self.session.current
         name, path = visit.model_name, visit.model_path
-        if (not name and not path) or not hasattr(self.window, "set_models"):
+        if not name and not path:
             return None
-        specs = dict(getattr(self.window, "model_specs", None) or {})
+        specs = dict(self.window.model_specs)
         want = _resolved(path)
         same = [k for k, sp in specs.items() if want and _resolved(_spec_path(sp)) == want]
         chosen = same[0] if same else None
@@ -468,14 +459,13 @@ class QtLabelController(QObject):
         if chosen is None:
             what = f"{name or Path(path).name}" + (f" {visit.model_version}"
                                                    if visit.model_version else "")
-            current = getattr(getattr(self.window, "state", None), "model_name", None)
+            current = self.window.state.model_name
             msg = (f"model {what} of this session is not available ({path or 'no path saved'})"
                    f"; saved scores kept, rescoring uses {current or 'no model'}")
             log.warning(msg)
             self._notice(msg)
             return None
-        state = getattr(self.window, "state", None)
-        if getattr(state, "model_name", None) != chosen or chosen not in self.window.model_specs:
+        if self.window.state.model_name != chosen or chosen not in self.window.model_specs:
             self.window.set_models(specs, chosen)
         return chosen
 
@@ -495,9 +485,12 @@ class QtLabelController(QObject):
     def _notice(self, msg: str) -> None:
         """Status-bar message now and again once the visit's data are shown."""
         self.pending_notice = msg
-        bar = getattr(self.window, "statusBar", None)
+        self._status(msg, 15000)
+
+    def _status(self, msg: str, msecs: int) -> None:
+        bar = self.window.statusBar()
         if bar is not None:
-            bar().showMessage(msg, 15000)
+            bar.showMessage(msg, msecs)
 
     # --- window sync -----------------------------------------------------------------------
     def sync_window(self) -> None:
@@ -508,7 +501,7 @@ class QtLabelController(QObject):
             log.info("window shows sources that are not in this visit; labels not mirrored")
             self.stats.update_from(self.session)
             return
-        src = getattr(self.window, "sources", None)
+        src = self.window.sources
         if src is not None:
             rows, labs = [], []
             for sid in visit.labels.ids:
@@ -520,9 +513,7 @@ class QtLabelController(QObject):
             src.set_labels(rows, labs)
             self._apply_scores(visit, src)
         if ids and self.pending_notice:  # shown after the load's own status message
-            bar = getattr(self.window, "statusBar", None)
-            if bar is not None:
-                bar().showMessage(self.pending_notice, 15000)
+            self._status(self.pending_notice, 15000)
             self.pending_notice = None
         self._restore_view(visit.view)
         self._apply_hide_scores()
@@ -544,7 +535,7 @@ class QtLabelController(QObject):
     def _labels_changed(self, visit: VisitEntry, ids: list) -> None:
         if visit is not self.session.current:
             return
-        src = getattr(self.window, "sources", None)
+        src = self.window.sources
         if src is not None:
             rows, labs = [], []
             for sid in ids:
@@ -576,32 +567,16 @@ class QtLabelController(QObject):
 
     def _make_triage(self, session: Session) -> Triage:
         """The Qt-free triage model; n / p / Space follow the table's displayed order."""
-        return Triage(session, order=getattr(self.window, "displayed_source_ids", None))
+        return Triage(session, order=self.window.displayed_source_ids)
 
     def _apply_hide_scores(self) -> None:
-        state = getattr(self.window, "state", None)
-        if state is not None and hasattr(state, "hide_scores"):
-            # the window hides them everywhere: table, markers, cutouts, plots
-            state.hide_scores = self.triage.hide_scores
-            return
-        table = getattr(self.window, "table", None)
-        if table is None:
-            return
-        from diascan.qt.qt_table import COL
-
-        for col in ("score", "reliability"):
-            table.setColumnHidden(COL[col], self.triage.hide_scores)
-        tabs, plots = getattr(self.window, "side_tabs", None), getattr(self.window, "plots", None)
-        if tabs is not None and plots is not None:
-            tabs.setTabVisible(tabs.indexOf(plots), not self.triage.hide_scores)
+        # the window hides them everywhere: table, markers, cutouts, plots
+        self.window.state.hide_scores = self.triage.hide_scores
 
     def _apply_hide_labelled(self) -> None:
         """Hide labelled sources in the table and on the frames (the proxy filters by label,
         so the hidden rows stay right after sorting and re-filtering)."""
-        state = getattr(self.window, "state", None)
-        if state is None or not hasattr(state, "hidden_labels"):
-            return
-        state.hidden_labels = (
+        self.window.state.hidden_labels = (
             frozenset(lab.value for lab in Label) if self.triage.hide_labelled else frozenset()
         )
 
@@ -609,16 +584,15 @@ class QtLabelController(QObject):
         """Keep the window's view (pan, zoom, display) in the visit it shows, and only there:
         while the next visit loads, the window still shows the last one (its zoom must not
         become the new visit's), and before any data it shows nothing."""
-        state = getattr(self.window, "state", None)
         visit = self.window_visit
-        if state is not None and hasattr(state, "to_dict") and visit is not None:
-            view = dict(state.to_dict())
+        if visit is not None:
+            view = dict(self.window.state.to_dict())
             view.pop("selected_id", None)
             visit.view = view
 
     def _restore_view(self, view: dict) -> None:
-        state = getattr(self.window, "state", None)
-        if state is None or not view:
+        state = self.window.state
+        if not view:
             return
         # The model is the window's switcher's business (its combo box), not a view setting.
         view = {k: v for k, v in view.items() if k != "model_name"}

@@ -139,6 +139,8 @@ class QtMainWindow(QMainWindow):
         self.last_error: str | None = None
         #: The session's QtLabelController, when one is attached (closed in closeEvent).
         self.label_controller: Any = None
+        #: The QtSessionLink that owns the controller, when the application made one.
+        self.session_link: Any = None
         #: Source to select when the next result arrives (a session's saved selection);
         #: without it the known transient (status 'target') is selected.
         self.pending_selection: int | None = None

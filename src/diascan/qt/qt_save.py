@@ -27,6 +27,7 @@ from PyQt6.QtCore import QObject
 from PyQt6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from diascan.errors import SessionError
+from diascan.qt.qt_window_protocols import LabelWindow
 from diascan.session.recent import remember_last_session
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class QtSaveGuard(QObject):
     def __init__(self, controller: Any) -> None:
         super().__init__(controller)
         self.ctl = controller
-        self.window = controller.window
+        self.window: LabelWindow = controller.window
         #: True from a failed save until the next successful one (one dialog per streak).
         self.failing = False
         #: The failure dialog of the current streak, while it is open.
@@ -112,7 +113,7 @@ class QtSaveGuard(QObject):
 
     @property
     def interactive(self) -> bool:
-        return bool(getattr(self.window, "show_errors_as_dialogs", True))
+        return self.window.show_errors_as_dialogs
 
     # --- user actions ----------------------------------------------------------------------
     def retry(self) -> bool:
@@ -132,8 +133,8 @@ class QtSaveGuard(QObject):
             self.window.show_error("Save As failed", str(exc))
             return False
         self.ctl.session_path = path
-        link = getattr(self.window, "session_link", None)
-        if link is not None and getattr(link, "ctl", None) is self.ctl:
+        link = self.window.session_link
+        if link is not None and link.ctl is self.ctl:
             link.session_path = path
         remember_last_session(path)
         self.window.statusBar().showMessage(

@@ -53,7 +53,7 @@ def open_visits(controller: Any, path: str | Path | None = None) -> bool:
     except InputError as exc:
         window.show_error("Cannot open visits", str(exc))
         return False
-    link = getattr(window, "session_link", None)
+    link = window.session_link
     if link is None or link.ctl is not controller:
         link = QtSessionLink.for_controller(controller)
     return link.start_visits(visits)

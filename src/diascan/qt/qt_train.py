@@ -45,6 +45,7 @@ from diascan.qt.qt_frames import adopt_menus
 from diascan.qt.qt_jobs import Job, error_text
 from diascan.qt.qt_train_report import QtTrainReportDialog, add_package, loss_plot, set_losses
 from diascan.qt.qt_uncertain import QtUncertainSort
+from diascan.qt.qt_window_protocols import LabelWindow
 
 # diascan.learn.job and .gather (the pipeline, scipy) and torch are imported when the dialog
 # is used, not when the window starts.
@@ -52,15 +53,15 @@ from diascan.qt.qt_uncertain import QtUncertainSort
 log = logging.getLogger(__name__)
 
 
-def session_path_of(window: Any) -> Path | None:
+def session_path_of(window: LabelWindow) -> Path | None:
     """Where the window's current session is saved (None: no session)."""
-    ctl = getattr(window, "label_controller", None)
+    ctl = window.label_controller
     return None if ctl is None else Path(ctl.autosave.path)
 
 
-def save_current_session(window: Any) -> str | None:
+def save_current_session(window: LabelWindow) -> str | None:
     """Save the window's session now; ``None`` on success (or no session), else why not."""
-    ctl = getattr(window, "label_controller", None)
+    ctl = window.label_controller
     if ctl is None or ctl.autosave.save():
         return None
     return f"the session could not be saved ({ctl.autosave.last_error}); training reads the " \
