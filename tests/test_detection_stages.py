@@ -10,23 +10,13 @@ from astropy.table import Table
 
 from diascan import detection
 from diascan.io import read_image
+from tests._identical import assert_tables_identical
 
 #: The detections of the small demo (seed 1) as the single-function detect_and_measure of
 #: main at d6dd046 produced them, before the split. Regenerate only for an intended change of
 #: the detections (e.g. a new DEMO_VERSION): ``detect_and_measure(difference, science)`` of
 #: the small demo, written with ``Table.write(..., format="ascii.ecsv")`` (exact round trip).
 REFERENCE = Path(__file__).parent / "fixtures" / "detection" / "small_demo_detections.ecsv"
-
-
-def assert_tables_identical(got: Table, want: Table) -> None:
-    """Same columns in the same order, dtypes, units, meta and bytes (NaN included)."""
-    assert got.colnames == want.colnames
-    assert dict(got.meta) == dict(want.meta)
-    for name in want.colnames:
-        a, b = np.asarray(got[name]), np.asarray(want[name])
-        assert a.dtype == b.dtype and a.shape == b.shape, name
-        assert a.tobytes() == b.tobytes(), f"column {name} differs"
-        assert got[name].unit == want[name].unit, name
 
 
 @pytest.fixture(scope="module")

@@ -216,8 +216,11 @@ def psf_photometry(
     return flux, err
 
 
-def _quadratic_offset(s: np.ndarray, iy: np.ndarray, ix: np.ndarray, axis: int) -> np.ndarray:
-    """Sub-pixel offset of the maximum of ``s`` from a parabola through 3 pixels along ``axis``."""
+def _quadratic_offset(
+    s: np.ndarray, iy: np.ndarray, ix: np.ndarray, axis: int, negate: bool = False
+) -> np.ndarray:
+    """Sub-pixel offset of the maximum of ``s`` (of ``-s`` with ``negate``) from a parabola
+    through 3 pixels along ``axis``."""
     ny, nx = s.shape
     if axis == 1:
         lo = s[iy, np.clip(ix - 1, 0, nx - 1)]
@@ -226,6 +229,8 @@ def _quadratic_offset(s: np.ndarray, iy: np.ndarray, ix: np.ndarray, axis: int) 
         lo = s[np.clip(iy - 1, 0, ny - 1), ix]
         hi = s[np.clip(iy + 1, 0, ny - 1), ix]
     c = s[iy, ix]
+    if negate:  # the 3 pixels negated, not the whole image (65 MB and 10 ms per call)
+        lo, hi, c = -lo, -hi, -c
     den = lo - 2 * c + hi
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.where(den < 0, 0.5 * (lo - hi) / den, 0.0)
@@ -325,8 +330,25 @@ def detect_and_measure(
     (:func:`prepare_frame`, :func:`significance_map`, :func:`grow_footprints`,
     :func:`split_footprints`, :func:`measure_sources`, :func:`photometry_table`) can also be
     called one by one; each takes the products of the previous ones, and the full-frame
-    buffers are dropped as soon as no later stage needs them.
+    buffers are dropped as soon as no later stage needs them. :func:`find_candidates` runs
+    the first five (the part that needs full-frame buffers), :func:`measure_candidates` the
+    last.
     """
+    frame, cand = find_candidates(difference, science, threshold, psf_sigma, progress, cancel)
+    return measure_candidates(frame, cand, science, threshold, progress, cancel)
+
+
+def find_candidates(
+    difference: ImageData,
+    science: ImageData | None = None,
+    threshold: float = 5.0,
+    psf_sigma: float | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[DetectionFrame, Candidates]:
+    """Stages 0-4: the sources, their positions and flags. Returns the frame (what the
+    photometry reads) and the candidates; the ~250 MB of full-frame buffers of these stages
+    (smoothed image, S/N map, labels) are freed when it returns."""
     frame = prepare_frame(difference, science, psf_sigma)
     report(progress, STAGE, 0.0, f"smoothing (PSF sigma {frame.sigma:.2f} px)")
     sig = significance_map(frame, cancel)
@@ -338,8 +360,18 @@ def detect_and_measure(
     sources = split_footprints(labels, nfoot, sig.snr, threshold, frame.sigma)
     del labels
     report(progress, STAGE, 0.6, f"measuring {len(sources)} sources")
-    cand = measure_sources(frame, sig, sources)
-    del sig, sources  # the smoothed image, S/N map and labels: ~200 MB on a detector
+    return frame, measure_sources(frame, sig, sources)
+
+
+def measure_candidates(
+    frame: DetectionFrame,
+    cand: Candidates,
+    science: ImageData | None = None,
+    threshold: float = 5.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Table:
+    """Stage 5 with its progress: the table of :func:`photometry_table`."""
     check(cancel)
     report(progress, STAGE, 0.75, "photometry")
     t = photometry_table(frame, cand, science, threshold)
@@ -376,9 +408,13 @@ def prepare_frame(
     edge = np.zeros((ny, nx), dtype=bool)
     edge[:half, :] = edge[-half:, :] = True
     edge[:, :half] = edge[:, -half:] = True
-    excluded = (mask & difference.bits("BAD", "NO_DATA", "EDGE")) != 0
-    finite = np.isfinite(img) & np.isfinite(var) & (var > 0)
-    valid = finite & ~excluded
+    # In row bands: full-frame ``mask & bits`` and isfinite temporaries took ~90 MB.
+    bits = difference.bits("BAD", "NO_DATA", "EDGE")
+    valid = np.empty((ny, nx), dtype=bool)
+    for r0 in range(0, ny, _BAND_ROWS):
+        b = slice(r0, r0 + _BAND_ROWS)
+        finite = np.isfinite(img[b]) & np.isfinite(var[b]) & (var[b] > 0)
+        np.logical_and(finite, (mask[b] & bits) == 0, out=valid[b])
     return DetectionFrame(difference, sigma, sigma_source, img, var, mask, valid, edge, eff_edge)
 
 
@@ -701,7 +737,7 @@ def _windowed_centroid(img, valid, cx, cy, sigma, sign, iters: int = 6):
 def _signed_offset(s, iy, ix, sign, axis) -> np.ndarray:
     """Quadratic peak offset of ``sign * s`` (negative peaks are fitted on ``-s``)."""
     pos = _quadratic_offset(s, iy, ix, axis)
-    neg = _quadratic_offset(-s, iy, ix, axis)
+    neg = _quadratic_offset(s, iy, ix, axis, negate=True)
     return np.where(sign > 0, pos, neg)
 
 

@@ -23,20 +23,7 @@ from astropy.table import Column, MaskedColumn, Table
 from astropy.utils.exceptions import AstropyWarning
 
 from diascan.errors import CatalogReadError, InputError
-
-#: Extension -> format name (names as accepted by :func:`write_table` / :func:`read_table`).
-EXTENSIONS: dict[str, str] = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".ecsv": "ecsv",
-    ".fits": "fits",
-    ".fit": "fits",
-    ".fits.gz": "fits",
-    ".csv": "csv",
-    ".vot": "votable",
-    ".votable": "votable",
-    ".xml": "votable",
-}
+from diascan.io.table_formats import EXTENSIONS, table_format
 
 #: Formats :func:`write_table` can write.
 WRITABLE = ("parquet", "ecsv", "fits", "csv")
@@ -47,15 +34,6 @@ _META_KEY = b"diascan.table_meta"
 
 class TableWriteError(InputError):
     """A table that cannot be written (unknown extension, existing file, unwritable place)."""
-
-
-def table_format(path: str | Path) -> str | None:
-    """Format name from the file extension (case-insensitive), None when unknown."""
-    name = Path(path).name.lower()
-    for ext in sorted(EXTENSIONS, key=len, reverse=True):
-        if name.endswith(ext):
-            return EXTENSIONS[ext]
-    return None
 
 
 def sniff_format(path: str | Path) -> str | None:
