@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(out, "exists; refusing to overwrite it (use --overwrite)")
     inputs = inputs_from_args(args)
     progress = None if args.quiet else _TerminalProgress()
+    started_at = time.time()  # in the table's meta: how long the start-up took (benchmarks)
     run = start_pipeline(inputs, score=not args.no_score, progress=progress)
     # The table writer (pyarrow, astropy.table) is imported in the background too, after
     # what the stages need (diascan.preload).
@@ -179,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     table.meta["stage_times"] = {
         k: [round(a, 4), round(b, 4)] for k, (a, b) in result.stage_times.items()
     }
+    table.meta["started_at"] = started_at
     table.meta["notes"] = list(result.notes)
     write_table(table, out, overwrite=args.overwrite)
     if not args.quiet:
