@@ -69,3 +69,22 @@ def test_fields_only_and_bad_input(packets, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1].startswith("diascan alerts: error: ") and message in err[-1], err
+
+
+def test_out_never_replaces_an_alert_file(shared_dir, tmp_path, capsys):
+    """--out naming an input broker table (itself or a hard link to it) is refused, even with
+    --overwrite, and the table is left as it was."""
+    import hashlib
+    import os
+    import shutil
+
+    table = tmp_path / "alerts.parquet"
+    shutil.copy(shared_dir / "data" / "ztf_alerts" / "ztf_alerts_sample.parquet", table)
+    link = tmp_path / "link.parquet"
+    os.link(table, link)
+    before = hashlib.sha256(table.read_bytes()).hexdigest()
+    for out in (table, link):
+        rc = main(["alerts", str(table), "--out", str(out), "--overwrite", "--no-score"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and "never writes over an input file" in err[-1], err
+    assert hashlib.sha256(table.read_bytes()).hexdigest() == before

@@ -150,3 +150,67 @@ def test_cli_export(session, tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o.csv")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+# -- the context of each source: diaSourceId, visit, detector, pixel flags -----------------------
+BIG = 170_000_000_000_000_001
+
+
+@pytest.fixture
+def context_session():
+    """Two visits: one with pixel flags, diaSourceIds and an alert-like source of another
+    visit; one from before sources had them (schema 1.0)."""
+    flags = ["pixelFlags_sat", "pixelFlags_edgeCenter"]
+    a = VisitEntry.create([
+        SourceRecord(id=1, ra=53.0, dec=-28.0, diaSourceId=BIG, visit=11, detector=2,
+                     flags=("pixelFlags_sat",), status="matched"),
+        SourceRecord(id=2, ra=53.1, dec=-28.0, visit=11, detector=2, status="unmatched"),
+        SourceRecord(id=3, ra=53.2, dec=-28.0, diaSourceId=5, visit=99, detector=7,
+                     flags=("pixelFlags_sat", "pixelFlags_edgeCenter"), status="matched"),
+    ], visit=11, detector=2, flag_columns=flags)  # fmt: skip
+    b = VisitEntry.create([SourceRecord(id=4, ra=53.3, dec=-28.0, status="matched")], visit=12)
+    for v in (a, b):
+        for s in v.sources:
+            v.labels.set_label(s.id, "real")
+    return Session(visits=[a, b])
+
+
+def _cells(col):
+    """Values read back, None for an empty (masked or null) cell."""
+    return [None if np.ma.is_masked(v) or v is None else v for v in col]
+
+
+@pytest.mark.parametrize("ext", [".csv", ".ecsv", ".fits", ".parquet", ".pq", ".fts"])
+def test_exports_carry_dia_source_id_visit_detector_and_flags(context_session, tmp_path, ext):
+    out = tmp_path / f"ctx{ext}"
+    assert export_sources(context_session, out) == 4
+    t = read_table(out) if ext not in (".pq", ".fts") else (
+        Table(pq.read_table(out).to_pydict()) if ext == ".pq" else Table.read(out, format="fits"))
+    cols = t.colnames
+    assert cols[:4] == ["visit", "detector", "id", "diaSourceId"]
+    assert cols[-2:] == ["pixelFlags_sat", "pixelFlags_edgeCenter"]
+    assert [int(v) for v in _cells(t["diaSourceId"]) if v is not None] == [BIG, 5]
+    assert _cells(t["diaSourceId"])[1] is None and _cells(t["diaSourceId"])[3] is None
+    assert [int(v) for v in t["visit"]] == [11, 11, 99, 12]  # the alert-like source's own
+    assert [None if v is None else int(v) for v in _cells(t["detector"])] == [2, 2, 7, None]
+
+    def flag(v):
+        return None if v is None else str(v).lower() in ("true", "1")
+
+    sat = [flag(v) for v in _cells(t["pixelFlags_sat"])]
+    edge = [flag(v) for v in _cells(t["pixelFlags_edgeCenter"])]
+    # the visit without flag columns: unknown (empty), except in FITS (no empty logical)
+    unknown = False if ext in (".fits", ".fts") else None
+    assert sat == [True, False, True, unknown] and edge == [False, False, True, unknown]
+
+
+def test_region_tags_carry_the_context(context_session, tmp_path):
+    out = tmp_path / "ctx.reg"
+    assert export_sources(context_session, out) == 4
+    regs = Regions.read(out, format="ds9")
+    tags = [list(r.meta.get("tag", [])) for r in regs]
+    assert tags[0] == [f"diaSourceId={BIG}", "visit=11", "detector=2", "flags=pixelFlags_sat"]
+    assert tags[1] == ["visit=11", "detector=2"]  # unmatched, no flag set
+    assert tags[2][-1] == "flags=pixelFlags_sat,pixelFlags_edgeCenter" and "visit=99" in tags[2]
+    assert tags[3] == ["visit=12"]
+    assert [str(r.meta["text"]) for r in regs] == ["1 real", "2 real", "3 real", "4 real"]

@@ -110,3 +110,36 @@ def test_vectorised_over_large_columns():
     mask = filter_rows("snr > 10 and status == matched", cols)
     assert mask.dtype == bool and mask.sum() == np.sum((cols["snr"] > 10)
                                                       & (cols["status"] == "matched"))
+
+
+# -- the pipeline's other columns: 64-bit ids, masked cells, pixel flags ------------------------
+BIG = 170_000_000_000_000_001  # beyond float64's integers: its neighbours are the same float
+TABLE = {
+    "id": np.array([1, 2, 3, 4]),
+    "diaSourceId": np.ma.array([BIG, BIG + 1, 0, BIG - 1], mask=[False, False, True, False]),
+    "visit": np.ma.array([7, 7, 7, 7], mask=[False] * 4),
+    "pixelFlags_sat": np.array([True, False, True, False]),
+    "pixelFlags_edgeCenter": np.array([False, False, True, True]),
+    "snr": np.array([6.0, 8.0, 12.0, 20.0]),
+}
+
+
+def table_rows(text: str) -> list[int]:
+    return [int(i) for i in TABLE["id"][filter_rows(text, TABLE)]]
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    (f"diaSourceId == {BIG}", [1]),  # exactly, not its float neighbours
+    (f"diasourceid > {BIG}", [2]),  # names in any case
+    (f"diaSourceId in ({BIG - 1}, {BIG + 1})", [2, 4]),
+    ("diaSourceId == none", [3]),  # an unmatched detection: masked, not 0
+    ("diaSourceId != none", [1, 2, 4]),
+    ("diaSourceId > -1", [1, 2, 4]),  # a masked cell passes no comparison
+    ("visit == 7", [1, 2, 3, 4]),
+    ("pixelFlags_sat", [1, 3]),  # a flag is a condition by itself
+    ("PIXELFLAGS_SAT and not pixelFlags_edgeCenter", [1]),
+    ("pixelFlags_sat == false", [2, 4]),
+    ("pixelflags_edgecenter or snr < 7", [1, 3, 4]),
+])
+def test_pipeline_columns(text, expect):
+    assert table_rows(text) == expect

@@ -85,6 +85,17 @@ def test_order_changes_keep_the_selected_source():
     assert not st.select_row(99)
 
 
+def test_order_listeners_see_the_new_selection():
+    """A new order and its selection arrive together: a listener of ``order`` never reads a
+    ``current`` beyond the new order (it did, before the change was batched)."""
+    st = _state(10)
+    st.current = 8
+    seen = []
+    st.events.order.connect(lambda order: seen.append((order, st.current, st.selected_row)))
+    st.set_order([3, 4])
+    assert seen == [((3, 4), 1, 4)]
+
+
 def test_values_are_validated_on_set():
     st = GalleryState()
     st.stamp_size = 5
@@ -109,16 +120,32 @@ def test_values_are_validated_on_set():
     assert changes == [True, False]
 
 
-def test_action_table_names_real_methods():
+def test_action_table_names_registered_actions_and_real_methods():
+    from diascan.actions import BY_ID
+
     st = _state()
-    ids = [a.id for a in GALLERY_ACTIONS]
-    assert len(ids) == len(set(ids)) and all(i.startswith("gallery.") for i in ids)
-    for a in GALLERY_ACTIONS:
-        assert callable(getattr(st, a.method)) and a.title and a.keys
-    keys = [k for a in GALLERY_ACTIONS for k in a.keys]
-    assert len(keys) == len(set(keys))  # suggested keys do not clash among themselves
-    for wanted in ("Left", "Right", "Up", "Down", "R", "B", "U", "PgUp", "PgDown", "Return"):
+    for action_id, method in GALLERY_ACTIONS.items():
+        assert callable(getattr(st, method)), method
+        assert BY_ID[action_id].context == "gallery" and BY_ID[action_id].menu == "Gallery"
+    # every gallery action of the registry runs a state method
+    assert {a for a in BY_ID if BY_ID[a].context == "gallery"} == set(GALLERY_ACTIONS)
+    keys = {k for a in GALLERY_ACTIONS for k in BY_ID[a].keys}
+    for wanted in ("Up", "Down", "PgUp", "PgDown", "Home", "End", "Return", "Z"):
         assert wanted in keys
+    # labelling and Left / Right are the window's keys, live in the gallery too
+    for window_action, key in (("label_real", "R"), ("label_bogus", "B"),
+                               ("label_unsure", "U"), ("next", "Right"), ("previous", "Left")):
+        assert key in BY_ID[window_action].keys and BY_ID[window_action].context == "window"
+
+
+def test_zoom_steps_are_clamped():
+    st = _state()
+    z = st.zoom
+    st.zoom_in()
+    assert st.zoom == pytest.approx(z * 1.25)
+    for _ in range(20):
+        st.zoom_out()
+    assert st.zoom == 0.5
 
 
 @pytest.mark.parametrize(("size", "grid"), [

@@ -143,6 +143,47 @@ def test_taccnn_layer_names_with_other_shapes_need_trust(tmp_path):
         load_model(pkg, trust_model_code=True)
 
 
+CANARY_ARCH = '''
+from pathlib import Path
+
+Path(__file__).with_name("canary.txt").write_text("arch.py was imported")
+
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3 * 51 * 51, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(self.lin(torch.flatten(x, 1)))
+'''
+
+
+def test_arch_py_of_a_recognised_architecture_is_never_imported(tmp_path):
+    """A TACCNN package's arch.py never runs: not on load (trusted or not), not when listed."""
+    pkg = write_package(TACCNN(), tmp_path / "taccnn_pkg", version="4", description="d")
+    (pkg / "arch.py").write_text(CANARY_ARCH)
+    canary = pkg / "canary.txt"
+    assert load_model(pkg).architecture == "TACCNN"
+    assert load_model(pkg, trust_model_code=True).architecture == "TACCNN"
+    assert {i.name: i for i in find_model_packages([pkg])}["taccnn_pkg"].architecture == "TACCNN"
+    assert main(["models", str(pkg)]) == 0
+    assert not canary.exists()
+    # the canary works: an unknown architecture, trusted, runs that very file
+    tiny = tmp_path / "tiny_pkg"
+    tiny.mkdir()
+    (tiny / "arch.py").write_text(CANARY_ARCH)
+    state = {"lin.weight": torch.zeros(1, 3 * 51 * 51), "lin.bias": torch.zeros(1)}
+    torch.save({"model_state_dict": state}, tiny / "model.pt")
+    (tiny / "meta.yaml").write_text("version: 1\ndescription: t\ninput_shape: [51, 51, 3]\n")
+    assert not (tiny / "canary.txt").exists()
+    load_model(tiny, trust_model_code=True)
+    assert (tiny / "canary.txt").read_text() == "arch.py was imported"
+
+
 def test_package_without_arch_py_loads_when_recognised(tmp_path):
     pkg = write_package(TACCNN(), tmp_path / "noarch", version="3", description="d")
     (pkg / "arch.py").unlink()
@@ -266,3 +307,23 @@ def test_add_model_options():
     assert a.model is None and a.trust_model_code is False
     a = p.parse_args(["--model", "x", "--trust-model-code"])
     assert a.model == "x" and a.trust_model_code is True
+
+
+def test_score_sources_streams_batches_and_cancels(dp1_model_dir):
+    """The one scoring loop streams (rows, scores) per batch (the viewer's rescore uses it)."""
+    rng = np.random.default_rng(2)
+    imgs = [_image(rng.normal(0, 1, (128, 128)).astype(np.float32)) for _ in range(3)]
+    x, y = np.array([10.0, 50.0, 90.0, 30.0]), np.array([10.0, 50.0, 90.0, 70.0])
+    model = load_model(dp1_model_dir)
+    batches = []
+    scores = score_sources(model, {"x": x, "y": y}, *imgs, batch_size=3,
+                           on_batch=lambda rows, sc: batches.append((list(rows), list(sc))))
+    assert [b[0] for b in batches] == [[0, 1, 2], [3]]
+    np.testing.assert_allclose(np.concatenate([b[1] for b in batches]), scores)
+    np.testing.assert_allclose(scores, model.score_stamps(cut_stamps(x, y, *imgs)), rtol=1e-5)
+    token = CancelToken()
+    token.cancel()
+    from diascan.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        score_sources(model, {"x": x[:1], "y": y[:1]}, *imgs, cancel=token)

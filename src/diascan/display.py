@@ -357,9 +357,41 @@ def mask_overlay(
         with np.errstate(over="ignore"):
             value = np.left_shift(one, mask.dtype.type(bit))
         hit = np.bitwise_and(mask, value) != 0
-        r, g, b = next((colors[n] for n in spellings(name) if n in colors), (255, 0, 255))
-        out[hit] = (r, g, b, a)
+        out[hit] = (*plane_color(name, colors), a)
     return out
+
+
+#: Colour of a plane without one of its own.
+OTHER_PLANE_COLOR = (255, 0, 255)
+
+
+def plane_color(name: str, colors: Mapping[str, tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The overlay colour of plane ``name``, looked up under either spelling."""
+    return next((colors[n] for n in spellings(name) if n in colors), OTHER_PLANE_COLOR)
+
+
+def plane_list(images: Iterable) -> list[tuple[str, str]]:
+    """``(name, description)`` of every mask plane of ``images`` (ImageData or None), ONCE
+    even when the images spell it differently (a DP2 science image's ``SATURATED`` and an afw
+    template's ``SAT`` are one entry, under the first image's name), in bit order of the image
+    that defines it first. The overlay (:func:`mask_overlay`) matches either spelling."""
+    out: dict[str, str] = {}
+    for img in images:
+        if img is None:
+            continue
+        for name, _bit in sorted(img.mask_planes.items(), key=lambda kv: kv[1]):
+            held = next((n for n in spellings(name) if n in out), None)
+            if held is None:
+                out[name] = img.description(name)
+            elif not out[held]:
+                out[held] = img.description(name)
+    return list(out.items())
+
+
+def plane_is_on(name: str, on: Iterable[str]) -> bool:
+    """True when plane ``name`` is in ``on`` under either spelling."""
+    on = set(on)
+    return any(n in on for n in spellings(name))
 
 
 __all__ = [
@@ -367,6 +399,7 @@ __all__ = [
     "LEVEL_SAMPLE",
     "LIMIT_MODES",
     "LUT_SIZE",
+    "OTHER_PLANE_COLOR",
     "STRETCHES",
     "apply_stretch",
     "compute_levels",
@@ -375,6 +408,9 @@ __all__ = [
     "lut_indices",
     "make_lut",
     "mask_overlay",
+    "plane_color",
+    "plane_is_on",
+    "plane_list",
     "sample",
     "stretch_curve",
     "zscale_many",

@@ -14,8 +14,11 @@ number finds that id; a word that is exactly a value of one text column (``match
 ``real``) means ``column == word`` (so ``matched`` never finds ``unmatched``). Anything else
 raises :class:`FilterError` with a plain-words message.
 
-``none`` is a missing value: an empty label, or a NaN number (``score == none`` finds rows
-that have no recomputed score).
+``none`` is a missing value: an empty label, a NaN number (``score == none`` finds rows
+that have no recomputed score) or a masked cell (``diaSourceId == none``: unmatched
+detections). Integer columns compare exactly with integers (64-bit ids lose digits as floats).
+A boolean column (a pixel flag) is a condition by itself: ``pixelFlags_sat``,
+``not pixelFlags_edge and snr > 5``.
 """
 
 from __future__ import annotations
@@ -72,6 +75,15 @@ def _is_text(values: np.ndarray) -> bool:
     return np.asarray(values).dtype.kind in "OUS"
 
 
+def _is_flag(values: np.ndarray) -> bool:
+    return np.asarray(values).dtype.kind == "b"
+
+
+def _flag(values) -> np.ndarray:
+    """A boolean column as a condition (a masked cell is false)."""
+    return np.asarray(np.ma.getdata(values), dtype=bool) & ~np.ma.getmaskarray(values)
+
+
 def compile_filter(text: str, columns: Columns) -> CompiledFilter | None:
     """Compile ``text`` against ``columns`` (name -> array; names are case-insensitive).
 
@@ -111,7 +123,10 @@ def _plain_word(text: str, lookup: dict[str, np.ndarray]) -> CompiledFilter | No
     if not re.fullmatch(r"[\w.+-]+", text) or text.lower() in KEYWORDS:
         return None
     if text.lower() in lookup:
-        raise _column_alone(text, lookup[text.lower()])
+        name = text.lower()
+        if _is_flag(lookup[name]):
+            return CompiledFilter(text, frozenset({name}), lambda cols: _flag(cols[name]))
+        raise _column_alone(text, lookup[name])
     if re.fullmatch(r"[+-]?\d+", text) and "id" in lookup:
         value = int(text)
         return CompiledFilter(text, frozenset({"id"}),
@@ -206,6 +221,8 @@ class _Compiler:
             if isinstance(what, _Literal) and what.bare:
                 raise self.unknown_column(str(what.value))
             if isinstance(what, _Column):
+                if _is_flag(self.lookup[what.name]):
+                    return lambda cols, name=what.name: _flag(cols[name])
                 raise _column_alone(what.name, self.lookup[what.name])
             if isinstance(what.value, bool):
                 return lambda cols, v=what.value: np.bool_(v)
@@ -224,11 +241,12 @@ class _Compiler:
         if isinstance(node, ast.Constant) and (node.value is None
                                                or isinstance(node.value, bool | int | float | str)):
             v = node.value
-            return _Literal(float(v) if isinstance(v, int | float) and not isinstance(v, bool)
-                            else v)
+            # integers stay integers: ids compare exactly (float64 holds 15-16 digits)
+            return _Literal(float(v) if isinstance(v, float) else v)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             inner = self.operand(node.operand)
-            if isinstance(inner, _Literal) and isinstance(inner.value, float):
+            if isinstance(inner, _Literal) and isinstance(inner.value, int | float) \
+                    and not isinstance(inner.value, bool):
                 return _Literal(-inner.value if isinstance(node.op, ast.USub) else inner.value)
         raise FilterError(f"{_describe(node)} is not a column, a number or a quoted text "
                           f"(e.g. {_EXAMPLES})")
@@ -296,12 +314,13 @@ class _Compiler:
             negate = isinstance(op, ast.NotEq)
             return lambda cols: _text_equal(cols[name], word) ^ negate
         if isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, float):
+            value = int(value)
+        if not isinstance(value, int | float):
             raise FilterError(f"{name} holds numbers: compare it with a number, e.g. "
                               f"{name} > 10 (not {_show(value)})")
         fn = _CMP[type(op)]
-        return lambda cols: _number_compare(fn, cols[name], value)
+        number = value
+        return lambda cols: _number_compare(fn, cols[name], number)
 
     def membership(self, left: ast.AST, op: ast.cmpop, right: ast.AST):
         col = self.operand(left)
@@ -335,6 +354,8 @@ def _column_alone(name: str, values) -> FilterError:
 
 
 def _missing(values) -> np.ndarray:
+    if np.ma.isMaskedArray(values):
+        return np.ma.getmaskarray(values) | _missing(np.ma.getdata(values))
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
         return np.isnan(arr)
@@ -356,10 +377,26 @@ def _text_equal(values, word: str) -> np.ndarray:
     return out
 
 
-def _number_compare(fn, values, value: float) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return fn(arr, value)
+#: Integers an int64 column compares with exactly.
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _number_compare(fn, values, value: int | float) -> np.ndarray:
+    """``fn(column, value)`` per row; a missing cell (NaN, masked) is never true."""
+    data = np.ma.getdata(values)
+    integral = isinstance(value, int) or float(value).is_integer()
+    if data.dtype.kind in "iub" and integral and _INT64[0] <= value <= _INT64[1]:
+        out = fn(data.astype(np.int64, copy=False), int(value))  # exact for 64-bit ids
+    else:
+        with np.errstate(invalid="ignore"):
+            out = fn(np.asarray(data, dtype=np.float64), float(value))
+    return np.asarray(out, dtype=bool) & ~np.ma.getmaskarray(values)
+
+
+def _numbers(values) -> np.ndarray:
+    """A column as float64, NaN where a cell is masked."""
+    return np.ma.asarray(values, dtype=np.float64).filled(np.nan) \
+        if np.ma.isMaskedArray(values) else np.asarray(values, dtype=np.float64)
 
 
 def _safe(fn, a, b, text: bool) -> np.ndarray:
@@ -368,7 +405,7 @@ def _safe(fn, a, b, text: bool) -> np.ndarray:
         sb = np.char.lower(np.asarray(b).astype(str))
         return np.asarray(fn(sa, sb), dtype=bool)
     with np.errstate(invalid="ignore"):
-        return fn(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+        return fn(_numbers(a), _numbers(b))
 
 
 def _example_text(values) -> str:

@@ -7,8 +7,8 @@ and the window connect to its per-field signals (``state.events.current``, ...) 
 :attr:`GalleryState.label_requested` / :attr:`GalleryState.open_requested`; every action is a
 method, so keys (the action registry), menus and tests all drive the same code.
 
-:data:`GALLERY_ACTIONS` lists the actions (id, title, suggested keys, method) for the action
-registry; the widget binds none of them itself. :func:`grid_layout` turns a widget size into a
+:data:`GALLERY_ACTIONS` maps the action registry's gallery actions to the state's methods; the
+widget binds none of them itself. :func:`grid_layout` turns a widget size into a
 grid of tiles (2 x 2 at least, :data:`GRID_MAX` at most).
 """
 
@@ -21,13 +21,17 @@ from typing import Any, Protocol
 import numpy as np
 from psygnal import Signal, evented
 
+from diascan.evented import batch
+
 #: Display stamp sizes (pixels of the image) the gallery offers, and the step of +/-.
 STAMP_SIZE_RANGE = (31, 101)
 STAMP_SIZE_STEP = 10
 DEFAULT_STAMP_SIZE = 51
 #: Screen pixels per image pixel the layout aims at (before fitting the grid to the widget).
 ZOOM_RANGE = (0.5, 4.0)
-DEFAULT_ZOOM = 1.25
+DEFAULT_ZOOM = 1.0
+#: Factor of one zoom step (``+`` / ``-`` in the gallery).
+ZOOM_STEP = 1.25
 #: Tiles per row and column: at least 2 x 2, at most 12 x 10 (the issue asks for 8 x 6 or more).
 GRID_MIN = (2, 2)
 GRID_MAX = (12, 10)
@@ -127,7 +131,7 @@ class GalleryState:
         """Show ``rows`` (the table's filtered, sorted rows); the selected source stays
         selected if it is still there, else the tile at the same position is."""
         keep = self.selected_row
-        with self.events.paused():
+        with batch(self):  # listeners of ``order`` see the new ``current`` too
             self.order = tuple(rows)
             if keep is not None and keep in self.order:
                 self.current = self.order.index(keep)
@@ -223,46 +227,32 @@ class GalleryState:
     def smaller_stamps(self) -> None:
         self.stamp_size = self.stamp_size - STAMP_SIZE_STEP
 
+    def zoom_in(self) -> None:
+        """Larger tiles (more screen pixels per image pixel), fewer on a page."""
+        self.zoom = self.zoom * ZOOM_STEP
 
-@dataclass(frozen=True)
-class GalleryAction:
-    """One gallery action for the action registry: id, title, suggested keys, method name."""
-
-    id: str
-    title: str
-    keys: tuple[str, ...]
-    method: str
-    help: str = ""
+    def zoom_out(self) -> None:
+        self.zoom = self.zoom / ZOOM_STEP
 
 
-#: Every gallery action. ``keys`` are suggestions for the registry's defaults (Qt key-sequence
-#: text); the gallery widget binds none itself. ``method`` is the :class:`GalleryState` method.
-GALLERY_ACTIONS: tuple[GalleryAction, ...] = (
-    GalleryAction("gallery.left", "Previous tile", ("Left",), "move_left"),
-    GalleryAction("gallery.right", "Next tile", ("Right",), "move_right"),
-    GalleryAction("gallery.up", "Tile above", ("Up",), "move_up"),
-    GalleryAction("gallery.down", "Tile below", ("Down",), "move_down"),
-    GalleryAction("gallery.next_page", "Next page", ("PgDown",), "next_page"),
-    GalleryAction("gallery.previous_page", "Previous page", ("PgUp",), "previous_page"),
-    GalleryAction("gallery.first", "First tile", ("Home",), "first"),
-    GalleryAction("gallery.last", "Last tile", ("End",), "last"),
-    GalleryAction("gallery.label_real", "Label real and advance", ("R",), "label_real"),
-    GalleryAction("gallery.label_bogus", "Label bogus and advance", ("B",), "label_bogus"),
-    GalleryAction("gallery.label_unsure", "Label unsure and advance", ("U",), "label_unsure"),
-    GalleryAction("gallery.clear_label", "Clear the label", ("0",), "clear_label"),
-    GalleryAction("gallery.open", "Open in the frames", ("Return", "Enter"), "open_selected",
-                  "show the selected source in the linked frames, centred"),
-    GalleryAction("gallery.enlarge", "Enlarge the selected tile", ("E",), "toggle_enlarged",
-                  f"show the selected tile {ENLARGE_FACTOR}x larger, in place"),
-    GalleryAction("gallery.enlarge_on_hover", "Enlarge tiles under the mouse", ("Shift+E",),
-                  "toggle_enlarge_on_hover"),
-    GalleryAction("gallery.follow_frames", "Stamps follow the frames' stretch", ("T",),
-                  "toggle_follow_frames",
-                  "per-tile zscale (off) or the toolbar's stretch and limits on all tiles (on)"),
-    GalleryAction("gallery.larger_stamps", "Larger stamps", (">",), "larger_stamps",
-                  f"{STAMP_SIZE_STEP} px more of the sky around each source"),
-    GalleryAction("gallery.smaller_stamps", "Smaller stamps", ("<",), "smaller_stamps"),
-)
+#: The gallery's registered actions (:data:`diascan.actions.ACTIONS`, context ``gallery``:
+#: titles, keys and help are there) -> the :class:`GalleryState` method each runs. Labelling
+#: and moving along the order (r / b / u / 0, Left / Right, n / p) are the window's labelling
+#: actions, the same keys in every view: they act on the selected source, which the gallery
+#: and the table share.
+GALLERY_ACTIONS: dict[str, str] = {
+    "gallery.up": "move_up",
+    "gallery.down": "move_down",
+    "gallery.next_page": "next_page",
+    "gallery.previous_page": "previous_page",
+    "gallery.first": "first",
+    "gallery.last": "last",
+    "gallery.open": "open_selected",
+    "gallery.enlarge": "toggle_enlarged",
+    "gallery.enlarge_on_hover": "toggle_enlarge_on_hover",
+    "gallery.zoom_in": "zoom_in",
+    "gallery.zoom_out": "zoom_out",
+}
 
 
 # -- what a tile says ------------------------------------------------------------------------
@@ -379,7 +369,6 @@ __all__ = [
     "GRID_MAX",
     "GRID_MIN",
     "STAMP_SIZE_RANGE",
-    "GalleryAction",
     "GalleryState",
     "GridLayout",
     "TileFacts",

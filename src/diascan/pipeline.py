@@ -84,6 +84,10 @@ class PipelineResult:
     match: MatchResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Problems that make the result meaningless though nothing failed (all-zero variance, no
+    #: finite pixel, a catalog off the image...): one ``FILE: problem`` line each
+    #: (:mod:`diascan.checks`); the CLI prints them, the viewer shows them as a banner.
+    warnings: list[str] = field(default_factory=list)
     #: The files read, by role (science, difference, template, template_patches, catalog,
     #: target); sessions record and reload them.
     input_files: dict[str, Any] = field(default_factory=dict)
@@ -533,8 +537,10 @@ def start_pipeline(
         def store(template: ImageData, detections: Table, cache: CachedProducts | None = None):
             from diascan import results_cache
 
-            if cache is None:  # before scoring adds columns; never raises
-                results_cache.store(key, template, detections)
+            if cache is None:  # before scoring adds columns; never raises; refuses a cache
+                # folder holding an input
+                results_cache.store(key, template, detections, inputs=[
+                    inputs.science, inputs.difference, inputs.catalog, *paths])
 
         graph.add("stored", store, ("template", "detections", *cache_needs))
         result_needs.append("stored")
@@ -583,6 +589,11 @@ def start_pipeline(
         notes.extend(result.notes)
         if catalog is None:
             notes.append("no catalog: nothing matched")
+        else:  # the catalog's own notes, e.g. rows dropped for a bad position
+            notes.extend(str(n) for n in catalog.meta.get("notes", []))
+        from diascan.checks import run_warnings
+
+        warnings = run_warnings(science, difference, catalog, det, inputs.target)
         return PipelineResult(
             science=science,
             difference=difference,
@@ -595,6 +606,7 @@ def start_pipeline(
             match=result,
             timings=_stage_timings(stages, match_s),
             notes=notes,
+            warnings=warnings,
             input_files=input_files_of(inputs),
             stage_times=dict(stages.times),
         )

@@ -70,14 +70,17 @@ def run(args: argparse.Namespace) -> int:
     from astropy.table import Column
 
     from diascan.alerts import open_alerts
-    from diascan.alerts.collection import no_alerts_error
+    from diascan.alerts.collection import alert_files, no_alerts_error
     from diascan.alerts.scoring import score_alerts
     from diascan.cli.score import _TerminalProgress
     from diascan.io.tables import table_format, write_table
+    from diascan.safety import check_output_path
 
     out = Path(args.out)
     if table_format(out) not in ("parquet", "ecsv", "fits", "csv"):
         raise InputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")
+    # never over an alert file (also through links), with or without --overwrite
+    check_output_path(out, [("alert file", f) for f in alert_files(args.paths)], "--out")
     if out.exists() and not args.overwrite:
         raise InputError(out, "exists; refusing to overwrite it (use --overwrite)")
     progress = None if args.quiet else _TerminalProgress(stages=STAGES)

@@ -1,4 +1,4 @@
-"""``diascan models``: list the model packages found (bundled, $MEAS_TRANSINET_DIR,
+"""``diascan models``: list the model packages found (bundled, user, $MEAS_TRANSINET_DIR,
 $DIASCAN_MODEL_PATH, paths)."""
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "models",
         help="list reliability model packages",
-        description="List model packages: bundled ones, $MEAS_TRANSINET_DIR/model_packages, "
-        "the folders of $DIASCAN_MODEL_PATH and the given paths (package directories, Butler "
+        description="List model packages: bundled ones, your own ($XDG_DATA_HOME/diascan/models, "
+        "where diascan train --from-sessions writes), $MEAS_TRANSINET_DIR/model_packages, the "
+        "folders of $DIASCAN_MODEL_PATH and the given paths (package directories, Butler "
         "pretrainedModelPackage .zip files, braai Keras .h5 files, or folders of them).",
     )
     p.add_argument(

@@ -15,11 +15,16 @@ import time
 from pathlib import Path
 
 from diascan.cli.models import add_model_options
-from diascan.cli.options import add_data_options
-from diascan.errors import InputError
+from diascan.cli.options import INT64_MAX, add_data_options, number
+from diascan.errors import InputError, ModelPackageError, OutputError
 from diascan.inputs import parse_target
 from diascan.pipeline import STAGES, PipelineInputs, read_target, start_pipeline
 from diascan.preload import preload
+from diascan.safety import check_output_path
+
+#: Upper bounds of the numeric options (beyond them the result means nothing).
+MAX_THRESHOLD = 1e6
+MAX_RADIUS_ARCSEC = 3600.0
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -29,12 +34,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
     )
     src = add_data_options(p, "data")
-    src.add_argument("--visit", type=int, help="catalog visit (default: science header)")
-    src.add_argument("--detector", type=int, help="catalog detector (default: science header)")
+    ident = number(int, 0, INT64_MAX)
+    src.add_argument("--visit", type=ident, help="catalog visit (default: science header)")
+    src.add_argument("--detector", type=ident, help="catalog detector (default: science header)")
     add_model_options(p)
     p.add_argument("--no-score", action="store_true", help="skip scoring (detect and match only)")
-    p.add_argument("--threshold", type=float, default=5.0, help="detection threshold (sigma)")
-    p.add_argument("--radius", type=float, default=1.0, help="match radius in arcsec")
+    p.add_argument("--threshold", type=number(float, 0, MAX_THRESHOLD, low_open=True),
+                   default=5.0, help="detection threshold (sigma, > 0)")
+    p.add_argument("--radius", type=number(float, 0, MAX_RADIUS_ARCSEC, low_open=True),
+                   default=1.0, help="match radius in arcsec (> 0, at most 1 degree)")
     p.add_argument("--out", metavar="FILE", required=True, help=".parquet, .ecsv, .fits or .csv")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument(
@@ -90,6 +98,27 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
         match_radius_arcsec=args.radius,
         use_cache=bool(getattr(args, "cache", False)),
     )
+
+
+def protected_inputs(inputs: PipelineInputs) -> list[tuple[str, Path | None]]:
+    """Every file a run reads, by role: what ``--out`` must never be (see :mod:`diascan.safety`).
+
+    That includes each file of the model package (its checkpoint, meta.yaml, arch.py).
+    """
+    pairs: list[tuple[str, Path | None]] = [
+        ("science image", inputs.science), ("difference image", inputs.difference),
+        ("template image", inputs.template), ("catalog", inputs.catalog),
+    ]  # fmt: skip
+    pairs += [("template patch", Path(p)) for p in inputs.template_patches]
+    from diascan.models.locate import resolve_package_path
+
+    try:
+        package = resolve_package_path(inputs.model)
+    except ModelPackageError:
+        package = None  # reported when the model is loaded
+    if package is not None:
+        pairs += [("model package file", f) for f in sorted(package.iterdir()) if f.is_file()]
+    return pairs
 
 
 class _TerminalProgress:
@@ -152,10 +181,13 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if table_format(out) not in ("parquet", "ecsv", "fits", "csv"):
-        raise InputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")
-    if out.exists() and not args.overwrite:
-        raise InputError(out, "exists; refusing to overwrite it (use --overwrite)")
+        raise OutputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")
+    if out.is_dir():
+        raise OutputError(out, "is a folder; --out needs a file name")
     inputs = inputs_from_args(args)
+    check_output_path(out, protected_inputs(inputs), "--out")  # with or without --overwrite
+    if out.exists() and not args.overwrite:
+        raise OutputError(out, "exists; refusing to overwrite it (use --overwrite)")
     progress = None if args.quiet else _TerminalProgress()
     started_at = time.time()  # in the table's meta: how long the start-up took (benchmarks)
     run = start_pipeline(inputs, score=not args.no_score, progress=progress)
@@ -182,7 +214,10 @@ def run(args: argparse.Namespace) -> int:
     }
     table.meta["started_at"] = started_at
     table.meta["notes"] = list(result.notes)
+    table.meta["warnings"] = list(result.warnings)
     write_table(table, out, overwrite=args.overwrite)
+    for warning in result.warnings:  # shown with --quiet too: they say the result may be empty
+        print(f"diascan score: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         m = result.match
         print(

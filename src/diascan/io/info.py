@@ -5,6 +5,7 @@ name, description, pixels set), WCS type and centre, metadata and the reader's n
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,9 +135,58 @@ def describe_image(img: ImageData) -> FileInfo:
     )
 
 
+#: Short names of the layouts, for one-line summaries (the viewer's status bar).
+SHORT_LAYOUTS: dict[str, str] = {
+    "afw": "afw",
+    "afw-exttype": "afw (pre-2021, by EXTTYPE)",
+    "afw-position": "afw (HDUs by position)",
+    "dp2": "DP2 (lsst.images)",
+    "plain": "plain FITS",
+    "memory": "in memory",
+}
+
+
+def layout_summary(images: Mapping[str, ImageData | None]) -> str:
+    """One line on what was read: ``"DP2 (lsst.images); 2 notes"`` when every image has one
+    layout, else ``"afw (science, difference), in memory (template); 1 note"``."""
+    roles: dict[str, list[str]] = {}
+    n_notes = 0
+    for role, img in images.items():
+        if img is not None:
+            roles.setdefault(img.layout, []).append(role)
+            n_notes += len(img.notes)
+    names = {lay: SHORT_LAYOUTS.get(lay, lay) for lay in roles}
+    if len(roles) == 1:
+        parts = list(names.values())
+    else:
+        parts = [f"{names[lay]} ({', '.join(r)})" for lay, r in roles.items()]
+    notes = "no notes" if n_notes == 0 else f"{n_notes} note{'s' if n_notes > 1 else ''}"
+    return f"{', '.join(parts)}; {notes}" if parts else "no image"
+
+
+def describe_images(images: Mapping[str, ImageData | None],
+                    input_files: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """role -> :meth:`FileInfo.text` of each image (the viewer's File info dialog). An image
+    made in memory (a template warped onto the science grid) says which files it came from."""
+    files = input_files or {}
+    out = {}
+    for role, img in images.items():
+        if img is None:
+            continue
+        text = describe_image(img).text()
+        if img.path is None:
+            made_from = files.get(role) or files.get(f"{role}_patches")
+            if made_from:
+                paths = made_from if isinstance(made_from, list | tuple) else [made_from]
+                text += "\n  made from  " + "\n             ".join(str(p) for p in paths)
+        out[role] = text
+    return out
+
+
 def describe(path: str | Path, mask_path: str | Path | None = None) -> FileInfo:
     """Read ``path`` (raises :class:`~diascan.errors.ImageReadError`) and describe it."""
     return describe_image(read_image(path, mask_path=mask_path))
 
 
-__all__ = ["FileInfo", "PlaneInfo", "describe", "describe_image"]
+__all__ = ["SHORT_LAYOUTS", "FileInfo", "PlaneInfo", "describe", "describe_image",
+           "describe_images", "layout_summary"]

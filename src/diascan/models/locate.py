@@ -1,5 +1,5 @@
-"""Where model packages are: the bundled folder, ``$MEAS_TRANSINET_DIR``, ``$DIASCAN_MODEL_PATH``,
-paths (no torch).
+"""Where model packages are: the bundled folder, the user's (fine-tuned) models,
+``$MEAS_TRANSINET_DIR``, ``$DIASCAN_MODEL_PATH``, paths (no torch).
 
 ``$DIASCAN_MODEL_PATH`` is a search path (folders separated by ``os.pathsep``, each a package or a
 folder of packages) for models that cannot be bundled, such as ZTF's braai Keras files: a folder
@@ -72,6 +72,14 @@ def is_package_zip(path: Path) -> bool:
     return {"checkpoint", "metadata"} <= names
 
 
+def user_models_dir() -> Path:
+    """``$XDG_DATA_HOME/diascan/models`` (default ``~/.local/share/diascan/models``): where
+    ``diascan train --from-sessions`` puts the packages it makes unless told otherwise; listed
+    as source "user" and searched by name (not created here)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "diascan" / "models"
+
+
 def looks_like_package(path: Path) -> bool:
     """A folder with a ``*.pt`` checkpoint and a ``meta*.yaml``, a Butler package zip, or a Keras
     model (a ``.h5`` file or a folder holding one); not checked further."""
@@ -91,8 +99,9 @@ def resolve_package_path(spec: str | Path | None) -> Path:
 
     A spec with a path separator (``/abs/pkg``, ``./pkg``, ``~/pkg``) is a path only (a folder, a
     Butler zip or a Keras ``.h5`` file); a bare name that is not an existing directory or zip is
-    looked up (as ``NAME/`` or ``NAME.zip``) in the bundled folder, then in
-    ``$MEAS_TRANSINET_DIR/model_packages``, then in the folders of ``$DIASCAN_MODEL_PATH``.
+    looked up (as ``NAME/`` or ``NAME.zip``) in the bundled folder, the user models folder
+    (:func:`user_models_dir`), ``$MEAS_TRANSINET_DIR/model_packages``, then the folders of
+    ``$DIASCAN_MODEL_PATH``.
     """
     if spec is None:
         spec = DEFAULT_MODEL_NAME
@@ -112,6 +121,7 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     bundled = bundled_models_dir()
     if bundled is not None:
         candidates.append(bundled / name)
+    candidates.append(user_models_dir() / name)
     transinet = transinet_packages_dir()
     if transinet is not None:
         candidates.append(transinet / name)
@@ -128,10 +138,11 @@ def resolve_package_path(spec: str | Path | None) -> Path:
 
 
 def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
-    """``(package folder or file, source)`` of the packages in the bundled folder,
-    ``$MEAS_TRANSINET_DIR/model_packages``, ``$DIASCAN_MODEL_PATH`` and ``extra_paths`` (each a
-    package directory, a Butler package ``.zip``, a Keras ``.h5`` file or a folder of them), each
-    once, in that order. Raises ModelPackageError for an extra path that is none of these."""
+    """``(package folder or file, source)`` of the packages in the bundled folder, the user
+    models folder, ``$MEAS_TRANSINET_DIR/model_packages``, ``$DIASCAN_MODEL_PATH`` and
+    ``extra_paths`` (each a package directory, a Butler package ``.zip``, a Keras ``.h5`` file or
+    a folder of them), each once, in that order. Raises ModelPackageError for an extra path that
+    is none of these."""
     out: list[tuple[Path, str]] = []
     seen: set[Path] = set()
 
@@ -152,6 +163,7 @@ def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
                 add(sub, source)
 
     scan(bundled_models_dir(), "bundled")
+    scan(user_models_dir(), "user")
     scan(transinet_packages_dir(), "MEAS_TRANSINET_DIR")
     for folder in search_path_dirs():
         scan(folder, "DIASCAN_MODEL_PATH")
@@ -167,3 +179,22 @@ def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
         else:
             scan(p, "path")
     return out
+
+
+def model_choices(model: str | Path | None = None) -> tuple[dict[str, Path | str], str | None]:
+    """The viewer's model switcher: name -> package path (or name), and the name to select.
+
+    The packages ``diascan models`` finds, ``model`` (``--model``: a path or a name) first when
+    given. Only folders are looked at (no torch import, no checkpoint read: this runs before
+    the window shows); a broken package is reported when it is loaded for scoring.
+    """
+    specs: dict[str, Path | str] = {}
+    for path, _source in package_dirs():
+        specs.setdefault(package_name(path), path)
+    default = DEFAULT_MODEL_NAME if DEFAULT_MODEL_NAME in specs else next(iter(specs), None)
+    if model:
+        p = Path(model)
+        key = package_name(p) if p.exists() else str(model)
+        specs = {key: p if p.exists() else str(model), **specs}
+        default = next(iter(specs))
+    return specs, default

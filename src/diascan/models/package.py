@@ -25,15 +25,15 @@ import os
 import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
-from diascan.errors import ModelPackageError
+from diascan.errors import ModelPackageError, describe_os_error
 from diascan.models.inputs import InputSpec, rubin_spec
 from diascan.models.keras_h5 import find_keras_files
 from diascan.models.locate import (  # noqa: F401 - bundled_models_dir: re-exported
@@ -49,6 +49,11 @@ from diascan.models.taccnn import (
     recognise_taccnn,
 )
 from diascan.progress import CancelToken, ProgressCallback, check, report
+from diascan.safe_yaml import MAX_YAML_BYTES, UnsafeYAMLError, load_yaml
+
+#: Largest stamp side and channel count a meta.yaml may ask for (Rubin's are 51 x 51 x 3).
+MAX_STAMP_SIZE = 512
+MAX_CHANNELS = 16
 
 #: Below this many stamps, scoring runs on one thread (lower latency for a click).
 SMALL_BATCH = 8
@@ -110,7 +115,7 @@ def _one_file(path: Path, pattern: str, what: str, required: bool = True) -> Pat
 
 #: Largest member of a Butler package zip read (bytes): the checkpoint, its arch.py source and
 #: its meta.yaml text (a DP1 checkpoint is under 1 MB; a zip bomb stops at the limit).
-ZIP_LIMITS = {"checkpoint": 512 * 1024**2, "architecture": 1024**2, "metadata": 1024**2}
+ZIP_LIMITS = {"checkpoint": 512 * 1024**2, "architecture": 1024**2, "metadata": MAX_YAML_BYTES}
 
 
 @dataclass
@@ -187,7 +192,7 @@ def _package_contents(path: Path) -> _Contents:
     meta = _one_file(path, "meta*.yaml", "meta.yaml")
     assert ckpt is not None and meta is not None  # required=True
     try:
-        meta_text = meta.read_text()
+        meta_text = _meta_text(path, meta)
         arch_source = arch.read_text() if arch is not None else None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelPackageError(path, f"cannot read the package files: {exc}") from exc
@@ -204,10 +209,21 @@ def _package_contents(path: Path) -> _Contents:
 def read_meta(path: Path) -> dict:
     """Parse and validate a package's meta.yaml: version, description, shape and scale factors."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelPackageError(path.parent, f"{path.name} is not valid YAML: {exc}") from exc
+        text = _meta_text(path.parent, path)
+    except OSError as exc:
+        raise ModelPackageError(path.parent, f"{path.name}: {describe_os_error(exc)}") from None
     return parse_meta(path.parent, path.name, text)
+
+
+def _meta_text(pkg: Path, path: Path) -> str:
+    """A meta.yaml file's text, refused before reading when larger than YAML may be here."""
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ModelPackageError(
+            pkg, f"{path.name} is {size} bytes, more than the {MAX_YAML_BYTES // 1024} kB a "
+            "meta.yaml may have",
+        )  # fmt: skip
+    return _text(pkg, path.name, path.read_bytes())
 
 
 def parse_meta(pkg: Path, name: str, text: str) -> dict:
@@ -216,10 +232,10 @@ def parse_meta(pkg: Path, name: str, text: str) -> dict:
     ``input_scale_factor`` is read and checked but, as in the Rubin pipeline (meas_transiNet
     reads it and never applies it), never applied to the stamps.
     """
-    try:
-        meta = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ModelPackageError(pkg, f"{name} is not valid YAML: {exc}") from exc
+    try:  # untrusted text: size-capped, no alias expansion ("billion laughs")
+        meta = load_yaml(text)
+    except UnsafeYAMLError as exc:
+        raise ModelPackageError(pkg, f"{name} is not valid YAML: {exc}") from None
     if not isinstance(meta, dict):
         raise ModelPackageError(pkg, f"{name} is not a mapping")
     shape = meta.get("input_shape")
@@ -227,14 +243,18 @@ def parse_meta(pkg: Path, name: str, text: str) -> dict:
         not isinstance(shape, list | tuple)
         or len(shape) != 3
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+        or max(shape[:2]) > MAX_STAMP_SIZE or shape[2] > MAX_CHANNELS
     ):
         raise ModelPackageError(
-            pkg, f"{name}: input_shape must be [height, width, channels], got {shape!r}"
-        )
+            pkg, f"{name}: input_shape must be [height, width, channels] (at most "
+            f"{MAX_STAMP_SIZE} x {MAX_STAMP_SIZE} x {MAX_CHANNELS}), got {shape!r}",
+        )  # fmt: skip
     scale = meta.get("input_scale_factor", [1.0] * shape[2])
     try:
         scale = [float(v) for v in scale]
-    except (TypeError, ValueError) as exc:
+        if not all(np.isfinite(scale)):
+            raise ValueError("not finite")
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ModelPackageError(pkg, f"{name}: bad input_scale_factor {scale!r}") from exc
     if len(scale) != shape[2]:
         raise ModelPackageError(
@@ -391,14 +411,31 @@ class ModelPackage:
                 f"stamps of shape {shape} do not fit the model input (N, {c}, {h}, {w})",
             )
 
+    def _forward(self, batch: np.ndarray):
+        """The module on one batch; a forward that raises becomes a :class:`ModelPackageError`."""
+        try:
+            return self.module(torch.from_numpy(batch))
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - trusted package code can raise anything
+            raise ModelPackageError(
+                self.path, f"the model failed on {len(batch)} stamps "
+                f"({type(exc).__name__}: {exc})",
+            ) from exc  # fmt: skip
+
     def score_stamps(
         self,
         stamps: np.ndarray,
         batch_size: int = 64,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        on_batch: Callable[[int, np.ndarray], None] | None = None,
     ) -> np.ndarray:
-        """Scores (N,) float32 of stamps (N, C, H, W); inference in batches, no gradients."""
+        """Scores (N,) float32 of stamps (N, C, H, W); inference in batches, no gradients.
+
+        ``on_batch(start, scores)`` is called after each batch with the scores of stamps
+        ``start:start + len(scores)`` (the viewer streams them into its table).
+        """
         self.check_stamps(stamps)
         configure_threads()
         n = stamps.shape[0]
@@ -420,14 +457,43 @@ class ModelPackage:
                     batch = np.ascontiguousarray(
                         stamps[start : start + batch_size], dtype=np.float32
                     )
-                    res = self.module(torch.from_numpy(batch))
-                    out[start : start + len(batch)] = res.reshape(len(batch)).float().numpy()
+                    res = self._forward(batch)
+                    out[start : start + len(batch)] = checked_scores(self.path, res, len(batch))
+                    if on_batch is not None:
+                        on_batch(start, out[start : start + len(batch)].copy())
                     done = start + len(batch)
                     report(progress, "score", min(1.0, done / n), f"{done}/{n}")
         finally:
             if n < SMALL_BATCH:
                 torch.set_num_threads(threads)
         return out
+
+
+def checked_scores(package: Path, output, n: int) -> np.ndarray:
+    """``output`` of a model's forward as ``n`` float32 scores, or :class:`ModelPackageError`
+    naming the package when it is not ``n`` finite numbers in [0, 1] (a NaN, a wrong shape, a
+    logit): such scores are never written."""
+    if not isinstance(output, torch.Tensor):
+        raise ModelPackageError(
+            package, f"model output is a {type(output).__name__}, not a tensor of {n} scores")
+    if output.numel() != n:
+        raise ModelPackageError(
+            package, f"model output has shape {tuple(output.shape)} for {n} stamps; expected "
+            f"{n} scores (shape ({n},) or ({n}, 1))",
+        )  # fmt: skip
+    values = output.detach().reshape(n).to(torch.float32).cpu().numpy()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ModelPackageError(
+            package, f"model output is not finite for {int(bad.sum())} of {n} stamps (NaN or "
+            "infinite scores)",
+        )  # fmt: skip
+    if values.size and (values.min() < 0.0 or values.max() > 1.0):
+        raise ModelPackageError(
+            package, f"model output ranges from {values.min():g} to {values.max():g}; scores "
+            "must be in [0, 1] (is a final sigmoid missing?)",
+        )  # fmt: skip
+    return values
 
 
 def load_model(spec: str | Path | None = None, *, trust_model_code: bool = False) -> ModelPackage:

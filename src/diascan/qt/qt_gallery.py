@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 import numpy as np
-from PyQt6.QtCore import QRect, QRectF, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QPoint, QRect, QRectF, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
@@ -54,6 +54,8 @@ class QtGallery(QWidget):
 
     #: The display settings changed (the stamp dock follows them): a StampDisplay.
     display_changed = pyqtSignal(object)
+    #: A right-click on a tile: (source row, global position for its menu).
+    menu_requested = pyqtSignal(int, QPoint)
 
     def __init__(self, state: GalleryState | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,7 +101,8 @@ class QtGallery(QWidget):
     # -- data ----------------------------------------------------------------------------
     def actions(self) -> dict[str, Callable[[], None]]:
         """Action id -> the bound method it runs (:data:`GALLERY_ACTIONS`), for key binding."""
-        return {a.id: getattr(self.state, a.method) for a in GALLERY_ACTIONS}
+        return {action_id: getattr(self.state, method)
+                for action_id, method in GALLERY_ACTIONS.items()}
 
     def set_source(self, source: StampSource | None, facts: TileFacts | None) -> None:
         """Show the stamps of ``source`` and the texts of ``facts`` (rows alike)."""
@@ -394,6 +397,13 @@ class QtGallery(QWidget):
         if pos is not None and event.button() == Qt.MouseButton.LeftButton:
             self.state.current = pos
         super().mousePressEvent(event)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt API
+        pos = self.tile_at(event.pos().x(), event.pos().y())
+        if pos is None:
+            return
+        self.state.current = pos
+        self.menu_requested.emit(self.state.order[pos], event.globalPos())
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt API
         pos = self.tile_at(event.position().x(), event.position().y())
