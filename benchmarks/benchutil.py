@@ -137,3 +137,50 @@ def machine_info() -> dict:
         info[dist] = _version(dist)
     info["git_commit"] = _git_commit()
     return info
+
+
+#: The revision before issue 15 (stages one after the other, eager imports, the unsplit
+#: detection): the same-run "before" of the stage benchmarks, read from git history.
+BASELINE_REV = "d6dd046"
+_baseline: dict[str, Path | None] = {}
+
+
+def baseline_tree(rev: str = BASELINE_REV) -> Path | None:
+    """``src/`` and ``models/`` of ``rev`` in a temporary folder (made once), or None when this
+    is not a git clone holding ``rev``: the benchmarks comparing with it are skipped then."""
+    if rev in _baseline:
+        return _baseline[rev]
+    import io
+    import tarfile
+    import tempfile
+
+    out: Path | None = None
+    try:
+        tar = subprocess.run(["git", "archive", rev, "src", "models"], cwd=HERE.parent,
+                             capture_output=True, timeout=120, check=True).stdout
+        folder = Path(tempfile.mkdtemp(prefix=f"diascan-{rev}-"))
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            tf.extractall(folder, filter="data")
+        out = folder
+    except (OSError, subprocess.SubprocessError, tarfile.TarError):
+        out = None
+    _baseline[rev] = out
+    return out
+
+
+def baseline_env(rev: str = BASELINE_REV) -> dict[str, str] | None:
+    """Environment that runs ``diascan`` (console script or ``python -c``) from ``rev``."""
+    tree = baseline_tree(rev)
+    if tree is None:
+        return None
+    return dict(os.environ, PYTHONPATH=str(tree / "src"), DIASCAN_MODELS_DIR=str(tree / "models"))
+
+
+def module_from_file(path: Path, name: str):
+    """Import the file ``path`` as a module called ``name`` (its own imports resolve as usual)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -88,11 +88,12 @@ def record():
 
     ``unit='s'``: ``value`` seconds, compared with the time to copy ``nbytes`` in memory.
     ``unit='B'``: ``value`` bytes (peak memory), compared with ``nbytes`` (the data it holds).
+    ``unit='x'``: ``value`` is a ratio of two figures of this run (no floor).
     """
 
     def _record(name: str, value: float, nbytes: int, target: float | None = None,
                 note: str = "", unit: str = "s") -> dict:
-        floor = copy_floor(nbytes) if unit == "s" else float(nbytes)
+        floor = copy_floor(nbytes) if unit == "s" else float(nbytes) if unit == "B" else 0.0
         row = {
             "name": name,
             "unit": unit,
@@ -109,6 +110,8 @@ def record():
         if unit == "s":
             msg = f"{value * 1e3:.1f} ms (floor {floor * 1e6:.1f} us, x{row['ratio_to_floor']:.0f})"
             msg += f", target {target * 1e3:.0f} ms" if target else ""
+        elif unit == "x":
+            msg = f"{value:.2f} x"
         else:
             msg = f"{value / 1e6:.0f} MB (x{row['ratio_to_floor']:.1f} of the data)"
             msg += f", target {target / 1e6:.0f} MB" if target else ""

@@ -18,6 +18,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 def _fmt_value(value: float | None, unit: str) -> str:
     if value is None:
         return ""
+    if unit == "x":
+        return f"{value:.1f} x"
     if unit == "B":
         return f"{value / 1e6:,.0f} MB"
     if value >= 1.0:
@@ -65,10 +67,15 @@ def render(payload: dict) -> str:
     ]
     for r in payload["results"]:
         unit = r.get("unit", "s")
-        floor = _fmt_value(r["floor"], unit) if unit == "s" else f"{r['floor'] / 1e6:,.0f} MB data"
+        if unit == "x":  # a ratio of two figures of this run: no floor
+            floor, ratio = "", ""
+        else:
+            floor = (_fmt_value(r["floor"], unit) if unit == "s"
+                     else f"{r['floor'] / 1e6:,.0f} MB data")
+            ratio = _fmt_ratio(r["ratio_to_floor"])
         lines.append(
             f"| {r['name']} | {_fmt_value(r['value'], unit)} | {floor} | "
-            f"{_fmt_ratio(r['ratio_to_floor'])} | {_fmt_value(r['target'], unit)} | {_met(r)} | "
+            f"{ratio} | {_fmt_value(r['target'], unit)} | {_met(r)} | "
             f"{r.get('note', '')} |"
         )
     return "\n".join(lines)

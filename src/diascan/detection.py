@@ -57,6 +57,7 @@ Table ``meta``: ``psf_sigma``, ``psf_sigma_source``, ``threshold``, ``n_detected
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import sep
@@ -78,6 +79,8 @@ GROW_SIGMA = 2.4
 DIPOLE_PAIR_SIGMA = 6.0
 #: Aperture radius (pixels) of ``apFlux``.
 AP_RADIUS = 12.0
+#: Rows per band where a full-frame temporary is computed band by band (bounds its memory).
+_BAND_ROWS = 256
 
 #: Flag name -> mask plane.
 FLAG_PLANES = {
@@ -149,7 +152,11 @@ def _grow(seeds: np.ndarray, radius: float) -> np.ndarray:
     """Dilate ``seeds`` by a disk, working only in the boxes around connected seed groups."""
     disk = _disk(radius)
     r = disk.shape[0] // 2
-    lab, n = ndimage.label(seeds, structure=np.ones((3, 3), bool))
+    try:  # int16 labels where they suffice: half the memory of the default int32 labels
+        lab: np.ndarray = np.empty(seeds.shape, dtype=np.int16)
+        ndimage.label(seeds, structure=np.ones((3, 3), bool), output=lab)
+    except RuntimeError:  # more than 32767 groups
+        lab = ndimage.label(seeds, structure=np.ones((3, 3), bool))[0]
     grown = seeds.copy()
     ny, nx = seeds.shape
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):
@@ -209,8 +216,11 @@ def psf_photometry(
     return flux, err
 
 
-def _quadratic_offset(s: np.ndarray, iy: np.ndarray, ix: np.ndarray, axis: int) -> np.ndarray:
-    """Sub-pixel offset of the maximum of ``s`` from a parabola through 3 pixels along ``axis``."""
+def _quadratic_offset(
+    s: np.ndarray, iy: np.ndarray, ix: np.ndarray, axis: int, negate: bool = False
+) -> np.ndarray:
+    """Sub-pixel offset of the maximum of ``s`` (of ``-s`` with ``negate``) from a parabola
+    through 3 pixels along ``axis``."""
     ny, nx = s.shape
     if axis == 1:
         lo = s[iy, np.clip(ix - 1, 0, nx - 1)]
@@ -219,10 +229,90 @@ def _quadratic_offset(s: np.ndarray, iy: np.ndarray, ix: np.ndarray, axis: int) 
         lo = s[np.clip(iy - 1, 0, ny - 1), ix]
         hi = s[np.clip(iy + 1, 0, ny - 1), ix]
     c = s[iy, ix]
+    if negate:  # the 3 pixels negated, not the whole image (65 MB and 10 ms per call)
+        lo, hi, c = -lo, -hi, -c
     den = lo - 2 * c + hi
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.where(den < 0, 0.5 * (lo - hi) / den, 0.0)
     return np.clip(np.nan_to_num(d), -1.0, 1.0)
+
+
+@dataclass
+class DetectionFrame:
+    """The difference image prepared for detection: what every later stage reads.
+
+    ``image``, ``variance`` are float32 views of the difference planes (no copy); ``mask`` is
+    int32 or int64 (widened only when the internal EDGE bit needs bit 31+); ``valid`` marks
+    finite pixels with positive variance outside BAD/NO_DATA/EDGE; ``edge`` the border within
+    half a kernel; ``edge_bit`` the EDGE bit used in the flags (an internal free bit when the
+    image has no EDGE plane).
+    """
+
+    difference: ImageData
+    sigma: float
+    sigma_source: str
+    image: np.ndarray
+    variance: np.ndarray
+    mask: np.ndarray
+    valid: np.ndarray
+    edge: np.ndarray
+    edge_bit: int
+
+
+@dataclass
+class SignificanceMap:
+    """Stage 1 product: the PSF-smoothed image and the S/N map (0 where unusable)."""
+
+    smooth: np.ndarray
+    snr: np.ndarray
+
+
+@dataclass
+class Sources:
+    """Stage 3 product: footprint labels split at their peaks (label k = source k, 1-based).
+
+    ``pos_peak``/``neg_peak`` are flat pixel indices of each source's positive/negative peak
+    (-1 when it has none).
+    """
+
+    labels: np.ndarray
+    has_pos: np.ndarray
+    has_neg: np.ndarray
+    pos_peak: np.ndarray
+    neg_peak: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.has_pos)
+
+
+@dataclass
+class Candidates:
+    """Stage 4 product: per-source positions, peaks, flags and which sources are physical.
+
+    All arrays have one entry per split source (``n_detected``); ``keep`` selects the ones the
+    photometry measures. Array coordinates (not parent pixels).
+    """
+
+    cx: np.ndarray
+    cy: np.ndarray
+    peak_x: np.ndarray
+    peak_y: np.ndarray
+    peak_significance: np.ndarray
+    area: np.ndarray
+    is_negative: np.ndarray
+    is_dipole: np.ndarray
+    footprint_bits: np.ndarray
+    centre_bits: np.ndarray
+    offimage: np.ndarray
+    keep: np.ndarray
+
+    @property
+    def n_detected(self) -> int:
+        return len(self.keep)
+
+    @property
+    def n_unphysical(self) -> int:
+        return int(self.n_detected - self.keep.sum())
 
 
 def detect_and_measure(
@@ -236,12 +326,66 @@ def detect_and_measure(
     """Detect positive and negative sources on ``difference`` and measure them.
 
     Returns an astropy Table with the columns documented in this module; raises
-    :class:`~diascan.errors.ImageReadError` when no PSF width can be found.
+    :class:`~diascan.errors.ImageReadError` when no PSF width can be found. The stages
+    (:func:`prepare_frame`, :func:`significance_map`, :func:`grow_footprints`,
+    :func:`split_footprints`, :func:`measure_sources`, :func:`photometry_table`) can also be
+    called one by one; each takes the products of the previous ones, and the full-frame
+    buffers are dropped as soon as no later stage needs them. :func:`find_candidates` runs
+    the first five (the part that needs full-frame buffers), :func:`measure_candidates` the
+    last.
     """
+    frame, cand = find_candidates(difference, science, threshold, psf_sigma, progress, cancel)
+    return measure_candidates(frame, cand, science, threshold, progress, cancel)
+
+
+def find_candidates(
+    difference: ImageData,
+    science: ImageData | None = None,
+    threshold: float = 5.0,
+    psf_sigma: float | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[DetectionFrame, Candidates]:
+    """Stages 0-4: the sources, their positions and flags. Returns the frame (what the
+    photometry reads) and the candidates; the ~250 MB of full-frame buffers of these stages
+    (smoothed image, S/N map, labels) are freed when it returns."""
+    frame = prepare_frame(difference, science, psf_sigma)
+    report(progress, STAGE, 0.0, f"smoothing (PSF sigma {frame.sigma:.2f} px)")
+    sig = significance_map(frame, cancel)
+    check(cancel)
+    report(progress, STAGE, 0.35, "footprints")
+    labels, nfoot = grow_footprints(sig.snr, threshold, frame.sigma)
+    check(cancel)
+    report(progress, STAGE, 0.5, f"splitting {nfoot} footprints at their peaks")
+    sources = split_footprints(labels, nfoot, sig.snr, threshold, frame.sigma)
+    del labels
+    report(progress, STAGE, 0.6, f"measuring {len(sources)} sources")
+    return frame, measure_sources(frame, sig, sources)
+
+
+def measure_candidates(
+    frame: DetectionFrame,
+    cand: Candidates,
+    science: ImageData | None = None,
+    threshold: float = 5.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Table:
+    """Stage 5 with its progress: the table of :func:`photometry_table`."""
+    check(cancel)
+    report(progress, STAGE, 0.75, "photometry")
+    t = photometry_table(frame, cand, science, threshold)
+    report(progress, STAGE, 1.0, f"{len(t)} sources ({cand.n_unphysical} unphysical removed)")
+    return t
+
+
+def prepare_frame(
+    difference: ImageData, science: ImageData | None = None, psf_sigma: float | None = None
+) -> DetectionFrame:
+    """Stage 0: the PSF width, the EDGE bit and the valid-pixel and border masks."""
     sigma, sigma_source = _psf_sigma(difference, science, psf_sigma)
     if not (np.isfinite(sigma) and 0.3 < sigma < 50):
         raise ImageReadError(difference.path, f"implausible PSF sigma {sigma!r} pixels")
-    report(progress, STAGE, 0.0, f"smoothing (PSF sigma {sigma:.2f} px)")
     img = np.asarray(difference.image, dtype=np.float32)
     var = np.asarray(difference.variance, dtype=np.float32)
     # int32, or int64 for a DP2 mask of more than 31 planes (never narrowed: bits would be lost)
@@ -264,12 +408,21 @@ def detect_and_measure(
     edge = np.zeros((ny, nx), dtype=bool)
     edge[:half, :] = edge[-half:, :] = True
     edge[:, :half] = edge[:, -half:] = True
-    excluded = (mask & difference.bits("BAD", "NO_DATA", "EDGE")) != 0
-    finite = np.isfinite(img) & np.isfinite(var) & (var > 0)
-    valid = finite & ~excluded
-    del finite, excluded
-    d0 = np.where(valid, img, np.float32(0))
-    v0 = np.where(valid, var, np.float32(0))
+    # In row bands: full-frame ``mask & bits`` and isfinite temporaries took ~90 MB.
+    bits = difference.bits("BAD", "NO_DATA", "EDGE")
+    valid = np.empty((ny, nx), dtype=bool)
+    for r0 in range(0, ny, _BAND_ROWS):
+        b = slice(r0, r0 + _BAND_ROWS)
+        finite = np.isfinite(img[b]) & np.isfinite(var[b]) & (var[b] > 0)
+        np.logical_and(finite, (mask[b] & bits) == 0, out=valid[b])
+    return DetectionFrame(difference, sigma, sigma_source, img, var, mask, valid, edge, eff_edge)
+
+
+def significance_map(frame: DetectionFrame, cancel: CancelToken | None = None) -> SignificanceMap:
+    """Stage 1: the image smoothed by the PSF Gaussian and its S/N map (module docstring, 1)."""
+    sigma, valid = frame.sigma, frame.valid
+    d0 = np.where(valid, frame.image, np.float32(0))
+    v0 = np.where(valid, frame.variance, np.float32(0))
     # The two smoothings run in two threads (scipy releases the GIL in correlate1d): measured
     # 0.69 s -> 0.45 s on a detector with 2 cores. Both are smoothed in place (and the S/N map
     # below reuses the variance buffer): full-frame temporaries dominate peak memory here.
@@ -282,28 +435,39 @@ def detect_and_measure(
         smooth, svar = f_img.result(), f_var.result()
     check(cancel)
     svar *= np.float32(1.0 / (4 * np.pi * sigma * sigma))
-    usable = valid & ~edge & (svar > 0)
+    usable = valid & ~frame.edge & (svar > 0)
     np.sqrt(svar, where=usable, out=svar)
     snr_map = np.divide(smooth, svar, out=svar, where=usable)
     snr_map[~usable] = 0.0
-    del v0, svar
-    check(cancel)
-    report(progress, STAGE, 0.35, "footprints")
+    return SignificanceMap(smooth, snr_map)
 
-    pos = snr_map >= threshold
-    neg = snr_map <= -threshold
-    grown = _grow(pos | neg, GROW_SIGMA * sigma)
-    del pos, neg, usable
-    labels, nfoot = ndimage.label(grown, structure=np.ones((3, 3), bool))
-    del grown
-    check(cancel)
-    report(progress, STAGE, 0.5, f"splitting {nfoot} footprints at their peaks")
-    labels, has_pos, has_neg, pmax, pmin = _split_peaks(labels, nfoot, snr_map, threshold, sigma)
-    nsrc = len(has_pos)
-    report(progress, STAGE, 0.6, f"measuring {nsrc} sources")
 
-    flat_idx = np.flatnonzero(labels)
-    lab = labels.ravel()[flat_idx]
+def grow_footprints(snr: np.ndarray, threshold: float, sigma: float) -> tuple[np.ndarray, int]:
+    """Stage 2: pixels beyond +-``threshold``, grown by GROW_SIGMA sigma, labelled (8-connected).
+
+    Returns ``(labels, n)``: int32 labels 1..n of the merged footprints (0 outside).
+    """
+    pos = snr >= threshold
+    neg = snr <= -threshold
+    seeds = pos | neg
+    del pos, neg
+    grown = _grow(seeds, GROW_SIGMA * sigma)
+    del seeds
+    return ndimage.label(grown, structure=np.ones((3, 3), bool))
+
+
+def measure_sources(frame: DetectionFrame, sig: SignificanceMap, sources: Sources) -> Candidates:
+    """Stage 4: centroids, peak significance, pixel flags and the unphysical-source test."""
+    img, valid, mask, edge = frame.image, frame.valid, frame.mask, frame.edge
+    eff_edge, sigma, smooth = frame.edge_bit, frame.sigma, sig.smooth
+    difference = frame.difference
+    ny, nx = img.shape
+    nsrc = len(sources)
+    has_pos, has_neg = sources.has_pos, sources.has_neg
+    pmax, pmin = sources.pos_peak, sources.neg_peak
+
+    flat_idx = np.flatnonzero(sources.labels)
+    lab = sources.labels.ravel()[flat_idx]
     order = np.argsort(lab, kind="stable")
     flat_idx, lab = flat_idx[order], lab[order]
     starts = np.searchsorted(lab, np.arange(1, nsrc + 1))
@@ -329,8 +493,7 @@ def detect_and_measure(
     if single.any():
         rx_, ry_ = _windowed_centroid(img, valid, cx[single], cy[single], sigma, sign[single])
         cx[single], cy[single] = rx_, ry_
-    peak_sig = snr_map.ravel()[peak].astype(np.float64)
-    check(cancel)
+    peak_sig = sig.snr.ravel()[peak].astype(np.float64)
 
     # Flags: OR of mask bits over the footprint and over the central 3 x 3 pixels.
     m_eff = mask.ravel()[flat_idx] | np.where(edge.ravel()[flat_idx], eff_edge, 0).astype(mask.dtype)
@@ -354,11 +517,25 @@ def detect_and_measure(
     centre_edge = edge[np.clip(ry, 0, ny - 1), np.clip(rx, 0, nx - 1)]
     centre_unusable = centre_edge | ((centre_pix & difference.bits("EDGE", "NO_DATA")) != 0)
     keep = ~(offimage | all_bad_centre | centre_unusable)
-    n_unphysical = int(nsrc - keep.sum())
-    report(progress, STAGE, 0.75, "photometry")
+    return Candidates(
+        cx=cx, cy=cy, peak_x=px_, peak_y=py_, peak_significance=peak_sig, area=area,
+        is_negative=is_negative, is_dipole=is_dipole, footprint_bits=foot_bits,
+        centre_bits=centre_or, offimage=offimage, keep=keep,
+    )  # fmt: skip
 
-    sel = np.flatnonzero(keep)
-    cx, cy = cx[sel], cy[sel]
+
+def photometry_table(
+    frame: DetectionFrame,
+    cand: Candidates,
+    science: ImageData | None = None,
+    threshold: float = 5.0,
+) -> Table:
+    """Stage 5: PSF, aperture and forced science fluxes of the kept sources, sky positions, and
+    the output table (columns and meta as documented in this module)."""
+    difference, sigma = frame.difference, frame.sigma
+    img, var, valid = frame.image, frame.variance, frame.valid
+    sel = np.flatnonzero(cand.keep)
+    cx, cy = cand.cx[sel], cand.cy[sel]
     flux, ferr = psf_photometry(img, var, valid, cx, cy, sigma)
     ap, aperr = _aperture(img, var, valid, cx, cy)
     sflux, sferr = _forced_science(science, cx + difference.x0, cy + difference.y0, sigma)
@@ -374,8 +551,8 @@ def detect_and_measure(
     t["id"] = np.arange(1, len(sel) + 1, dtype=np.int64)
     t["x"] = x
     t["y"] = y
-    t["x_peak"] = (px_[sel] + difference.x0).astype(np.int64)
-    t["y_peak"] = (py_[sel] + difference.y0).astype(np.int64)
+    t["x_peak"] = (cand.peak_x[sel] + difference.x0).astype(np.int64)
+    t["y_peak"] = (cand.peak_y[sel] + difference.y0).astype(np.int64)
     t["coord_ra"] = np.deg2rad(ra)
     t["coord_dec"] = np.deg2rad(dec)
     t["ra"] = ra
@@ -384,22 +561,23 @@ def detect_and_measure(
     t["psfFluxErr"] = ferr
     with np.errstate(divide="ignore", invalid="ignore"):
         t["snr"] = np.abs(flux) / ferr
-    t["peak_significance"] = peak_sig[sel]
-    t["is_negative"] = is_negative[sel]
-    t["is_dipole"] = is_dipole[sel]
+    t["peak_significance"] = cand.peak_significance[sel]
+    t["is_negative"] = cand.is_negative[sel]
+    t["is_dipole"] = cand.is_dipole[sel]
     t["apFlux"] = ap
     t["apFluxErr"] = aperr
     t["scienceFlux"] = sflux
     t["scienceFluxErr"] = sferr
-    t["footprint_area"] = area[sel].astype(np.int64)
+    t["footprint_area"] = cand.area[sel].astype(np.int64)
+    foot_bits, centre_or = cand.footprint_bits[sel], cand.centre_bits[sel]
     for name, plane in FLAG_PLANES.items():
-        bit = eff_edge if name == "edge" else difference.bit(plane)
-        t[f"pixelFlags_{name}"] = (foot_bits[sel] & bit) != 0 if bit else np.zeros(len(sel), bool)
+        bit = frame.edge_bit if name == "edge" else difference.bit(plane)
+        t[f"pixelFlags_{name}"] = (foot_bits & bit) != 0 if bit else np.zeros(len(sel), bool)
         t[f"pixelFlags_{name}Center"] = (
-            (centre_or[sel] & bit) != 0 if bit else np.zeros(len(sel), bool)
+            (centre_or & bit) != 0 if bit else np.zeros(len(sel), bool)
         )
-    t["pixelFlags_offimage"] = offimage[sel]
-    t["pixelFlags_offimageCenter"] = offimage[sel]
+    t["pixelFlags_offimage"] = cand.offimage[sel]
+    t["pixelFlags_offimageCenter"] = cand.offimage[sel]
     for c in ("x", "y"):
         t[c].unit = "pix"
     t["coord_ra"].unit = t["coord_dec"].unit = "rad"
@@ -408,12 +586,11 @@ def detect_and_measure(
         t[c].unit = difference.bunit or None
     t.meta.update(
         psf_sigma=sigma,
-        psf_sigma_source=sigma_source,
+        psf_sigma_source=frame.sigma_source,
         threshold=float(threshold),
-        n_detected=int(nsrc),
-        n_unphysical=n_unphysical,
+        n_detected=cand.n_detected,
+        n_unphysical=cand.n_unphysical,
     )
-    report(progress, STAGE, 1.0, f"{len(t)} sources ({n_unphysical} unphysical removed)")
     return t
 
 
@@ -433,17 +610,27 @@ def _peaks(snr: np.ndarray, inside: np.ndarray, threshold: float, radius: int, m
     return kept
 
 
-def _split_peaks(labels, nfoot, snr, threshold, sigma, max_peaks: int = 16):
-    """Split merged footprints into one source per peak (a positive and a negative peak closer
-    than DIPOLE_PAIR_SIGMA sigma make one dipole source); footprint pixels go to the nearest peak.
+def split_footprints(
+    labels: np.ndarray,
+    nfoot: int,
+    snr: np.ndarray,
+    threshold: float,
+    sigma: float,
+    max_peaks: int = 16,
+) -> Sources:
+    """Stage 3: split merged footprints into one source per peak (a positive and a negative peak
+    closer than DIPOLE_PAIR_SIGMA sigma make one dipole source); footprint pixels go to the
+    nearest peak. ``labels`` (from :func:`grow_footprints`) is relabelled in place.
 
     Rubin does not deblend DIA footprints; without a split, unrelated sources whose grown
     footprints touch (2.4 sigma growth) would be lost as one, and the catalog check of the
     tutorial (every catalog row matched once) fails on crowded fields.
-    Returns ``(new_labels, has_pos, has_neg, pos_peak_flat, neg_peak_flat)``.
     """
     ny, nx = labels.shape
-    out = np.zeros_like(labels)
+    # New labels are written negated into ``labels`` itself (a second full-frame label image
+    # cost 65 MB of peak memory on a detector): a pixel of footprint k is only ever written
+    # while footprint k is split, so ``labels[sl] == k`` still finds every pixel of the later
+    # footprints; the signs are flipped back at the end.
     radius = max(2, int(round(2 * sigma)))
     # Rubin merges any overlapping positive and negative footprints into one dipole candidate.
     # Measured on the demo, misregistration lobes peak up to ~4 sigma apart on the smoothed S/N
@@ -499,15 +686,16 @@ def _split_peaks(labels, nfoot, snr, threshold, sigma, max_peaks: int = 16):
                     if pk is not None:
                         dist[g] = np.minimum(dist[g], (yy - pk[0]) ** 2 + (xx - pk[1]) ** 2)
             owner = np.argmin(dist, axis=0)
-        out[sl][inside] = (base + 1 + owner[inside]).astype(out.dtype)
+        labels[sl][inside] = -(base + 1 + owner[inside]).astype(labels.dtype)
         y0, x0 = sl[0].start, sl[1].start
         for p, q in groups:
             has_pos.append(p is not None)
             has_neg.append(q is not None)
             ppk.append(-1 if p is None else (p[0] + y0) * nx + p[1] + x0)
             npk.append(-1 if q is None else (q[0] + y0) * nx + q[1] + x0)
-    return (
-        out,
+    np.negative(labels, out=labels)
+    return Sources(
+        labels,
         np.array(has_pos, bool),
         np.array(has_neg, bool),
         np.array(ppk, np.int64),
@@ -552,7 +740,7 @@ def _windowed_centroid(img, valid, cx, cy, sigma, sign, iters: int = 6):
 def _signed_offset(s, iy, ix, sign, axis) -> np.ndarray:
     """Quadratic peak offset of ``sign * s`` (negative peaks are fitted on ``-s``)."""
     pos = _quadratic_offset(s, iy, ix, axis)
-    neg = _quadratic_offset(-s, iy, ix, axis)
+    neg = _quadratic_offset(s, iy, ix, axis, negate=True)
     return np.where(sign > 0, pos, neg)
 
 
@@ -596,13 +784,28 @@ def centre_all_planes(
 
 
 def _aperture(img, var, valid, cx, cy) -> tuple[np.ndarray, np.ndarray]:
-    """12 px circular aperture flux with sep (exact pixel overlap), invalid pixels masked."""
-    if len(cx) == 0:
-        return np.zeros(0), np.zeros(0)
-    data = np.ascontiguousarray(np.where(valid, img, 0), dtype=np.float32)
-    v = np.ascontiguousarray(np.where(valid, var, 0), dtype=np.float32)
-    flux, err, _ = sep.sum_circle(data, cx, cy, AP_RADIUS, var=v, mask=~valid, subpix=0)
-    return np.asarray(flux, float), np.asarray(err, float)
+    """12 px circular aperture flux with sep (exact pixel overlap), invalid pixels masked.
+
+    sep runs on a small box around each source, clipped at the image border as the image is:
+    the same sums bit for bit as on the whole frame (tested), without two full-frame copies
+    (130 MB on a detector, and 0.18 s against ~50 us a source).
+    """
+    n = len(cx)
+    flux, err = np.zeros(n), np.zeros(n)
+    ny, nx = img.shape
+    m = int(np.ceil(AP_RADIUS)) + 2
+    for i in range(n):
+        x, y = float(cx[i]), float(cy[i])
+        x0, x1 = max(int(np.floor(x)) - m, 0), min(int(np.ceil(x)) + m + 1, nx)
+        y0, y1 = max(int(np.floor(y)) - m, 0), min(int(np.ceil(y)) + m + 1, ny)
+        if x1 <= x0 or y1 <= y0:  # centre far off the image: no pixel of the aperture
+            x0, x1, y0, y1 = 0, min(nx, 1), 0, min(ny, 1)
+        ok = valid[y0:y1, x0:x1]
+        data = np.ascontiguousarray(np.where(ok, img[y0:y1, x0:x1], 0), dtype=np.float32)
+        v = np.ascontiguousarray(np.where(ok, var[y0:y1, x0:x1], 0), dtype=np.float32)
+        f, e, _ = sep.sum_circle(data, [x - x0], [y - y0], AP_RADIUS, var=v, mask=~ok, subpix=0)
+        flux[i], err[i] = f[0], e[0]
+    return flux, err
 
 
 def _forced_science(science, x, y, sigma) -> tuple[np.ndarray, np.ndarray]:
@@ -611,5 +814,10 @@ def _forced_science(science, x, y, sigma) -> tuple[np.ndarray, np.ndarray]:
         return np.full(len(x), np.nan), np.full(len(x), np.nan)
     img = np.asarray(science.image, dtype=np.float32)
     var = np.asarray(science.variance, dtype=np.float32)
-    valid = (science.mask & science.bits("BAD", "NO_DATA")) == 0
+    # In row bands: a full-frame ``mask & bits`` would be a 65 MB temporary on a detector.
+    mask, bits = science.mask, science.bits("BAD", "NO_DATA")
+    valid = np.empty(mask.shape, dtype=bool)
+    for r0 in range(0, mask.shape[0], _BAND_ROWS):
+        band = slice(r0, r0 + _BAND_ROWS)
+        np.equal(mask[band] & bits, 0, out=valid[band])
     return psf_photometry(img, var, valid, x - science.x0, y - science.y0, sigma)

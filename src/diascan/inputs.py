@@ -263,6 +263,29 @@ def files_loader(files: VisitFiles) -> Callable[..., Any]:
     return load
 
 
+def files_starter(files: VisitFiles) -> Callable[..., Any]:
+    """A starter for the viewer's progressive load: ``start(progress=, cancel=)`` starts the
+    pipeline on a visit's files, unscored, and returns the
+    :class:`~diascan.pipeline.PipelineRun` at once (one future per product)."""
+
+    def start(progress=None, cancel=None):
+        from diascan.pipeline import start_pipeline
+
+        return start_pipeline(inputs_from_files(files), score=False, progress=progress,
+                              cancel=cancel)
+
+    return start
+
+
+def demo_starter(small: bool = False) -> Callable[..., Any]:
+    """:func:`files_starter` for the built-in demo data (generated and cached on first use)."""
+
+    def start(progress=None, cancel=None):
+        return files_starter(demo_files(small, progress))(progress=progress, cancel=cancel)
+
+    return start
+
+
 def demo_loader(small: bool = False) -> Callable[..., Any]:
     """A loader for the built-in demo data (generated and cached on first use)."""
 
@@ -281,9 +304,11 @@ __all__ = [
     "check_files_exist",
     "demo_files",
     "demo_loader",
+    "demo_starter",
     "dropped_visits",
     "files_from_args",
     "files_loader",
+    "files_starter",
     "folder_files",
     "guess_roles",
     "inputs_from_files",

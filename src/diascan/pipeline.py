@@ -9,26 +9,29 @@ Scoring plugs in through the models API (``diascan.models.load_model`` and
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.table import Table
 
-from diascan import results_cache
-from diascan.checks import run_warnings
-from diascan.detection import detect_and_measure
 from diascan.errors import InputError
-from diascan.io import ImageData, read_catalog, read_image
-from diascan.matching import MatchResult, match_catalog
+from diascan.io.image_reader import read_image
 from diascan.memory import release_free_memory
-from diascan.pixel_grid import max_pixel_offset
-from diascan.preload import preload_torch
+from diascan.preload import preload, require
 from diascan.progress import CancelToken, ProgressCallback, check, report
-from diascan.template import build_template
+from diascan.stage_graph import StageGraph, StageRun
+
+if TYPE_CHECKING:  # heavy modules: imported where used (in the background during a run)
+    from astropy.table import Table
+
+    from diascan.io.image_data import ImageData
+    from diascan.matching import MatchResult
+    from diascan.results_cache import CachedProducts
 
 #: Stages in order (names used in progress reports and ``PipelineResult.timings``).
 STAGES = ("load", "template", "detect", "score", "match")
@@ -88,6 +91,9 @@ class PipelineResult:
     #: The files read, by role (science, difference, template, template_patches, catalog,
     #: target); sessions record and reload them.
     input_files: dict[str, Any] = field(default_factory=dict)
+    #: ``stage -> (start, end)`` seconds since the run started (stages overlap; see
+    #: :class:`PipelineRun` for the stage names).
+    stage_times: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def input_files_of(inputs: PipelineInputs) -> dict[str, Any]:
@@ -133,6 +139,8 @@ def _check_same_grid(path: Path, science: ImageData, difference: ImageData) -> N
     elsewhere: detections would be matched and cut at the wrong sky positions."""
     if not (science.has_sky and difference.has_sky):
         return
+    from diascan.pixel_grid import max_pixel_offset
+
     off = max_pixel_offset(science.wcs, difference.wcs, science.shape)
     if off > MAX_GRID_OFFSET:
         how = f"up to {off:.3g} px" if np.isfinite(off) else "somewhere that cannot be computed"
@@ -164,15 +172,7 @@ def load_inputs(
     check(cancel)
     report(progress, "load", 1 / n, "difference image")
     difference = read_image(inputs.difference)
-    if difference.shape != science.shape or (difference.x0, difference.y0) != (
-        science.x0,
-        science.y0,
-    ):
-        raise InputError(
-            inputs.difference,
-            f"difference bbox {difference.bbox} differs from the science bbox {science.bbox}",
-        )
-    _check_same_grid(inputs.difference, science, difference)
+    _check_same_image(inputs.difference, science, difference)
     templates = []
     for i, p in enumerate(paths):
         check(cancel)
@@ -182,11 +182,7 @@ def load_inputs(
     if inputs.catalog is not None:
         check(cancel)
         report(progress, "load", (n - 1) / n, "catalog")
-        visit = inputs.visit if inputs.visit is not None else science.metadata.get("visit")
-        detector = (
-            inputs.detector if inputs.detector is not None else science.metadata.get("detector")
-        )
-        catalog = read_catalog(inputs.catalog, visit=visit, detector=detector)
+        catalog = _read_catalog(inputs, science)
     report(progress, "load", 1.0, "inputs read")
     return LoadedInputs(science, difference, templates, catalog)
 
@@ -205,14 +201,25 @@ def _read_templates(
     return out
 
 
+def _read_catalog(inputs: PipelineInputs, science: ImageData) -> Table:
+    """The catalog rows of this visit/detector (default: the science header's)."""
+    from diascan.io.catalogs import read_catalog
+
+    visit = inputs.visit if inputs.visit is not None else science.metadata.get("visit")
+    detector = inputs.detector if inputs.detector is not None else science.metadata.get("detector")
+    return read_catalog(inputs.catalog, visit=visit, detector=detector)  # type: ignore[arg-type]
+
+
 def _cache_key(inputs: PipelineInputs) -> str | None:
     """Results-cache key of the files the template and detections depend on; None if unstat-able."""
     files = [inputs.science, inputs.difference]
     if inputs.template is not None:
         files.append(inputs.template)
     files.extend(inputs.template_patches)
+    from diascan.results_cache import cache_key
+
     try:
-        return results_cache.cache_key(files, inputs.threshold, inputs.psf_sigma)
+        return cache_key(files, inputs.threshold, inputs.psf_sigma)
     except OSError:
         return None  # a missing file: load_inputs reports it
 
@@ -224,6 +231,8 @@ def make_template(
     cancel: CancelToken | None = None,
 ) -> ImageData:
     """The template on the science grid grown by 20 px (see :func:`diascan.template.build_template`)."""
+    from diascan.template import build_template
+
     return build_template(science, templates, grow=20, progress=progress, cancel=cancel)
 
 
@@ -236,6 +245,8 @@ def detect(
     cancel: CancelToken | None = None,
 ) -> Table:
     """Detections and measurements on the difference image (see :mod:`diascan.detection`)."""
+    from diascan.detection import detect_and_measure
+
     return detect_and_measure(
         difference, science, threshold=threshold, psf_sigma=psf_sigma, progress=progress,
         cancel=cancel,
@@ -283,9 +294,362 @@ def match(
     radius_arcsec: float = 1.0,
 ) -> MatchResult:
     """Match to the catalog (an empty catalog when None: all detections ``unmatched``)."""
+    from astropy.table import Table
+
+    from diascan.matching import match_catalog
+
     if catalog is None:
         catalog = Table({"ra": np.zeros(0), "dec": np.zeros(0)})
     return match_catalog(detections, catalog, radius_arcsec=radius_arcsec, target=target)
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# Running the stages: concurrently, one future per product
+
+
+#: Public products of a run, in the order a viewer can show them: the names of the futures of
+#: :class:`PipelineRun` (``run.future(name)``, ``run.on(name, callback)``).
+PRODUCTS = ("science", "difference", "catalog", "template", "detections", "scored", "result")
+
+#: Threads of a run: the template and detection chains, the readers, and a stage that may be
+#: waiting for an import (which holds a thread but no core).
+WORKERS = 4
+
+
+@dataclass
+class PipelineRun:
+    """A started pipeline run (:func:`start_pipeline`): one future per stage product.
+
+    The stages run in a small thread pool, each as soon as what it needs is there: the four
+    input files are read at once; detection starts when science and difference are read and
+    checked, while the template patches are warped; scoring starts when both are done; matching
+    when the scores and the catalog are. Heavy modules (scipy, astropy.table, torch) are
+    imported meanwhile by :mod:`diascan.preload`.
+
+    Products (:data:`PRODUCTS`; ``run.future(name)`` is a :class:`concurrent.futures.Future`,
+    all created when the run starts):
+
+    ==============  =====================================================================
+    ``science``     the science :class:`~diascan.io.ImageData`, as soon as it is read
+    ``difference``  the difference image, as soon as it is read (checked against the
+                    science grid by the later stages: a mismatch fails the run)
+    ``catalog``     the catalog rows of this visit/detector (astropy Table) or None
+    ``template``    the template on the science grid grown by 20 px (ImageData)
+    ``detections``  the detection table before scoring and matching
+    ``scored``      ``(table, model_name, model_version)``: detections with ``score``
+                    (NaN and names None when not scoring)
+    ``result``      the :class:`PipelineResult`, the same as :func:`run_pipeline` returns
+    ==============  =====================================================================
+
+    A failing stage fails its own future and every product that needs it, with the same
+    exception, and stops the rest of the run. Callbacks (:meth:`on`) run in the worker thread
+    that finished the product (a Qt layer re-emits them as signals); ``progress`` is called
+    from those threads too, possibly for two stages at once.
+    """
+
+    stages: StageRun
+    inputs: PipelineInputs
+
+    def future(self, product: str) -> Future:
+        """The future of one of :data:`PRODUCTS`."""
+        if product not in PRODUCTS:
+            raise KeyError(f"no product {product!r}; products: {', '.join(PRODUCTS)}")
+        return self.stages[product]
+
+    def on(self, product: str, callback: Callable[[Future], Any]) -> None:
+        """``callback(future)`` when ``product`` is ready or failed (at once if it is done)."""
+        self.future(product).add_done_callback(callback)
+
+    def result(self, timeout: float | None = None) -> PipelineResult:
+        """Wait for the whole run; re-raises the first failure (InputError, Cancelled, ...)."""
+        return self.stages.result("result", timeout)
+
+    def cancel(self) -> None:
+        """Stop the run at the stages' next safe points."""
+        self.stages.cancel()
+
+    def done(self) -> bool:
+        return self.stages["result"].done()
+
+
+class _LoadProgress:
+    """``load`` progress over the files read by several stages: fraction = files started / files
+    when a read starts (so 0 once), 1 when the last one is read."""
+
+    def __init__(self, progress: ProgressCallback | None, n: int) -> None:
+        self.progress, self.n, self.started, self.finished = progress, max(n, 1), 0, 0
+        self.lock = threading.Lock()
+
+    def reading(self, what: str) -> None:
+        with self.lock:
+            report(self.progress, "load", min(self.started / self.n, 0.99), what)
+            self.started += 1
+
+    def read(self) -> None:
+        with self.lock:
+            self.finished += 1
+            if self.finished >= self.n:
+                report(self.progress, "load", 1.0, "inputs read")
+
+
+def start_pipeline(
+    inputs: PipelineInputs,
+    *,
+    score: bool = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    workers: int = WORKERS,
+) -> PipelineRun:
+    """Start all stages for one visit/detector and return at once (see :class:`PipelineRun`).
+
+    ``workers=0`` runs the stages one after the other in this thread before returning (the
+    sequential reference: the products are the same bit for bit). Raises InputError at once
+    when no template is given; every other failure is raised by ``run.result()``.
+    """
+    paths = _template_paths(inputs)
+    key = _cache_key(inputs) if inputs.use_cache else None
+    hit = False
+    if key is not None:
+        from diascan import results_cache
+
+        hit = results_cache.has_entry(key)
+    # Imported in the background in the order the stages need them (diascan.preload): the
+    # image reader makes its first WCS at the end of the first read.
+    modules = ["astropy.wcs"]
+    if not hit:
+        modules += ["diascan.detection", "torch", "diascan.template"]
+    if score:
+        modules += ["torch", "diascan.models.package", "diascan.models.scoring"]
+    if inputs.catalog is not None:
+        modules.append("diascan.io.catalogs")
+    preload(*modules, "diascan.matching")
+
+    graph = StageGraph(cancel=cancel)
+    token = graph.cancel_token
+    load = _LoadProgress(progress, 2 + (0 if hit else len(paths)) + (inputs.catalog is not None))
+
+    def read(path: Path, what: str) -> ImageData:
+        load.reading(what)
+        image = read_image(path)
+        load.read()
+        return image
+
+    cache_needs: tuple[str, ...] = ()
+    if hit:
+
+        def load_cached() -> CachedProducts | None:
+            from diascan import results_cache
+
+            return results_cache.load(key)  # type: ignore[arg-type]  # hit implies a key
+
+        graph.add("cache", load_cached)
+        cache_needs = ("cache",)
+
+    graph.add("science", lambda: read(Path(inputs.science), "science image"))
+    graph.add("difference", lambda: read(Path(inputs.difference), "difference image"))
+
+    def checked(science: ImageData, difference: ImageData) -> tuple[ImageData, ImageData]:
+        _check_same_image(inputs.difference, science, difference)
+        return science, difference
+
+    graph.add("images", checked, ("science", "difference"))
+
+    def read_templates(cache: CachedProducts | None = None) -> list[ImageData]:
+        if hit and cache is not None:
+            return []
+        if hit:  # corrupt entry (now removed): read the templates after all
+            return _read_templates(inputs, progress, token)
+        out = []
+        for p in paths:
+            token.check()
+            out.append(read(p, f"template {p.name}"))
+        return out
+
+    graph.add("templates", read_templates, cache_needs)
+
+    def read_cat(science: ImageData) -> Table | None:
+        if inputs.catalog is None:
+            return None
+        load.reading("catalog")
+        require("diascan.io.catalogs")
+        catalog = _read_catalog(inputs, science)
+        load.read()
+        return catalog
+
+    graph.add("catalog", read_cat, ("science",))
+
+    def candidates(images, cache: CachedProducts | None = None):
+        if cache is not None:
+            return None
+        require("diascan.detection")
+        from diascan.detection import find_candidates
+
+        science, difference = images
+        return find_candidates(
+            difference, science, inputs.threshold, inputs.psf_sigma, progress, token
+        )
+
+    graph.add("candidates", candidates, ("images", *cache_needs))
+
+    def warp(
+        science: ImageData,
+        templates: list[ImageData],
+        candidates,
+        cache: CachedProducts | None = None,
+    ) -> ImageData:
+        if cache is not None:
+            report(progress, "template", 0.0, "read from the results cache")
+            report(progress, "template", 1.0, "from cache")
+            return cache.template
+        require("diascan.template")
+        require("torch")
+        template = make_template(science, templates, progress, token)
+        templates.clear()  # the patches are no longer needed: free them (the detection runs)
+        release_free_memory()  # and the warp threads' freed blocks (keeps the peak down)
+        return template
+
+    # The warp waits for the detection's full-frame stages (``candidates``): both at once
+    # held ~250 MB more than diascan score's 1.5 GB budget allows. Those stages keep both
+    # cores busy (two smoothing threads) while torch is imported; the warp then overlaps
+    # the detection's photometry and the reading of the catalog.
+    graph.add("template", warp, ("science", "templates", "candidates", *cache_needs))
+
+    def find(images, candidates, cache: CachedProducts | None = None, template=None) -> Table:
+        if cache is not None:
+            report(progress, "detect", 0.0, "from cache")
+            det = cache.detections
+            report(progress, "detect", 1.0, f"{len(det)} sources (from cache)")
+            return det
+        from diascan.detection import measure_candidates
+
+        frame, cand = candidates
+        return measure_candidates(frame, cand, images[0], inputs.threshold, progress, token)
+
+    # On a cache hit both are at hand: the template first keeps the progress in stage order.
+    hit_order = ("template",) if hit else ()
+    graph.add("detections", find, ("images", "candidates", *cache_needs, *hit_order))
+
+    result_needs = ["scored", "catalog", "images", "template"]
+    if key is not None:
+
+        def store(template: ImageData, detections: Table, cache: CachedProducts | None = None):
+            from diascan import results_cache
+
+            if cache is None:  # before scoring adds columns; never raises; refuses a cache
+                # folder holding an input
+                results_cache.store(key, template, detections, inputs=[
+                    inputs.science, inputs.difference, inputs.catalog, *paths])
+
+        graph.add("stored", store, ("template", "detections", *cache_needs))
+        result_needs.append("stored")
+
+    score_needs = ["detections", "template", "images"]
+    if score:
+
+        def model():
+            from diascan.models import load_model
+
+            report(progress, "score", 0.0, "loading model")
+            require("diascan.models.package")
+            return load_model(inputs.model, trust_model_code=inputs.trust_model_code)
+
+        graph.add("model", model)
+        score_needs.append("model")
+
+    def scores(detections: Table, template: ImageData, images, model=None):
+        science, difference = images
+        require("diascan.models.scoring")
+        if model is None:
+            out = detections.copy(copy_data=False)  # the cached/stored table stays unscored
+            out["score"] = np.full(len(out), np.nan, dtype=np.float32)
+            return out, None, None
+        return score_detections(
+            detections, difference, science, template, model, progress=progress, cancel=token,
+            trust_model_code=inputs.trust_model_code,
+        )  # fmt: skip
+
+    graph.add("scored", scores, score_needs)
+
+    def finish(scored, catalog: Table | None, images, template: ImageData, stored=None):
+        det, name, version = scored
+        science, difference = images
+        notes: list[str] = []
+        if hit and stages["cache"].result() is not None:
+            notes.append("template and detections from the results cache")
+        if not score:
+            notes.append("not scored")
+        report(progress, "match", 0.0, "matching to the catalog")
+        require("diascan.matching")
+        t0 = time.perf_counter()
+        result = match(det, catalog, inputs.target, inputs.match_radius_arcsec)
+        match_s = time.perf_counter() - t0
+        report(progress, "match", 1.0, f"{result.n_matched} matched, {result.n_missing} missing")
+        notes.extend(result.notes)
+        if catalog is None:
+            notes.append("no catalog: nothing matched")
+        else:  # the catalog's own notes, e.g. rows dropped for a bad position
+            notes.extend(str(n) for n in catalog.meta.get("notes", []))
+        from diascan.checks import run_warnings
+
+        warnings = run_warnings(science, difference, catalog, det, inputs.target)
+        return PipelineResult(
+            science=science,
+            difference=difference,
+            template=template,
+            detections=result.detections,
+            missing=result.missing,
+            catalog=catalog,
+            model_name=name,
+            model_version=version,
+            match=result,
+            timings=_stage_timings(stages, match_s),
+            notes=notes,
+            warnings=warnings,
+            input_files=input_files_of(inputs),
+            stage_times=dict(stages.times),
+        )
+
+    graph.add("result", finish, result_needs)
+    stages = StageRun(graph)  # before it starts: ``finish`` reads its times
+    return PipelineRun(stages.start(workers), inputs)
+
+
+def _check_same_image(path: Path | str, science: ImageData, difference: ImageData) -> None:
+    """Raise InputError (naming the difference file) unless it has the science bbox and grid."""
+    if difference.shape != science.shape or (difference.x0, difference.y0) != (
+        science.x0,
+        science.y0,
+    ):
+        raise InputError(
+            path,
+            f"difference bbox {difference.bbox} differs from the science bbox {science.bbox}",
+        )
+    _check_same_grid(Path(path), science, difference)
+
+
+def _stage_timings(stages: StageRun, match_s: float) -> dict[str, float]:
+    """Seconds per stage (:data:`STAGES`) of a run whose stages overlapped.
+
+    ``load`` is the span from the first read's start to the last read's end; the others are
+    each stage's own duration (``detect`` both detection stages, ``score`` includes loading
+    the model), so they add up to more than the run's wall time when stages overlapped
+    (``PipelineResult.stage_times`` has when each stage ran).
+    """
+    t = stages.times
+
+    def took(*names: str) -> float:
+        return sum(t[n][1] - t[n][0] for n in names if n in t)
+
+    reads = [t[n] for n in ("science", "difference", "templates", "catalog") if n in t]
+    return {
+        "load": max(e for _, e in reads) - min(s for s, _ in reads),
+        "template": took("template"),
+        "detect": took("candidates", "detections"),
+        "score": took("model", "scored"),
+        "match": match_s,
+    }
 
 
 def run_pipeline(
@@ -294,89 +658,16 @@ def run_pipeline(
     score: bool = True,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    workers: int = WORKERS,
 ) -> PipelineResult:
-    """Run all stages for one visit/detector and return the images, tables and timings."""
-    timings: dict[str, float] = {}
-    notes: list[str] = []
-    key = _cache_key(inputs) if inputs.use_cache else None
-    cached: results_cache.CachedProducts | None = None
+    """Run all stages for one visit/detector and return the images, tables and timings.
 
-    hit = key is not None and results_cache.has_entry(key)
-    if score or not hit:  # torch warps the template and scores (not needed on a cache hit)
-        preload_torch()
-    t0 = time.perf_counter()
-    loaded = load_inputs(inputs, progress, cancel, read_templates=not hit)
-    timings["load"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    if hit:
-        report(progress, "template", 0.0, "reading the results cache")
-        cached = results_cache.load(key)  # type: ignore[arg-type]  # hit implies a key
-        if cached is None:  # corrupt entry (now removed): read the templates after all
-            loaded.templates.extend(_read_templates(inputs, progress, cancel))
-    if cached is not None:
-        template = cached.template
-        report(progress, "template", 1.0, "from cache")
-    else:
-        template = make_template(loaded.science, loaded.templates, progress, cancel)
-    loaded.templates.clear()  # the patches are no longer needed: free them before detection
-    release_free_memory()  # and the warp threads' freed blocks (keeps the peak down)
-    timings["template"] = time.perf_counter() - t0
-
-    check(cancel)
-    t0 = time.perf_counter()
-    if cached is not None:
-        report(progress, "detect", 0.0, "from cache")
-        det = cached.detections
-        report(progress, "detect", 1.0, f"{len(det)} sources (from cache)")
-        notes.append("template and detections from the results cache")
-    else:
-        det = detect(
-            loaded.difference, loaded.science, inputs.threshold, inputs.psf_sigma, progress,
-            cancel,
-        )  # fmt: skip
-    timings["detect"] = time.perf_counter() - t0
-    if key is not None and cached is None:
-        # before scoring adds columns; never raises; refuses a cache folder holding an input
-        results_cache.store(key, template, det, inputs=[
-            inputs.science, inputs.difference, inputs.catalog, *_template_paths(inputs)])
-
-    name = version = None
-    t0 = time.perf_counter()
-    if score:
-        det, name, version = score_detections(
-            det, loaded.difference, loaded.science, template, inputs.model, progress=progress,
-            cancel=cancel, trust_model_code=inputs.trust_model_code,
-        )  # fmt: skip
-    else:
-        det["score"] = np.full(len(det), np.nan, dtype=np.float32)
-        notes.append("not scored")
-    timings["score"] = time.perf_counter() - t0
-
-    check(cancel)
-    t0 = time.perf_counter()
-    report(progress, "match", 0.0, "matching to the catalog")
-    result = match(det, loaded.catalog, inputs.target, inputs.match_radius_arcsec)
-    timings["match"] = time.perf_counter() - t0
-    report(progress, "match", 1.0, f"{result.n_matched} matched, {result.n_missing} missing")
-    notes.extend(result.notes)
-    if loaded.catalog is None:
-        notes.append("no catalog: nothing matched")
-    else:  # the catalog's own notes, e.g. rows dropped for a bad position
-        notes.extend(str(n) for n in loaded.catalog.meta.get("notes", []))
-    warnings = run_warnings(loaded.science, loaded.difference, loaded.catalog, det, inputs.target)
-    return PipelineResult(
-        science=loaded.science,
-        difference=loaded.difference,
-        template=template,
-        detections=result.detections,
-        missing=result.missing,
-        catalog=loaded.catalog,
-        model_name=name,
-        model_version=version,
-        match=result,
-        timings=timings,
-        notes=notes,
-        warnings=warnings,
-        input_files=input_files_of(inputs),
-    )
+    The stages run concurrently (:func:`start_pipeline`); ``workers=0`` runs them one after
+    the other in this thread, with the same results.
+    """
+    run = start_pipeline(inputs, score=score, progress=progress, cancel=cancel, workers=workers)
+    try:
+        return run.result()
+    except BaseException:
+        run.cancel()  # an error or Ctrl-C here: stop the stages still running
+        raise

@@ -17,21 +17,27 @@ ProgressCallback = Callable[[str, float, str], None]
 
 
 class CancelToken:
-    """A thread-safe flag that long work polls; set it from any thread to stop the work."""
+    """A thread-safe flag that long work polls; set it from any thread to stop the work.
 
-    def __init__(self) -> None:
+    A token made with a ``parent`` is also cancelled when the parent is (not the other way
+    round): a pipeline run stops its own stages after a failure without cancelling the job of
+    the caller that gave it the parent.
+    """
+
+    def __init__(self, parent: CancelToken | None = None) -> None:
         self._event = threading.Event()
+        self._parent = parent
 
     def cancel(self) -> None:
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._event.is_set() or (self._parent is not None and self._parent.cancelled)
 
     def check(self) -> None:
         """Raise :class:`Cancelled` when cancellation was requested."""
-        if self._event.is_set():
+        if self.cancelled:
             raise Cancelled("cancelled by the user")
 
 

@@ -641,3 +641,19 @@ def _core_column(kind: str, value: Any, n: int) -> Any:
         return np.full(n, "unmatched", dtype=object)
     plain = _plain_column(value)
     return np.array([str(v) for v in (_as_array(value) if plain is None else plain)], dtype=object)
+
+
+def catalog_xy(missing: Any, science: Any) -> np.ndarray:
+    """Parent-pixel positions of catalog rows (``x``/``y`` columns, else ``ra``/``dec`` through
+    the science WCS); an empty (0, 2) array when there are none or no way to place them."""
+    if missing is None or len(missing) == 0:
+        return np.empty((0, 2))
+    cols = missing.colnames
+    if "x" in cols and "y" in cols:
+        return np.column_stack([np.asarray(missing["x"], float), np.asarray(missing["y"], float)])
+    if science is not None and science.has_sky and "ra" in cols:
+        px, py = science.wcs.world_to_pixel_values(
+            np.asarray(missing["ra"], float), np.asarray(missing["dec"], float)
+        )
+        return np.column_stack([px + science.x0, py + science.y0])
+    return np.empty((0, 2))

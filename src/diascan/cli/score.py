@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from diascan.cli.models import add_model_options
 from diascan.cli.options import INT64_MAX, add_data_options, number
 from diascan.errors import InputError, ModelPackageError, OutputError
 from diascan.inputs import parse_target
-from diascan.pipeline import STAGES, PipelineInputs, read_target, run_pipeline
+from diascan.pipeline import STAGES, PipelineInputs, read_target, start_pipeline
+from diascan.preload import preload
 from diascan.safety import check_output_path
 
 #: Upper bounds of the numeric options (beyond them the result means nothing).
@@ -120,45 +122,62 @@ def protected_inputs(inputs: PipelineInputs) -> list[tuple[str, Path | None]]:
 
 
 class _TerminalProgress:
-    """One self-overwriting stderr line per stage: ``[3/5] detect  ####....  60%  message``."""
+    """Progress on stderr, from any thread, for stages that may run at the same time.
 
-    def __init__(self, stream=None, width: int = 24, stages: tuple[str, ...] = STAGES) -> None:
+    On a terminal one self-overwriting line shows every running stage
+    (``[2/5] template ####.... 40%  |  [3/5] detect ##...... 20%  message``); otherwise one
+    line when a stage starts and one when it ends.
+    """
+
+    def __init__(self, stream=None, width: int = 16, stages: tuple[str, ...] = STAGES) -> None:
         # sys.stderr looked up now, not at import: it may have been replaced since (pytest's capsys)
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.stages = tuple(stages)
-        self.stage: str | None = None
+        self.running: dict[str, tuple[float, str]] = {}  # stage -> (fraction, message)
+        self.ended: set[str] = set()
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self.last = 0.0
+        self.lock = threading.Lock()
 
-    def __call__(self, stage: str, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        new_stage = stage != self.stage
-        if new_stage and self.stage is not None:
-            self.stream.write("\n" if self.tty else "")
-        if not new_stage and fraction < 1.0 and now - self.last < 0.1:
-            return  # rate-limit redraws
-        self.stage, self.last = stage, now
+    def _label(self, stage: str, fraction: float) -> str:
         k = self.stages.index(stage) + 1 if stage in self.stages else 0
         n = int(round(max(0.0, min(1.0, fraction)) * self.width))
         bar = "#" * n + "." * (self.width - n)
-        line = f"[{k}/{len(self.stages)}] {stage:<8} {bar} {fraction:4.0%}  {message}"
-        if self.tty:
-            self.stream.write("\r" + line[:110].ljust(110))
-        elif new_stage or fraction >= 1.0:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        return f"[{k}/{len(self.stages)}] {stage:<8} {bar} {fraction:4.0%}"
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            new = stage not in self.running and stage not in self.ended
+            end = fraction >= 1.0
+            self.running[stage] = (fraction, message)
+            self.ended.discard(stage)
+            if self.tty:
+                if not (new or end) and now - self.last < 0.1:
+                    return  # rate-limit redraws
+                self.last = now
+                line = "  |  ".join(self._label(s, f) for s, (f, _) in self.running.items())
+                self.stream.write("\r" + f"{line}  {message}"[:150].ljust(150))
+                if end:  # a finished stage keeps its own line
+                    self.stream.write("\r" + f"{self._label(stage, 1.0)}  {message}"[:150].ljust(150))
+                    self.stream.write("\n")
+            elif new or end:
+                self.stream.write(f"{self._label(stage, fraction)}  {message}\n")
+            if end:
+                del self.running[stage]
+                self.ended.add(stage)
+            self.stream.flush()
 
     def close(self) -> None:
-        if self.tty and self.stage is not None:
-            self.stream.write("\n")
-            self.stream.flush()
+        with self.lock:
+            if self.tty and self.running:
+                self.stream.write("\n")
+                self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:
-    from astropy.table import vstack
-
-    from diascan.io.tables import table_format, write_table
+    from diascan.io.table_formats import table_format
 
     out = Path(args.out)
     if table_format(out) not in ("parquet", "ecsv", "fits", "csv"):
@@ -170,15 +189,30 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise OutputError(out, "exists; refusing to overwrite it (use --overwrite)")
     progress = None if args.quiet else _TerminalProgress()
+    started_at = time.time()  # in the table's meta: how long the start-up took (benchmarks)
+    run = start_pipeline(inputs, score=not args.no_score, progress=progress)
+    # The table writer (pyarrow, astropy.table) is imported in the background too, after
+    # what the stages need (diascan.preload).
+    preload("diascan.io.tables")
     try:
-        result = run_pipeline(inputs, score=not args.no_score, progress=progress)
+        result = run.result()
+    except BaseException:
+        run.cancel()
+        raise
     finally:
         if progress is not None:
             progress.close()
+    from astropy.table import vstack
+
+    from diascan.io.tables import write_table
     table = result.detections
     if args.with_missing and len(result.missing):
         table = vstack([table, result.missing], join_type="outer", metadata_conflicts="silent")
     table.meta["timings"] = {k: round(v, 4) for k, v in result.timings.items()}
+    table.meta["stage_times"] = {
+        k: [round(a, 4), round(b, 4)] for k, (a, b) in result.stage_times.items()
+    }
+    table.meta["started_at"] = started_at
     table.meta["notes"] = list(result.notes)
     table.meta["warnings"] = list(result.warnings)
     write_table(table, out, overwrite=args.overwrite)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
-from astropy.wcs import WCS, FITSFixedWarning
+
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
 
 #: Header keys copied into ``ImageData.metadata`` when present (FITS key -> metadata key).
 #: The first key listed for a metadata name is the one the writer uses. For each name the keys
@@ -221,6 +223,11 @@ def pixel_origin(hdr: fits.Header, notes: list[str]) -> tuple[int, int]:
 
 
 def _build_wcs(hdr: fits.Header) -> WCS | None:
+    # astropy.wcs is imported here, not at the top: it pulls astropy.coordinates and
+    # astropy.table (~30% of the reader's import time), which ``diascan score`` imports in the
+    # background while the first image's pixels are read.
+    from astropy.wcs import WCS, FITSFixedWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         warnings.simplefilter("ignore", AstropyUserWarning)
@@ -298,6 +305,8 @@ def wcs_cards(wcs: WCS | None) -> fits.Header:
     """The FITS cards of ``wcs`` (TAN-SIP too); empty without a WCS."""
     if wcs is None:
         return fits.Header()
+    from astropy.wcs import FITSFixedWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return wcs.to_header(relax=True)

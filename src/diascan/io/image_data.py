@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.wcs import WCS
 
 from diascan.io.mask_planes import description, find_plane, plane_bits
+
+if TYPE_CHECKING:  # astropy.wcs is heavy (coordinates, table): imported where a WCS is made
+    from astropy.wcs import WCS
 
 #: Mask planes and bits written by default (the usual LSST assignment).
 DEFAULT_MASK_PLANES: dict[str, int] = {

@@ -27,6 +27,7 @@ import bz2
 import gzip
 import io
 import re
+import threading
 import warnings
 import zlib
 from pathlib import Path
@@ -58,6 +59,9 @@ from diascan.io.mask_planes import (
     ztf_planes,
 )
 
+#: Held while a file is read (see :func:`read_image`).
+_READ_LOCK = threading.Lock()
+
 #: Errors astropy/zlib raise for files that are truncated or corrupt.
 _READ_ERRORS = (OSError, ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error,
                 fits.verify.VerifyError, ArithmeticError)  # fmt: skip
@@ -76,17 +80,23 @@ def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageDa
     ``mask_path`` adds a separate integer mask file (e.g. a ZTF ``*_mskimg.fits``).
     """
     path = Path(path)
-    with _open_fits(path) as hdul:
-        try:
-            data = _read(path, hdul)
-        except ImageReadError:
-            raise
-        except (PlaneCardError, HeaderValueError) as exc:
-            raise ImageReadError(path, str(exc)) from exc
-        except _READ_ERRORS as exc:
-            raise ImageReadError(path, f"truncated or corrupt FITS data ({_first_line(exc)})") from exc
-    if mask_path is not None:
-        _apply_mask_file(data, Path(mask_path))
+    # One read at a time: the checks below catch astropy's warnings with
+    # warnings.catch_warnings, which is process-wide before Python 3.14, so two reads in two
+    # threads took each other's "truncated" warnings (the pipeline reads in threads).
+    with _READ_LOCK:
+        with _open_fits(path) as hdul:
+            try:
+                data = _read(path, hdul)
+            except ImageReadError:
+                raise
+            except (PlaneCardError, HeaderValueError) as exc:
+                raise ImageReadError(path, str(exc)) from exc
+            except _READ_ERRORS as exc:
+                raise ImageReadError(
+                    path, f"truncated or corrupt FITS data ({_first_line(exc)})"
+                ) from exc
+        if mask_path is not None:
+            _apply_mask_file(data, Path(mask_path))
     return data
 
 
@@ -149,6 +159,9 @@ def _open_fits(path: Path) -> fits.HDUList:
         if "truncated" in text.lower():
             hdul.close()
             raise ImageReadError(path, "truncated FITS file (shorter than its headers say)")
+    if _data_past_end(source, hdul):  # the same test, in case another thread took the warning
+        hdul.close()
+        raise ImageReadError(path, "truncated FITS file (shorter than its headers say)")
         if text.startswith("Error validating header for HDU"):
             hdul.close()
             detail = " ".join(text.split())[len("Error validating header for ") :]
@@ -159,6 +172,17 @@ def _open_fits(path: Path) -> fits.HDUList:
         hdul.close()
         raise
     return hdul
+
+
+def _data_past_end(source: Path | io.BytesIO, hdul: fits.HDUList) -> bool:
+    """True when an HDU's data (with padding) run past the end of the file: astropy's
+    "may have been truncated" condition, checked without relying on catching its warning."""
+    size = source.getbuffer().nbytes if isinstance(source, io.BytesIO) else source.stat().st_size
+    for i in range(len(hdul)):
+        info = hdul.fileinfo(i)
+        if info and info["datLoc"] + info["datSpan"] > size:
+            return True
+    return False
 
 
 def _verify_tiles(path: Path, source: Path | io.BytesIO, hdul: fits.HDUList) -> None:

@@ -24,21 +24,8 @@ from astropy.utils.exceptions import AstropyWarning
 
 from diascan.atomic import atomic_write
 from diascan.errors import CatalogReadError, OutputError, describe_os_error
+from diascan.io.table_formats import EXTENSIONS, table_format
 from diascan.safe_yaml import UnsafeYAMLError, check_yaml
-
-#: Extension -> format name (names as accepted by :func:`write_table` / :func:`read_table`).
-EXTENSIONS: dict[str, str] = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".ecsv": "ecsv",
-    ".fits": "fits",
-    ".fit": "fits",
-    ".fits.gz": "fits",
-    ".csv": "csv",
-    ".vot": "votable",
-    ".votable": "votable",
-    ".xml": "votable",
-}
 
 #: Formats :func:`write_table` can write.
 WRITABLE = ("parquet", "ecsv", "fits", "csv")
@@ -67,15 +54,6 @@ MAX_FIXED_WIDTH_TEXT_BYTES = 256 * 2**20
 
 class TableWriteError(OutputError):
     """A table that cannot be written (unknown extension, existing file, unwritable place)."""
-
-
-def table_format(path: str | Path) -> str | None:
-    """Format name from the file extension (case-insensitive), None when unknown."""
-    name = Path(path).name.lower()
-    for ext in sorted(EXTENSIONS, key=len, reverse=True):
-        if name.endswith(ext):
-            return EXTENSIONS[ext]
-    return None
 
 
 def sniff_format(path: str | Path) -> str | None:

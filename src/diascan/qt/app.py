@@ -10,7 +10,7 @@ from typing import Any
 
 from diascan.assets import resource_path
 from diascan.errors import InputError
-from diascan.inputs import demo_loader, files_loader
+from diascan.inputs import demo_starter, files_starter
 from diascan.models.locate import model_choices
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,8 @@ def run_viewer(req: ViewRequest) -> int:
     win.session_link = link
     status = {"rc": 0}
 
-    loader = files_loader(files) if files is not None else demo_loader(small=req.small_demo)
+    # progressive: frames and catalog markers are shown as soon as they are read (qt_loading)
+    starter = files_starter(files) if files is not None else demo_starter(small=req.small_demo)
 
     def after_load() -> None:
         # Rescore with the chosen model once the data are in (scores stream into the table),
@@ -129,7 +130,7 @@ def run_viewer(req: ViewRequest) -> int:
     elif visits is not None:
         link.start_visits(visits)
     else:
-        link.start_new(loader)
+        link.start_new(starter, progressive=True)
     app.exec()
     win.wait_idle()
     return status["rc"]

@@ -8,6 +8,7 @@ visibility and never calls ``setImage`` again.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -345,32 +346,49 @@ class QtFrames(QWidget):
         k = vs.FRAMES.index(name)
         return [self.views[name].overlays[0], self.blink_view.overlays[k]]
 
-    def set_images(self, images: dict[str, object], display: dict | None = None) -> None:
+    def set_images(self, images: dict[str, object], display: dict | None = None,
+                   fit: bool = True) -> None:
         """Show ImageData objects keyed 'science', 'template', 'difference'.
 
         ``display`` (from :func:`viewstate.prepare_display`, made in the loading worker) holds
-        the display copies and levels; without it they are made here, once.
+        the display copies and levels; without it they are made here, once. A frame missing
+        from ``images`` is blanked (a progressive load fills it in later with
+        :meth:`add_image`). ``fit=False`` keeps the user's pan and zoom.
         """
-        self.images = dict(images)
+        self.images = {}
         display = display or vs.prepare_display(images, self.state.frames)
         for name in vs.FRAMES:
             img = images.get(name)
             if img is None or name not in display:
+                self.images[name] = None
+                self.data.pop(name, None)
+                for item in self._all_items(name):
+                    item.clear()
                 continue
-            disp, levels = display[name]
-            self.data[name] = disp
-            fs = self.state.frames[name]
-            fs.levels = levels
-            ny, nx = disp.shape
-            rect = QRectF(img.x0 - 0.5, img.y0 - 0.5, nx, ny)
-            self.rects[name] = rect
-            for item in self._all_items(name):
-                item.setImage(disp, levels=fs.levels, autoLevels=False)
-                item.setLookupTable(make_lut(fs.colormap, fs.stretch))
-                item.setRect(rect)
+            self.add_image(name, img, display[name], update=False)
         self._apply_blink()
         self._update_masks()
-        self.fit()  # new data (another visit) open fitted
+        if fit:
+            self.fit()  # new data (another visit) open fitted
+
+    def add_image(self, name: str, img: Any, display: tuple, update: bool = True) -> None:
+        """Show one frame's ImageData with its ``(display copy, levels)``, keeping the view
+        (a frame that arrives during a progressive load)."""
+        self.images[name] = img
+        disp, levels = display
+        self.data[name] = disp
+        fs = self.state.frames[name]
+        fs.levels = levels
+        ny, nx = disp.shape
+        rect = QRectF(img.x0 - 0.5, img.y0 - 0.5, nx, ny)
+        self.rects[name] = rect
+        for item in self._all_items(name):
+            item.setImage(disp, levels=fs.levels, autoLevels=False)
+            item.setLookupTable(make_lut(fs.colormap, fs.stretch))
+            item.setRect(rect)
+        if update:
+            self._apply_blink()
+            self._update_masks()
 
     def set_sources(self, sources: vs.SourceSet, missing_xy: np.ndarray | None = None) -> None:
         """Draw every detection (and catalog rows no detection matched) on all views."""

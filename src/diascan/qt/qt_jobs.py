@@ -1,4 +1,4 @@
-"""Background jobs (load, rescore, checksum, verify, train; prefetch to come) on superqt's
+"""Background jobs (load, rescore, checksum, verify, train, prefetch) on superqt's
 workers, with the scheduling policy in one place.
 
 A :class:`Job` runs ``fn(job)`` in a ``superqt.utils.create_worker`` thread-pool worker; ``fn``
@@ -157,16 +157,19 @@ class Policy:
 
 #: The scheduling policy: a load replaces a load and cancels rescoring (its data go); a
 #: rescore waits for a load (and runs on the loaded data) and replaces a rescore; file checks
-#: and training run beside everything, in the background.
+#: and training run beside everything, in the background; prefetching yields to all of them.
 POLICIES: dict[str, Policy] = {
-    "load": Policy(cancels=frozenset({"load", "rescore"})),
-    "rescore": Policy(cancels=frozenset({"rescore"}), after=frozenset({"load", "rescore"}),
-                      stale=True),
+    "load": Policy(cancels=frozenset({"load", "rescore", "prefetch"})),
+    "rescore": Policy(cancels=frozenset({"rescore", "prefetch"}),
+                      after=frozenset({"load", "rescore"}), stale=True),
     "checksum": Policy(background=True),
     "verify": Policy(background=True),
     "info": Policy(cancels=frozenset({"info"}), stale=True),
     # fine-tuning (qt_train) has its own dialog with progress and Cancel; rescoring goes on
-    "train": Policy(background=True),
+    "train": Policy(cancels=frozenset({"prefetch"}), background=True),
+    # the next visits of a session (qt_prefetch): gives way to the user's own work (stopped
+    # when it starts, waits while it runs; asked for again when it is done)
+    "prefetch": Policy(after=frozenset({"load", "rescore", "train"}), background=True),
 }
 
 

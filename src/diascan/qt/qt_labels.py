@@ -45,7 +45,7 @@ from diascan.session.labels import Label, SourceId
 from diascan.session.model import Session, VisitEntry
 from diascan.session.recent import new_session_path, remember_last_session
 from diascan.session.store import Autosave
-from diascan.session.triage import Triage
+from diascan.session.triage import LABEL_ACTIONS, Triage
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,13 @@ class QtLabelController(QObject):
             return True
         if action == "next_visit":
             return self.next_visit()
+        loading = getattr(self.window, "loading", None)
+        if action in LABEL_ACTIONS and loading is not None and loading.active:
+            # catalog sources shown before the detections (qt_loading): their labels go to
+            # the matched detections when those arrive
+            label = LABEL_ACTIONS[action]
+            if loading.label_selected(None if label is None else label.value):
+                return True
         return self.triage.perform(action)
 
     # --- panel / menu ----------------------------------------------------------------------

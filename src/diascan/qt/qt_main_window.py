@@ -144,6 +144,8 @@ class QtMainWindow(QMainWindow):
         #: Source to select when the next result arrives (a session's saved selection);
         #: without it the known transient (status 'target') is selected.
         self.pending_selection: int | None = None
+        #: The progressive load showing its products (``qt_loading.QtProgressiveLoad``) or None.
+        self.loading: Any = None
         self.show_errors_as_dialogs = True
         self._dialogs: list[QMessageBox] = []
         self._refresh_timer = QTimer(self)
@@ -501,22 +503,31 @@ class QtMainWindow(QMainWindow):
         job.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
         return self.jobs.run(job)
 
+    def load_progressive(self, start: Callable[..., Any]) -> Job:
+        """Load a visit progressively (:mod:`diascan.qt.qt_loading`): frames, catalog markers,
+        template and detections are shown as each is ready; ``start`` starts the pipeline
+        (:func:`diascan.inputs.files_starter`). Returns the load job."""
+        from diascan.qt.qt_loading import load_progressive
+
+        return load_progressive(self, start).job
+
     def _load_error(self, exc: BaseException) -> None:
         msg = error_text(exc)
         self.show_error("Could not load the data", msg)
         self.load_failed.emit(msg)
 
-    def set_result(self, result: Any, display: dict | None = None) -> None:
+    def set_result(self, result: Any, display: dict | None = None, fit: bool = True) -> None:
         """Show a pipeline result (science/template/difference ImageData, detections, missing).
 
-        ``display``: prepared display copies and levels (``viewstate.prepare_display``).
+        ``display``: prepared display copies and levels (``viewstate.prepare_display``);
+        ``fit=False`` keeps the view (the frames of a progressive load are shown already).
         """
         self.jobs.data_changed()  # scores computed for the data shown until now are dropped
         self.result = result
         self.images = {
             name: getattr(result, name, None) for name in ("science", "template", "difference")
         }
-        self.frames.set_images(self.images, display)
+        self.frames.set_images(self.images, display, fit=fit)
         dets = getattr(result, "detections", None)
         meta = getattr(self.images.get("science"), "metadata", None) or {}
         self.sources = None if dets is None else vs.SourceSet.from_table(
@@ -524,7 +535,7 @@ class QtMainWindow(QMainWindow):
         sel = self.state.selected_id
         if sel is not None and (self.sources is None or self.sources.index_of(sel) is None):
             self.state.selected_id = None  # another visit: the old selection is not there
-        missing_xy = _missing_xy(getattr(result, "missing", None), self.images.get("science"))
+        missing_xy = vs.catalog_xy(getattr(result, "missing", None), self.images.get("science"))
         if self.sources is not None:
             self._compile_filter()  # the filter box's text, over the new sources
             self.proxy.row_mask = self._row_mask()
@@ -1157,9 +1168,9 @@ class QtMainWindow(QMainWindow):
 
     def open_files(self, files: dict[str, Any]) -> None:
         """Load user files (keys: science, difference, template, template_patches, catalog)."""
-        from diascan.inputs import files_loader
+        from diascan.inputs import files_starter
 
-        self.load(files_loader(files))  # the result carries ``input_files`` (sessions)
+        self.load_progressive(files_starter(files))  # the result carries ``input_files``
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
@@ -1195,19 +1206,4 @@ class QtMainWindow(QMainWindow):
         for box in list(self._dialogs):
             box.close()
         super().closeEvent(event)
-
-
-def _missing_xy(missing: Any, science: Any) -> np.ndarray:
-    """Parent-pixel positions of catalog rows no detection matched."""
-    if missing is None or len(missing) == 0:
-        return np.empty((0, 2))
-    cols = missing.colnames
-    if "x" in cols and "y" in cols:
-        return np.column_stack([np.asarray(missing["x"], float), np.asarray(missing["y"], float)])
-    if science is not None and science.has_sky and "ra" in cols:
-        px, py = science.wcs.world_to_pixel_values(
-            np.asarray(missing["ra"], float), np.asarray(missing["dec"], float)
-        )
-        return np.column_stack([px + science.x0, py + science.y0])
-    return np.empty((0, 2))
 

@@ -25,7 +25,7 @@ from typing import Any
 from PyQt6.QtCore import QEvent, QObject, pyqtSignal
 
 from diascan.errors import InputError
-from diascan.inputs import dropped_visits, files_loader, visits_from_arg
+from diascan.inputs import dropped_visits, files_starter, visits_from_arg
 from diascan.qt import qt_session
 from diascan.qt.qt_labels import QtLabelController
 from diascan.session.model import Session, VisitEntry
@@ -79,6 +79,10 @@ class QtSessionLink(QObject):
         self.ctl: Any = None
         self.loading_visit: int | None = None
         window.session_link = self  # File > Open visits… finds it
+        from diascan.qt.qt_prefetch import QtPrefetcher
+
+        #: The next visits of the session, prefetched while the user works (qt_prefetch).
+        self.prefetcher = QtPrefetcher(window, self)
         window.data_loaded.connect(self._on_loaded)  # before the controller's own sync
         window.installEventFilter(self)  # a dropped folder of visit folders
 
@@ -107,9 +111,13 @@ class QtSessionLink(QObject):
         return super().eventFilter(obj, event)
 
     # --- starting -------------------------------------------------------------------------
-    def start_new(self, loader) -> None:
-        """Load with ``loader``; the session is made from what it loaded."""
-        self.window.load(loader)
+    def start_new(self, loader, progressive: bool = False) -> None:
+        """Load with ``loader`` (a starter of a progressive load with ``progressive``,
+        :mod:`diascan.qt.qt_loading`); the session is made from what it loaded."""
+        if progressive:
+            self.window.load_progressive(loader)
+        else:
+            self.window.load(loader)
 
     def start_visits(self, visits: list[dict[str, Any]]) -> bool:
         """A new session over several visits; shows the first one.
@@ -163,9 +171,11 @@ class QtSessionLink(QObject):
             self.window.show_error("Cannot show visit",
                                    f"{visit.name}: the session has no science/difference files")
             return False
-        self.loading_visit = index
         self.window.pending_selection = visit.current_source  # not the target over it
-        self.window.load(files_loader(files))
+        if self.prefetcher.use(index):  # read, warped and detected in the background already
+            return True
+        self.loading_visit = index
+        self.window.load_progressive(files_starter(files))
         return True
 
     def _attach(self, session: Session, path: str | Path | None) -> None:

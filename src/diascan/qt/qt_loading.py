@@ -1,0 +1,283 @@
+"""Progressive loading of a visit into the main window (issue 15.3).
+
+The pipeline runs with :func:`diascan.pipeline.start_pipeline` (one future per product) inside
+one ``load`` job (:mod:`diascan.qt.qt_jobs`: progress, Cancel, errors, a newer load replaces
+it). The job's worker waits for the products as they come and streams them to the GUI thread
+as partial results, so the window shows each as soon as it is there:
+
+* ``science`` + ``difference``: both frames are painted (the template frame is blank);
+* ``catalog``: the catalog's rows are shown as provisional sources (status ``catalog``,
+  id = the catalog's ``diaSourceId``): the user can select, pan, zoom and label them;
+* ``template``: the template frame fills in, keeping the user's view;
+* the run's result: the detections replace the provisional sources (``set_result``, view
+  kept). A label given to a catalog source meanwhile goes to the detection matched to that
+  catalog row (same ``diaSourceId``) through the label controller, hence into the session
+  and its autosave; a catalog row no detection matched keeps its label only in
+  :attr:`QtProgressiveLoad.unplaced` (said in the status bar).
+
+Each product has its own progress in :attr:`QtProgressiveLoad.status` (the status bar's
+"science ✓ difference ✓ catalog ✓ template 40% detect 70%").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, wait
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtWidgets import QLabel
+
+from diascan import viewstate as vs
+from diascan.qt.qt_jobs import Job
+
+#: ``start(progress=, cancel=) -> PipelineRun`` (:func:`diascan.inputs.files_starter`).
+Starter = Callable[..., Any]
+
+#: The products streamed before the result, in the order they are shown.
+EARLY = ("science", "difference", "catalog", "template")
+#: Pipeline progress stages shown per product in the status text (stage -> shown name).
+STAGE_NAMES = {"load": "read", "template": "template", "detect": "detect", "match": "match"}
+#: Status of a provisional (catalog) source.
+CATALOG_STATUS = "catalog"
+
+
+def catalog_sources(catalog: Any, science: Any, visit=None, detector=None) -> vs.SourceSet:
+    """Provisional sources from the catalog rows of a visit: id = ``diaSourceId`` (row number
+    when the catalog has none), parent-pixel x/y from the science WCS, status ``catalog``."""
+    if catalog is None or len(catalog) == 0:
+        return vs.SourceSet.empty()
+    xy = vs.catalog_xy(catalog, science)
+    if len(xy) != len(catalog):
+        return vs.SourceSet.empty()  # no positions to draw them at
+    cols = catalog.colnames
+    ids = (np.asarray(catalog["diaSourceId"], dtype=np.int64) if "diaSourceId" in cols
+           else np.arange(len(catalog), dtype=np.int64))
+    table = {"id": ids, "x": xy[:, 0], "y": xy[:, 1],
+             "status": np.full(len(catalog), CATALOG_STATUS, dtype="<U9")}
+    for name in ("ra", "dec", "reliability", "snr", "psfFlux"):
+        if name in cols:
+            table[name] = np.asarray(catalog[name], dtype=float)
+    table["diaSourceId"] = ids
+    return vs.SourceSet.from_table(table, visit=visit, detector=detector)
+
+
+def _stream(job: Job, start: Starter, frames: dict) -> tuple[Any, dict]:
+    """The load job's work: start the run, emit the early products as they arrive, return
+    ``(result, display)``."""
+    run = start(progress=job.report, cancel=job.token)
+    try:
+        pending = {run.future(name): name for name in EARLY}
+        got: dict[str, Any] = {}
+        display: dict = {}
+        shown: set[str] = set()
+        while pending:
+            done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            job.token.check()
+            for fut in done:
+                got[pending.pop(fut)] = fut.result()  # a failed stage raises its error here
+            if "frames" not in shown and "science" in got and "difference" in got:
+                images = {n: got[n] for n in ("science", "difference")}
+                display.update(vs.prepare_display(images, frames))
+                job.emit(("frames", images, dict(display)))
+                shown.add("frames")
+            if "frames" in shown:
+                if "catalog" in got and "catalog" not in shown:
+                    job.emit(("catalog", got["catalog"], got["science"]))
+                    shown.add("catalog")
+                if "template" in got and "template" not in shown:
+                    tmpl = vs.prepare_display({"template": got["template"]}, frames)
+                    display.update(tmpl)
+                    job.emit(("template", got["template"], tmpl["template"]))
+                    shown.add("template")
+        result = run.result()
+    except BaseException:
+        run.cancel()
+        raise
+    job.token.check()
+    return result, display
+
+
+class QtProgressiveLoad(QObject):
+    """One progressive load into ``window`` (see the module docstring)."""
+
+    #: science and difference painted
+    frames_shown = pyqtSignal()
+    catalog_shown = pyqtSignal()
+    template_shown = pyqtSignal()
+
+    def __init__(self, window: Any, start: Starter) -> None:
+        super().__init__(window)
+        self.window = window
+        self.start_fn = start
+        #: provisional catalog id -> label value given before the detections arrived
+        self.provisional_labels: dict[int, str | None] = {}
+        #: labels of catalog rows no detection matched (kept here, said in the status bar)
+        self.unplaced: dict[int, str | None] = {}
+        self.provisional: vs.SourceSet | None = None
+        self.stage_done: dict[str, float] = {}
+        self.shown: set[str] = set()
+        self.job: Job | None = None
+
+    # --- starting ----------------------------------------------------------------------------
+    def start(self) -> Job:
+        frames = self.window.state.frames
+        job = Job("load", lambda j: _stream(j, self.start_fn, frames), "loading")
+        job.progress.connect(self._progress)
+        job.partial.connect(self._partial)
+        job.succeeded.connect(self._succeeded)
+        job.failed.connect(self.window._load_error)
+        job.cancelled.connect(lambda: self.window.statusBar().showMessage("loading cancelled"))
+        job.done.connect(self._done)
+        self.job = job
+        self.window.loading = self
+        return self.window.jobs.run(job)
+
+    @property
+    def active(self) -> bool:
+        """True while this load shows provisional data in the window."""
+        return self.window.loading is self and self.job is not None and not self.job.finished
+
+    # --- progress per product ------------------------------------------------------------------
+    def _progress(self, stage: str, fraction: float, _message: str) -> None:
+        name = STAGE_NAMES.get(stage)
+        if name is not None:
+            self.stage_done[name] = max(self.stage_done.get(name, 0.0), fraction)
+        self._show_status()
+
+    def status(self) -> str:
+        """Per-product progress: what is shown and how far the rest is."""
+        parts = [f"{n} ✓" for n in ("frames", "catalog", "template") if n in self.shown]
+        for name, frac in self.stage_done.items():
+            if name == "template" and "template" in self.shown:
+                continue
+            parts.append(f"{name} {'✓' if frac >= 1 else f'{100 * frac:.0f}%'}")
+        return " · ".join(parts)
+
+    def _show_status(self) -> None:
+        label = status_label(self.window)
+        label.setText(self.status() if self.active else "")
+
+    # --- products in the GUI thread ----------------------------------------------------------
+    def _partial(self, value: tuple) -> None:
+        if self.window.loading is not self:
+            return  # a newer load owns the window
+        kind = value[0]
+        if kind == "frames":
+            self._show_frames(value[1], value[2])
+        elif kind == "catalog":
+            self._show_catalog(value[1], value[2])
+        elif kind == "template":
+            self.window.frames.add_image("template", value[1], value[2])
+            self.window.images["template"] = value[1]
+            self.shown.add("template")
+            self.template_shown.emit()
+        self._show_status()
+
+    def _show_frames(self, images: dict, display: dict) -> None:
+        win = self.window
+        win.jobs.data_changed()  # rescoring of the previous visit's data stops
+        win.result = None
+        win.images = {"science": images["science"], "template": None,
+                      "difference": images["difference"]}
+        win.frames.set_images(win.images, display)
+        self._set_sources(vs.SourceSet.empty())
+        win.state.selected_id = None
+        self.shown.add("frames")
+        self.frames_shown.emit()
+
+    def _show_catalog(self, catalog: Any, science: Any) -> None:
+        meta = getattr(science, "metadata", None) or {}
+        src = catalog_sources(catalog, science, meta.get("visit"), meta.get("detector"))
+        self.provisional = src
+        self._set_sources(src)
+        self.shown.add("catalog")
+        self.catalog_shown.emit()
+
+    def _set_sources(self, src: vs.SourceSet) -> None:
+        win = self.window
+        win.sources = src
+        win.proxy.row_mask = None
+        win.frames.row_mask = None
+        win.table_model.set_sources(src)
+        src.connect(win._on_sources)
+        win.frames.set_sources(src)
+        win._show_stamps()
+
+    # --- labels before the detections ----------------------------------------------------------
+    def label_selected(self, label: str | None) -> bool:
+        """Label the selected provisional (catalog) source; False if none is selected."""
+        sid = self.window.selected_id()
+        return sid is not None and self.label(sid, label)
+
+    def label(self, sid: int, label: str | None) -> bool:
+        """Label provisional source ``sid`` (a catalog id); moved to its detection on arrival."""
+        src = self.provisional
+        if src is None or self.window.sources is not src:
+            return False
+        row = src.index_of(sid)
+        if row is None:
+            return False
+        self.provisional_labels[int(sid)] = label
+        src.set_label(row, label)
+        return True
+
+    def _place_labels(self) -> None:
+        """Labels given to catalog sources -> the detections matched to those rows."""
+        if not self.provisional_labels:
+            return
+        win, ctl = self.window, self.window.label_controller
+        src = win.sources
+        by_dia: dict[int, int] = {}
+        if src is not None and len(src):
+            dia = np.ma.filled(np.ma.asarray(src.dia_source_id), -1)
+            by_dia = {int(d): int(i) for d, i in zip(dia, src.ids, strict=True) if d >= 0}
+        for cat_id, label in self.provisional_labels.items():
+            det_id = by_dia.get(cat_id)
+            if det_id is None:
+                self.unplaced[cat_id] = label
+                continue
+            if ctl is not None and ctl.label_source(det_id, label):
+                continue  # in the session: autosaved, mirrored into the window
+            row = src.index_of(det_id)
+            src.set_label(row, label)
+        if ctl is not None:
+            ctl.autosave.save()
+        if self.unplaced:
+            win.statusBar().showMessage(
+                f"{len(self.unplaced)} label(s) given to catalog rows no detection matched "
+                "were not kept", 15000)
+
+    def _succeeded(self, res: tuple) -> None:
+        result, display = res
+        if self.window.loading is not self:
+            return
+        self.window.set_result(result, display, fit="frames" not in self.shown)
+        self._place_labels()
+
+    def _done(self) -> None:
+        if self.window.loading is self:
+            status_label(self.window).setText("")
+
+
+def status_label(window: Any) -> QLabel:
+    """The status bar's per-product progress label of ``window`` (made once)."""
+    label = getattr(window, "_loading_label", None)
+    if label is None:
+        label = QLabel()
+        label.setObjectName("loading_status")
+        window.statusBar().addPermanentWidget(label)
+        window._loading_label = label
+    return label
+
+
+def load_progressive(window: Any, start: Starter) -> QtProgressiveLoad:
+    """Load a visit into ``window`` progressively (see the module docstring)."""
+    load = QtProgressiveLoad(window, start)
+    load.start()
+    return load
+
+
+__all__ = ["CATALOG_STATUS", "QtProgressiveLoad", "catalog_sources", "load_progressive",
+           "status_label"]

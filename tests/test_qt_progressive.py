@@ -1,0 +1,122 @@
+"""Progressive loading and prefetch in the real window on the small demo (issue 15.3/15.4)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from diascan.inputs import files_starter, folder_files
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    from diascan.qt.qt_main_window import QtMainWindow
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a results-cache miss
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    w = QtMainWindow()
+    qtbot.addWidget(w)
+    w.show_errors_as_dialogs = False
+    w.show()
+    yield w
+    w.cancel_work()
+    w.wait_idle()
+
+
+def gated(start, gate: threading.Event):
+    """A starter whose detection stage waits for ``gate`` (a real slow stage)."""
+
+    def start_gated(progress=None, cancel=None):
+        def report(stage, fraction, message=""):
+            if stage == "detect":
+                gate.wait(30)
+            progress(stage, fraction, message)
+
+        return start(progress=report, cancel=cancel)
+
+    return start_gated
+
+
+def test_frames_and_catalog_before_detections_and_labels_survive(win, qtbot, small_demo,
+                                                                 tmp_path):
+    from diascan.qt.qt_loading import CATALOG_STATUS, QtProgressiveLoad
+    from diascan.qt.qt_session_link import QtSessionLink
+    from diascan.session.store import load_session
+
+    link = QtSessionLink(win, session_path=tmp_path / "s.json", interactive=False)
+    gate = threading.Event()
+    load = QtProgressiveLoad(win, gated(files_starter(folder_files(small_demo)), gate))
+    with qtbot.waitSignal(load.catalog_shown, timeout=20000):
+        load.start()
+    assert "frames" in load.shown and not gate.is_set()
+    assert win.frames.data["science"].shape == win.frames.data["difference"].shape
+    assert "template" not in win.frames.data and win.images["template"] is None
+    assert set(win.sources.status) == {CATALOG_STATUS} and len(win.sources) > 0
+    # the user labels a catalog source while the detections are still being made
+    cat_id = int(win.sources.ids[0])
+    win.select_source(cat_id)
+    assert load.label(cat_id, "real")
+    assert win.sources.labels[0] == "real"
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        gate.set()
+    assert CATALOG_STATUS not in set(win.sources.status)
+    row = int(np.flatnonzero(np.ma.filled(win.sources.dia_source_id, -1) == cat_id)[0])
+    assert win.sources.labels[row] == "real"
+    # the session made from this load has it under the matched detection's id, autosaved
+    det_id = int(win.sources.ids[row])
+    assert link.ctl.session.current.labels.label(det_id).value == "real"
+    saved = load_session(tmp_path / "s.json").visits[0]
+    assert saved.labels.label(det_id).value == "real"
+
+
+def two_visits(small_demo):
+    files = folder_files(small_demo)
+    return [dict(files), dict(files)]
+
+
+def linked(win, tmp_path, depth: int):
+    from diascan.prefetch import PrefetchSettings
+    from diascan.qt.qt_session_link import QtSessionLink
+
+    link = QtSessionLink(win, session_path=tmp_path / "multi.json", interactive=False)
+    link.prefetcher.set_settings(PrefetchSettings(depth=depth), save=False)
+    return link
+
+
+def test_next_visit_prefetched_and_used(win, qtbot, small_demo, tmp_path):
+    link = linked(win, tmp_path, 1)
+    with qtbot.waitSignal(link.prefetcher.prefetched, timeout=60000):
+        link.start_visits(two_visits(small_demo))
+    assert 1 in link.prefetcher.kept
+    with qtbot.waitSignal(link.prefetcher.used, timeout=1000):
+        assert link.ctl.next_visit()
+    assert link.ctl.session.current_visit == 1 and link.ctl.session.visits[1].is_loaded
+    assert len(win.sources) and set(link.ctl.session.visits[1].labels.ids) == set(
+        win.source_ids())
+
+
+def test_depth_zero_disables_prefetch(win, qtbot, small_demo, tmp_path):
+    link = linked(win, tmp_path, 0)
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        link.start_visits(two_visits(small_demo))
+    qtbot.wait(300)
+    assert not win.jobs.busy("prefetch") and not link.prefetcher.kept
+
+
+def test_prefetch_yields_to_a_users_load(win, qtbot, small_demo, tmp_path):
+    link = linked(win, tmp_path, 1)
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        link.start_visits(two_visits(small_demo))
+    qtbot.waitUntil(lambda: win.jobs.current("prefetch") is not None, timeout=10000)
+    prefetch = win.jobs.current("prefetch")
+    gate = threading.Event()  # the user's load stays running until the gate opens
+    load_job = win.load_progressive(gated(files_starter(folder_files(small_demo)), gate))
+    assert prefetch.is_cancelled and load_job.running
+    qtbot.wait(200)
+    assert win.jobs.current("prefetch") is None  # waits while the user's load runs
+    gate.set()
+    qtbot.waitUntil(lambda: load_job.finished, timeout=30000)
+    qtbot.waitUntil(lambda: win.jobs.busy("prefetch") or bool(link.prefetcher.kept),
+                    timeout=10000)  # asked for again once the user's work is done
