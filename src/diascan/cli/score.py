@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from diascan.cli.batch import add_batch_options, check_one_visit_args, run_visits
 from diascan.cli.models import add_model_options
 from diascan.cli.options import add_data_options
 from diascan.errors import InputError
@@ -33,8 +34,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-score", action="store_true", help="skip scoring (detect and match only)")
     p.add_argument("--threshold", type=float, default=5.0, help="detection threshold (sigma)")
     p.add_argument("--radius", type=float, default=1.0, help="match radius in arcsec")
-    p.add_argument("--out", metavar="FILE", required=True, help=".parquet, .ecsv, .fits or .csv")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--out", metavar="FILE", help=".parquet, .ecsv, .fits or .csv")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing --out file (with --visits: score every visit again)",
+    )  # fmt: skip
     p.add_argument(
         "--with-missing",
         action="store_true",
@@ -46,6 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="reuse (and store) the warped template and detections in the results cache",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_batch_options(p)
     return p
 
 
@@ -130,6 +135,11 @@ def run(args: argparse.Namespace) -> int:
 
     from diascan.io.tables import table_format, write_table
 
+    if args.visits is not None:
+        return run_visits(args)
+    check_one_visit_args(args)
+    if not args.out:
+        raise InputError(None, "--out FILE is required (or --visits MANIFEST --out-dir DIR)")
     out = Path(args.out)
     if table_format(out) not in ("parquet", "ecsv", "fits", "csv"):
         raise InputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")

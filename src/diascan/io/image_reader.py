@@ -82,6 +82,25 @@ def read_image_file(path: str | Path, mask_path: str | Path | None = None) -> Im
     return data
 
 
+def read_image_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata (:data:`~diascan.io.images.METADATA_KEYS`: visit, detector, band, ...) of an
+    image file from its headers, without reading the pixels; the same values
+    :func:`read_image_file` puts in ``ImageData.metadata``. Raises
+    :class:`~diascan.errors.ImageReadError` as that does for a file that is not FITS."""
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        try:
+            hdu = _find_hdu(hdul, "IMAGE")
+            if hdu is not None:
+                return _metadata([hdul[0].header, hdu.header])
+            hdu = _first_image_hdu(path, hdul)
+            return _metadata([hdul[0].header, hdu.header] if hdu is not hdul[0] else [hdu.header])
+        except ImageReadError:
+            raise
+        except _READ_ERRORS as exc:
+            raise ImageReadError(path, f"truncated or corrupt FITS header ({exc})") from exc
+
+
 # --------------------------------------------------------------------------------------------
 # Opening and checking the file
 

@@ -18,6 +18,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from diascan.errors import ImageReadError
+from diascan.io.atomic import atomic_path
 
 #: Mask planes and bits written by default (the usual LSST assignment).
 DEFAULT_MASK_PLANES: dict[str, int] = {
@@ -144,6 +145,13 @@ def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageDa
     return read_image_file(path, mask_path=mask_path)
 
 
+def read_image_metadata(path: str | Path) -> dict[str, Any]:
+    """Header metadata of an image (visit, detector, band, ...) without reading its pixels."""
+    from diascan.io.image_reader import read_image_metadata as read
+
+    return read(path)
+
+
 def _wcs_header(wcs: WCS | None) -> fits.Header:
     if wcs is None:
         return fits.Header()
@@ -243,15 +251,9 @@ def write_exposure(
         else:
             hdu = fits.ImageHDU(arr, header=hdr)
         hdus.append(hdu)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-            fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True)
     return path
 
 
@@ -261,5 +263,6 @@ __all__ = [
     "ImageData",
     "ImageReadError",
     "read_image",
+    "read_image_metadata",
     "write_exposure",
 ]

@@ -23,6 +23,7 @@ from astropy.table import Column, MaskedColumn, Table
 from astropy.utils.exceptions import AstropyWarning
 
 from diascan.errors import CatalogReadError, InputError
+from diascan.io.atomic import atomic_path
 
 #: Extension -> format name (names as accepted by :func:`write_table` / :func:`read_table`).
 EXTENSIONS: dict[str, str] = {
@@ -95,20 +96,16 @@ def write_table(table: Table, path: str | Path, overwrite: bool = False) -> Path
         )
     if path.exists() and not overwrite:
         raise TableWriteError(path, "exists; refusing to overwrite it")
-    tmp = path.with_name(path.name + ".part")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            pq.write_table(_table_to_arrow(table), tmp)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AstropyWarning)
-                table.write(tmp, format=_ASTROPY_FORMAT[fmt], overwrite=True)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            if fmt == "parquet":
+                pq.write_table(_table_to_arrow(table), tmp)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", AstropyWarning)
+                    table.write(tmp, format=_ASTROPY_FORMAT[fmt], overwrite=True)
     except OSError as exc:
         raise TableWriteError(path, f"cannot be written ({exc})") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -246,10 +243,27 @@ def arrow_to_table(arrow: pa.Table) -> Table:
     return table
 
 
+def read_parquet_meta(path: str | Path) -> dict[str, Any]:
+    """The table ``meta`` of a Parquet file written by :func:`write_table`, read from its footer
+    alone (no column data); ``{}`` when it has none. Raises
+    :class:`~diascan.errors.CatalogReadError` for a missing file or one that is not Parquet."""
+    path = Path(path)
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(_META_KEY)
+    except (OSError, pa.ArrowException) as exc:
+        raise CatalogReadError(path, f"cannot be read as parquet ({exc})") from exc
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 __all__ = [
     "EXTENSIONS",
     "TableWriteError",
     "arrow_to_table",
+    "read_parquet_meta",
     "read_table",
     "sniff_format",
     "table_format",
