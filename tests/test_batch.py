@@ -195,6 +195,37 @@ def test_resume_key_follows_contents_model_and_settings(demo_visits, tmp_path):
     assert key(BatchSettings(model=str(pkg)).resolved()) != key()
 
 
+def test_score_visit_in_process_resumes_and_drops_stale_outputs(demo_visits, tmp_path):
+    """The task without Dask (a plain loop): done, skipped with the same key, done again with
+    other settings; a visit that fails loses the outputs an earlier run left."""
+    from diascan.batch import score_visit
+    from diascan.batch.outputs import dataset_file, visit_file
+    from diascan.models.package import configure_threads
+
+    jobs = {j.visit: j for j in read_manifest(demo_visits)}
+    good, bad = jobs[VISIT + 2], jobs[BROKEN_VISIT]
+    base = BatchSettings(torch_threads=configure_threads()).resolved()  # this process's threads
+    out = tmp_path / "out"
+    first = score_visit(good, out, base)
+    assert first["status"] == "done" and first["sources"] > 10, first
+    stamp = _files(out)
+    again = score_visit(good, out, base)
+    assert again["status"] == "skipped" and again["sources"] == first["sources"]
+    assert _files(out) == stamp
+    other = score_visit(good, out, BatchSettings(threshold=8.0, score=False).resolved())
+    assert other["status"] == "done" and other["sources"] < first["sources"]
+    assert pq.read_table(visit_file(out, good)).num_rows == other["sources"]
+
+    # outputs of the broken visit from "an earlier run" (when its files were good)
+    for f in (visit_file(out, bad), dataset_file(out, bad)):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(visit_file(out, good).read_bytes())
+    row = score_visit(bad, out, base)
+    assert row["status"] == "failed" and "truncated" in row["error"]
+    assert not visit_file(out, bad).exists() and not dataset_file(out, bad).parent.exists()
+    assert visit_file(out, good).exists()
+
+
 def test_cli_bad_options_one_line_exit_2(demo_visits, tmp_path, capsys):
     cases = [
         (["--visits", str(demo_visits)], "--visits needs --out-dir"),
