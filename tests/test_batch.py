@@ -247,6 +247,36 @@ def test_cli_bad_options_one_line_exit_2(demo_visits, tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("diascan score: error: ") and message in err[0]
 
 
+def test_progress_line_terminal_and_log():
+    import io
+
+    from diascan.batch import BatchProgress
+    from diascan.cli.batch import BatchProgressLine
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    snap = BatchProgress(total=40, done=10, skipped=1, failed=1, running=2, elapsed=60.0,
+                         scored=11)
+    assert snap.rate == pytest.approx(11.0) and snap.finished == 12
+    tty = Tty()
+    bar = BatchProgressLine(tty)
+    bar(snap)
+    bar.close()
+    text = tty.getvalue()
+    assert text.startswith("\r[######") and text.endswith("\n")
+    for part in ("12/40", "done 10", "failed 1", "running 2", "skipped 1", "11.0 visits/min",
+                 "ETA 2m33s"):
+        assert part in text
+    log = io.StringIO()
+    line = BatchProgressLine(log)
+    line(snap)  # no visit finished: nothing for a log
+    line(BatchProgress(**{**snap.__dict__, "last": {"row": 3, "visit": 7, "detector": 4,
+                                                    "status": "failed", "error": "x: bad"}}))
+    assert log.getvalue().count("\n") == 1 and "visit 7 detector 4 failed: x: bad" in log.getvalue()
+
+
 # --------------------------------------------------------------------------------------------
 # On the cluster
 

@@ -1,9 +1,11 @@
-"""``diascan score``: load -> template -> detect -> score -> match for one visit/detector.
+"""``diascan score``: load -> template -> detect -> score -> match for one visit/detector, or for
+every visit of a manifest with --visits (on Dask).
 
 Writes one table (Parquet, ECSV, FITS or CSV by the extension of ``--out``) with the detection
 columns plus ``score``, ``original_reliability``, ``status`` and the model name/version; catalog
 rows no detection matched are appended with ``status = 'missing'`` only when ``--with-missing``.
 Progress goes to stderr unless ``--quiet``. Bad input: one line on stderr and exit code 2.
+``--visits`` hands over to :mod:`diascan.cli.batch`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from diascan.pipeline import STAGES, PipelineInputs, read_target, run_pipeline
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "score",
-        help="detect, score and match the sources of one visit/detector (headless)",
+        help="detect, score and match the sources of one visit/detector, or of many on Dask "
+        "(--visits) (headless)",
         description=__doc__.split("\n\n")[0],
     )
     src = add_data_options(p, "data")
