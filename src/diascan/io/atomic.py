@@ -18,7 +18,7 @@ from pathlib import Path
 PART_SUFFIX = ".part"
 
 
-def partial_path(path: Path) -> Path:
+def _partial_path(path: Path) -> Path:
     """A fresh hidden temporary path beside ``path``."""
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
 
@@ -31,7 +31,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(path)
+    tmp = _partial_path(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -55,4 +55,4 @@ def remove_partial_files(folder: str | Path) -> int:
     return n
 
 
-__all__ = ["PART_SUFFIX", "atomic_path", "is_partial_file", "partial_path", "remove_partial_files"]
+__all__ = ["PART_SUFFIX", "atomic_path", "is_partial_file", "remove_partial_files"]
