@@ -344,7 +344,7 @@ def test_resume_after_interruption(cluster, demo_visits, tmp_path):
     good = [VISIT, VISIT + 1, VISIT + 2]
     manifest = _write_csv(tmp_path / "m.csv", [_row(demo_visits / f"v{i}") for i in (1, 2, 3)])
     cmd = [sys.executable, "-m", "diascan.cli.main", "score", "--visits", str(manifest),
-           "--out-dir", str(out), "--workers", "1", "--quiet"]
+           "--out-dir", str(out), "--workers", "1", "--quiet", "--dashboard"]
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -359,6 +359,7 @@ def test_resume_after_interruption(cluster, demo_visits, tmp_path):
             proc.kill()
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
+    assert "Dask dashboard: " in stderr  # printed before the first visit (not served without bokeh)
     # finished: written to the end (its result may not have reached the client before SIGINT)
     finished = [v for v in good if (out / "visits" / f"{v}-004.parquet").exists()]
     assert finished and len(finished) < 3

@@ -97,8 +97,8 @@ def dask_client(
 ) -> Iterator[Any]:
     """A ``distributed.Client``: of an existing ``scheduler`` address, or of a new
     ``LocalCluster`` with ``workers`` processes (default: one per core), one thread each and
-    ``memory_limit`` per worker ("auto": the machine's memory shared between them). The local
-    dashboard is served only when ``dashboard`` (it needs bokeh). Closed on exit."""
+    ``memory_limit`` per worker ("auto": the machine's memory shared between them); the local
+    dashboard (it needs bokeh) on port 8787 when ``dashboard``. Closed on exit."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -113,15 +113,15 @@ def dask_client(
     n = default_workers() if workers is None else int(workers)
     if n < 1:
         raise InputError(None, f"--workers {n}: must be at least 1")
-    # Without bokeh the scheduler would serve an address with no dashboard behind it.
-    serve = dashboard and importlib.util.find_spec("bokeh") is not None
     limit = check_memory_limit(memory_limit)
+    # The scheduler always opens an HTTP port (health, metrics; the dashboard with bokeh): the
+    # usual 8787 only when the dashboard is asked for, else any free port.
     with _worker_environment(), LocalCluster(
         n_workers=n,
         threads_per_worker=1,
         processes=True,
         memory_limit=limit,
-        dashboard_address=":8787" if serve else None,
+        dashboard_address=":8787" if dashboard else ":0",
     ) as cluster, Client(cluster) as client:
         yield client
 
@@ -156,8 +156,11 @@ def _worker_environment() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def dashboard_link(client: Any) -> str | None:
-    """The scheduler's dashboard address, or None when it serves none (bokeh not installed)."""
+def dashboard_link(client: Any, local: bool) -> str | None:
+    """The scheduler's dashboard address; None when it serves none (a ``local`` cluster without
+    bokeh, or a scheduler without an HTTP server)."""
+    if local and importlib.util.find_spec("bokeh") is None:
+        return None  # the port is open, but only for health checks and metrics
     try:
         return client.dashboard_link or None
     except KeyError:

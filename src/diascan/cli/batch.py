@@ -85,7 +85,7 @@ def run_visits(args: argparse.Namespace) -> int:
     progress = None if args.quiet else BatchProgressLine()
     with dask_client(args.workers, args.scheduler, args.memory_limit, args.dashboard) as client:
         if args.dashboard:
-            link = dashboard_link(client)
+            link = dashboard_link(client, local=args.scheduler is None)
             print(f"Dask dashboard: {link}" if link else
                   "Dask dashboard: not served (it needs bokeh: pip install 'bokeh>=3.1')",
                   file=sys.stderr, flush=True)
