@@ -198,7 +198,8 @@ def run_batch(
             counts["failed"] += 1
 
     token = uuid.uuid4().hex[:10]
-    running: set[str] = set()
+    running: set[str] = set()  # keys of the tasks that said they started and have not ended
+    ended: set[str] = set()  # (a late "started" message must not count an ended task again)
     lock = threading.Lock()
 
     def on_event(event) -> None:  # in the client's event-loop thread
@@ -206,7 +207,8 @@ def run_batch(
         key = msg.get("key", "") if isinstance(msg, dict) else ""
         if key.endswith(token):
             with lock:
-                running.add(key)
+                if key not in ended:
+                    running.add(key)
 
     from distributed import as_completed
 
@@ -245,6 +247,7 @@ def run_batch(
                 counts["scored"] += row["status"] != "skipped"
                 with lock:
                     running.discard(fut.key)
+                    ended.add(fut.key)
                 report(row)
             if not batch:
                 if time.perf_counter() - last_report > 1.0:
