@@ -8,7 +8,8 @@
     OUT/summary.parquet                                   one row per manifest row (SUMMARY_SCHEMA)
 
 Every file is written atomically (:mod:`diascan.io.atomic`): a killed worker leaves at most a
-hidden ``.*.part`` file, which dataset readers skip and the next run deletes. The per-visit file
+hidden ``.*.part`` file, which dataset readers skip and the next run deletes
+(:func:`diascan.io.atomic.remove_partial_files`). The per-visit file
 is written last and carries, in its table metadata under ``"batch"``, the record of how it was
 made (the resume key, input checksums, model, settings, counts): a visit counts as finished only
 when both its files exist with the same key.
@@ -26,7 +27,7 @@ from astropy.table import Table
 
 from diascan.batch.manifest import VisitJob
 from diascan.errors import InputError
-from diascan.io.atomic import atomic_path, remove_partial_files
+from diascan.io.atomic import atomic_path
 from diascan.io.tables import read_parquet_meta, write_table
 
 VISITS_DIR = "visits"
@@ -51,7 +52,6 @@ SUMMARY_SCHEMA = pa.schema([
     ("science", pa.string()),
     ("output", pa.string()),
 ])  # fmt: skip
-STATUSES = ("done", "skipped", "failed", "not run")
 
 
 def visit_file(out_dir: Path, job: VisitJob) -> Path:
@@ -96,11 +96,6 @@ def remove_visit(out_dir: Path, job: VisitJob) -> None:
         dataset_file(out_dir, job).parent.rmdir()
 
 
-def remove_partial(out_dir: Path) -> int:
-    """Delete the temporary files of writes that were killed (before and after a run)."""
-    return remove_partial_files(out_dir) if Path(out_dir).is_dir() else 0
-
-
 def write_summary(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
     """Write ``summary.parquet`` (rows as dicts with the :data:`SUMMARY_SCHEMA` fields)."""
     path = Path(out_dir) / SUMMARY_FILE
@@ -139,7 +134,6 @@ def read_dataset(out_dir: str | Path) -> pa.Table:
 __all__ = [
     "DATASET_DIR",
     "RECORD_KEY",
-    "STATUSES",
     "SUMMARY_FILE",
     "SUMMARY_SCHEMA",
     "VISITS_DIR",
@@ -147,7 +141,6 @@ __all__ = [
     "finished_record",
     "read_dataset",
     "read_summary",
-    "remove_partial",
     "remove_visit",
     "visit_file",
     "write_summary",

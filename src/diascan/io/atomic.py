@@ -39,20 +39,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def is_partial_file(path: Path) -> bool:
-    """True for a temporary file left by :func:`atomic_path` (a killed or failed write)."""
-    return path.name.startswith(".") and path.name.endswith(PART_SUFFIX)
-
-
 def remove_partial_files(folder: str | Path) -> int:
-    """Delete the temporary files of interrupted writes under ``folder``; returns how many."""
+    """Delete the temporary files that killed writes left under ``folder`` (none when it does
+    not exist); returns how many."""
     n = 0
     for p in Path(folder).rglob(f".*{PART_SUFFIX}"):
-        if p.is_file() and is_partial_file(p):
+        if p.is_file():
             with contextlib.suppress(OSError):
                 p.unlink()
                 n += 1
     return n
 
 
-__all__ = ["PART_SUFFIX", "atomic_path", "is_partial_file", "remove_partial_files"]
+__all__ = ["PART_SUFFIX", "atomic_path", "remove_partial_files"]
