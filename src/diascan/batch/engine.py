@@ -30,7 +30,6 @@ from diascan.batch.manifest import VisitJob, one_line
 from diascan.batch.settings import BatchSettings
 from diascan.batch.task import EVENTS_TOPIC, score_visit, summary_row
 from diascan.errors import InputError
-from diascan.io.atomic import remove_partial_files
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,7 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     if settings.score and settings.model_sha256 is None:
         settings = settings.resolved()
-    remove_partial_files(out_dir)
+    outputs.remove_leftovers(out_dir)
     rows: dict[int, dict[str, Any]] = {}
     counts = {"done": 0, "skipped": 0, "failed": 0, "scored": 0}
     runnable = [job for job in jobs if job.error is None]
@@ -266,7 +265,7 @@ def run_batch(
                 rows[job.row] = summary_row(job, "not run")
         outputs.write_summary(out_dir, [rows[r] for r in sorted(rows)])
         if not unfinished:
-            remove_partial_files(out_dir)
+            outputs.remove_leftovers(out_dir)
     return [rows[r] for r in sorted(rows)]
 
 

@@ -7,9 +7,9 @@
                                                           (no visit column: the folder names it)
     OUT/summary.parquet                                   one row per manifest row (SUMMARY_SCHEMA)
 
-Every file is written atomically (:mod:`diascan.io.atomic`): a killed worker leaves at most a
-hidden ``.*.part`` file, which dataset readers skip and the next run deletes
-(:func:`diascan.io.atomic.remove_partial_files`). The per-visit file
+Every file is written atomically (:func:`diascan.io.tables.write_table`: a temporary file
+renamed into place), so a killed worker leaves no half-written table, at most a temporary file
+that :func:`remove_leftovers` deletes before and after a run. The per-visit file
 is written last and carries, in its table metadata under ``"batch"``, the record of how it was
 made (the resume key, input checksums, model, settings, counts): a visit counts as finished only
 when both its files exist with the same key.
@@ -27,8 +27,7 @@ from astropy.table import Table
 
 from diascan.batch.manifest import VisitJob
 from diascan.errors import InputError
-from diascan.io.atomic import atomic_path
-from diascan.io.tables import read_parquet_meta, write_table
+from diascan.io.tables import arrow_to_table, read_parquet_meta, write_table
 
 VISITS_DIR = "visits"
 DATASET_DIR = "dataset"
@@ -96,15 +95,26 @@ def remove_visit(out_dir: Path, job: VisitJob) -> None:
         dataset_file(out_dir, job).parent.rmdir()
 
 
+def remove_leftovers(out_dir: Path) -> int:
+    """Delete what killed writes left in the per-visit and dataset folders (anything there but
+    ``*.parquet`` tables: the folders are the batch's own); returns how many files."""
+    n = 0
+    root = Path(out_dir)
+    for folder in [root / VISITS_DIR, *root.glob(f"{DATASET_DIR}/visit=*")]:
+        for f in folder.glob("*") if folder.is_dir() else ():
+            if f.is_file() and (f.name.startswith(".") or f.suffix != ".parquet"):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    n += 1
+    return n
+
+
 def write_summary(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
     """Write ``summary.parquet`` (rows as dicts with the :data:`SUMMARY_SCHEMA` fields)."""
-    path = Path(out_dir) / SUMMARY_FILE
     table = pa.Table.from_pylist(
         [{k: r.get(k) for k in SUMMARY_SCHEMA.names} for r in rows], schema=SUMMARY_SCHEMA
     )
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-    return path
+    return write_table(arrow_to_table(table), Path(out_dir) / SUMMARY_FILE, overwrite=True)
 
 
 def read_summary(out_dir: str | Path) -> pa.Table:
@@ -141,6 +151,7 @@ __all__ = [
     "finished_record",
     "read_dataset",
     "read_summary",
+    "remove_leftovers",
     "remove_visit",
     "visit_file",
     "write_summary",

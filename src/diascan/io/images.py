@@ -18,7 +18,6 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from diascan.errors import ImageReadError
-from diascan.io.atomic import atomic_path
 
 #: Mask planes and bits written by default (the usual LSST assignment).
 DEFAULT_MASK_PLANES: dict[str, int] = {
@@ -251,9 +250,15 @@ def write_exposure(
         else:
             hdu = fits.ImageHDU(arr, header=hdr)
         hdus.append(hdu)
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-        fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            fits.HDUList([primary, *hdus]).writeto(tmp, overwrite=True)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

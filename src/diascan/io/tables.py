@@ -23,7 +23,6 @@ from astropy.table import Column, MaskedColumn, Table
 from astropy.utils.exceptions import AstropyWarning
 
 from diascan.errors import CatalogReadError, InputError
-from diascan.io.atomic import atomic_path
 
 #: Extension -> format name (names as accepted by :func:`write_table` / :func:`read_table`).
 EXTENSIONS: dict[str, str] = {
@@ -96,16 +95,20 @@ def write_table(table: Table, path: str | Path, overwrite: bool = False) -> Path
         )
     if path.exists() and not overwrite:
         raise TableWriteError(path, "exists; refusing to overwrite it")
+    tmp = path.with_name(path.name + ".part")
     try:
-        with atomic_path(path) as tmp:
-            if fmt == "parquet":
-                pq.write_table(_table_to_arrow(table), tmp)
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", AstropyWarning)
-                    table.write(tmp, format=_ASTROPY_FORMAT[fmt], overwrite=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "parquet":
+            pq.write_table(_table_to_arrow(table), tmp)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                table.write(tmp, format=_ASTROPY_FORMAT[fmt], overwrite=True)
+        tmp.replace(path)
     except OSError as exc:
         raise TableWriteError(path, f"cannot be written ({exc})") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
