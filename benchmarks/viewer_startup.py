@@ -32,14 +32,15 @@ def main() -> int:
     small = "--small" in sys.argv[1:]
     marks: dict[str, float] = {}
     from diascan.inputs import demo_loader
-    from diascan.qt.app import get_app, model_specs
+    from diascan.models.locate import model_choices
+    from diascan.qt.app import get_app
     from diascan.qt.qt_main_window import QtMainWindow
 
     marks["imported"] = since()
     app = get_app()
     win = QtMainWindow()
     win.show_errors_as_dialogs = False
-    specs, default = model_specs()
+    specs, default = model_choices()
     win.set_models(specs, default)
     win.show()
     app.processEvents()
@@ -70,9 +71,9 @@ def main() -> int:
     win.load_failed.connect(failed)
     win.error_shown.connect(failed)
     stage_start: dict[str, float] = {}
-    worker = win.load(demo_loader(small=small))
+    job = win.load(demo_loader(small=small))
     # When each loading stage started (seconds since T0): where the wait before "usable" goes.
-    worker.signals.progress.connect(lambda stage, _f, _m: stage_start.setdefault(stage, since()))
+    job.progress.connect(lambda stage, _f, _m: stage_start.setdefault(stage, since()))
     app.exec()
     win.wait_idle()
     marks["n_sources"] = len(win.sources) if win.sources is not None else 0

@@ -90,10 +90,10 @@ def test_viewer_start_and_pipeline_import_do_not_import_torch():
         [sys.executable, "-c", textwrap.dedent(
             """
             import sys
-            from diascan.qt.app import model_specs
+            from diascan.models.locate import model_choices
             from diascan.qt.qt_main_window import QtMainWindow
             import diascan.models, diascan.pipeline, diascan.cli.main
-            specs, default = model_specs()
+            specs, default = model_choices()
             assert default == "diascan_taccnn_sim_v1" and default in specs, specs
             assert "torch" not in sys.modules, "torch imported at start-up"
             from diascan.models import load_model  # the lazy attribute still works

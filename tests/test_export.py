@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from astropy.table import Table
-from regions import CircleSkyRegion, Regions
+from regions import CircleSkyRegion, PointSkyRegion, RectangleSkyRegion, Regions
 
 from diascan.cli.main import main
 from diascan.errors import InputError
@@ -75,20 +75,46 @@ def test_label_and_visit_filters(session, tmp_path):
 
 
 def test_region_file_reads_back_in_sky_coordinates(session, tmp_path):
+    from diascan.palettes import get_palette, hex_color
+
     out = tmp_path / "labels.reg"
     assert export_sources(session, out, frame="fk5") == 4
     text = out.read_text()
     assert ("fk5" in text or "j2000" in text) and "image" not in text
     regs = Regions.read(out, format="ds9")
     assert len(regs) == 4
-    assert all(isinstance(r, CircleSkyRegion) for r in regs)
+    # labels real, bogus, unsure, real: told apart by shape, text and colour
+    assert [type(r) for r in regs] == [CircleSkyRegion, RectangleSkyRegion, RectangleSkyRegion,
+                                       CircleSkyRegion]
+    assert regs[1].angle.to_value("deg") == pytest.approx(0.0)
+    assert regs[2].angle.to_value("deg") == pytest.approx(45.0)  # a diamond
     colours = [r.visual.get("color") or r.visual.get("edgecolor") for r in regs]
-    assert colours == ["green", "red", "yellow", "green"]
-    assert [str(r.meta["text"]) for r in regs] == ["9000000000", "9000000001", "9000000002",
-                                              "9000000013"]
+    pal = get_palette("classic")
+    assert colours == [hex_color(pal.label_color(lab))
+                       for lab in ("real", "bogus", "unsure", "real")]
+    assert len(set(colours)) == 3
+    assert [str(r.meta["text"]) for r in regs] == [
+        "9000000000 real", "9000000001 bogus", "9000000002 unsure", "9000000013 real"]
     assert regs[1].center.ra.deg == pytest.approx(53.01)
     assert regs[3].center.dec.deg == pytest.approx(-27.99)
     assert regs[0].radius.to_value("arcsec") == pytest.approx(2.0, abs=1e-4)  # 8 decimals in deg
+    assert regs[1].width.to_value("arcsec") == pytest.approx(4.0, abs=1e-3)
+
+
+def test_region_file_unlabelled_and_colour_blind_palette(session, tmp_path):
+    from diascan.palettes import OKABE_ITO, hex_color
+
+    out = tmp_path / "all.reg"
+    assert export_sources(session, out, labels=["real", "none"], palette="okabe-ito") == 6
+    regs = Regions.read(out, format="ds9")
+    points = [r for r in regs if isinstance(r, PointSkyRegion)]
+    assert len(points) == 4 and all(p.visual.get("marker") == "x" for p in points)
+    assert all(str(p.meta["text"]).isdigit() for p in points)  # the id alone: no label
+    circles = [r for r in regs if isinstance(r, CircleSkyRegion)]
+    assert {r.visual.get("color") or r.visual.get("edgecolor") for r in circles} == {
+        hex_color(OKABE_ITO["bluish green"])}
+    with pytest.raises(InputError, match="unknown palette"):
+        export_sources(session, tmp_path / "x.reg", palette="rainbow")
 
 
 def test_refuses_overwrite_and_unknown_format(session, tmp_path):
@@ -124,3 +150,67 @@ def test_cli_export(session, tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o.csv")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+# -- the context of each source: diaSourceId, visit, detector, pixel flags -----------------------
+BIG = 170_000_000_000_000_001
+
+
+@pytest.fixture
+def context_session():
+    """Two visits: one with pixel flags, diaSourceIds and an alert-like source of another
+    visit; one from before sources had them (schema 1.0)."""
+    flags = ["pixelFlags_sat", "pixelFlags_edgeCenter"]
+    a = VisitEntry.create([
+        SourceRecord(id=1, ra=53.0, dec=-28.0, diaSourceId=BIG, visit=11, detector=2,
+                     flags=("pixelFlags_sat",), status="matched"),
+        SourceRecord(id=2, ra=53.1, dec=-28.0, visit=11, detector=2, status="unmatched"),
+        SourceRecord(id=3, ra=53.2, dec=-28.0, diaSourceId=5, visit=99, detector=7,
+                     flags=("pixelFlags_sat", "pixelFlags_edgeCenter"), status="matched"),
+    ], visit=11, detector=2, flag_columns=flags)  # fmt: skip
+    b = VisitEntry.create([SourceRecord(id=4, ra=53.3, dec=-28.0, status="matched")], visit=12)
+    for v in (a, b):
+        for s in v.sources:
+            v.labels.set_label(s.id, "real")
+    return Session(visits=[a, b])
+
+
+def _cells(col):
+    """Values read back, None for an empty (masked or null) cell."""
+    return [None if np.ma.is_masked(v) or v is None else v for v in col]
+
+
+@pytest.mark.parametrize("ext", [".csv", ".ecsv", ".fits", ".parquet", ".pq", ".fts"])
+def test_exports_carry_dia_source_id_visit_detector_and_flags(context_session, tmp_path, ext):
+    out = tmp_path / f"ctx{ext}"
+    assert export_sources(context_session, out) == 4
+    t = read_table(out) if ext not in (".pq", ".fts") else (
+        Table(pq.read_table(out).to_pydict()) if ext == ".pq" else Table.read(out, format="fits"))
+    cols = t.colnames
+    assert cols[:4] == ["visit", "detector", "id", "diaSourceId"]
+    assert cols[-2:] == ["pixelFlags_sat", "pixelFlags_edgeCenter"]
+    assert [int(v) for v in _cells(t["diaSourceId"]) if v is not None] == [BIG, 5]
+    assert _cells(t["diaSourceId"])[1] is None and _cells(t["diaSourceId"])[3] is None
+    assert [int(v) for v in t["visit"]] == [11, 11, 99, 12]  # the alert-like source's own
+    assert [None if v is None else int(v) for v in _cells(t["detector"])] == [2, 2, 7, None]
+
+    def flag(v):
+        return None if v is None else str(v).lower() in ("true", "1")
+
+    sat = [flag(v) for v in _cells(t["pixelFlags_sat"])]
+    edge = [flag(v) for v in _cells(t["pixelFlags_edgeCenter"])]
+    # the visit without flag columns: unknown (empty), except in FITS (no empty logical)
+    unknown = False if ext in (".fits", ".fts") else None
+    assert sat == [True, False, True, unknown] and edge == [False, False, True, unknown]
+
+
+def test_region_tags_carry_the_context(context_session, tmp_path):
+    out = tmp_path / "ctx.reg"
+    assert export_sources(context_session, out) == 4
+    regs = Regions.read(out, format="ds9")
+    tags = [list(r.meta.get("tag", [])) for r in regs]
+    assert tags[0] == [f"diaSourceId={BIG}", "visit=11", "detector=2", "flags=pixelFlags_sat"]
+    assert tags[1] == ["visit=11", "detector=2"]  # unmatched, no flag set
+    assert tags[2][-1] == "flags=pixelFlags_sat,pixelFlags_edgeCenter" and "visit=99" in tags[2]
+    assert tags[3] == ["visit=12"]
+    assert [str(r.meta["text"]) for r in regs] == ["1 real", "2 real", "3 real", "4 real"]

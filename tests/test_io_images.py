@@ -160,6 +160,7 @@ def test_origin_from_alternate_wcs_and_wcs_from_primary(tmp_path):
     ihdr["CRVAL1A"], ihdr["CRVAL2A"] = -20.0, 37.0
     ihdr["BUNIT"] = "nJy"
     ihdr["HIERARCH LSST BUTLER DATAID DETECTOR"] = 9
+    ihdr["INHERIT"] = True  # afw: the PRIMARY cards count only for an HDU that inherits them
     primary = fits.PrimaryHDU(header=_tan_wcs().to_header())
     primary.header["HIERARCH LSST BUTLER DATAID VISIT"] = 77
     primary.header["FILTER"] = "i_39"
@@ -173,6 +174,12 @@ def test_origin_from_alternate_wcs_and_wcs_from_primary(tmp_path):
     assert out.metadata["band"] == "i"
     # no MASK / VARIANCE HDU: empty mask, estimated variance
     assert out.variance_estimated and not out.mask.any()
+    # Without INHERIT = T the PRIMARY's WCS and metadata do not apply (as in afw).
+    ihdr["INHERIT"] = False
+    _write_hdus(tmp_path / "b.fits", [primary, fits.ImageHDU(img, header=ihdr, name="IMAGE")])
+    out = read_image(tmp_path / "b.fits")
+    assert not out.has_sky and "visit" not in out.metadata and out.metadata["detector"] == 9
+    assert (out.x0, out.y0) == (-20, 37)
 
 
 # ---------------------------------------------------------------------------- plain FITS

@@ -116,7 +116,7 @@ def test_label_keys_move_and_autosave(qtbot, win, ctl):
     win.frames.setFocus()
     press(qtbot, win.frames, Qt.Key.Key_B)
     assert store.label(101) is Label.BOGUS and win.selected_id() == 102
-    assert win.state.blink_index == 0 and ctl.disabled_window_shortcuts == []
+    assert win.state.blink_index == 0 and win.actions.keys_text("blink_forward") == "]"
     press(qtbot, win.frames, Qt.Key.Key_U)
     assert store.label(102) is Label.UNSURE
     press(qtbot, win.table, Qt.Key.Key_Left)
@@ -135,6 +135,22 @@ def test_label_keys_move_and_autosave(qtbot, win, ctl):
     assert (st.real, st.bogus, st.unsure) == (1, 1, 1)
     assert "real 1 · bogus 1 · unsure 1" in ctl.stats.text.text()
     assert ctl.stats.bar.value() == 3
+
+
+def test_a_new_session_labels_the_source_the_window_selected(qtbot, result, tmp_path):
+    """The window starts on the known transient (status 'target'): R labels it at once."""
+    from diascan.qt.qt_labels import QtLabelController
+
+    det = result.detections.copy()
+    det["status"][3] = "target"
+    w = make_window(qtbot, SimpleNamespace(**{**vars(result), "detections": det}))
+    assert w.selected_id() == IDS[3]
+    ctl = QtLabelController(w, session_path=tmp_path / "s.json")
+    w.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
+    press(qtbot, w.table, Qt.Key.Key_R)
+    assert ctl.session.current.labels.label(IDS[3]) is Label.REAL
+    assert on_disk(ctl, IDS[3]) == (Label.REAL, "")
 
 
 def test_text_fields_keep_typed_keys(qtbot, win, ctl):
@@ -184,7 +200,7 @@ def test_label_remaining_bogus_asks_first(qtbot, win, ctl):
 def test_hide_scores_and_labelled(qtbot, win, ctl):
     from diascan.qt.qt_table import COL
 
-    ctl.actions["hide_scores"].trigger()
+    win.actions["hide_scores"].trigger()
     assert win.table.isColumnHidden(COL["score"]) and win.table.isColumnHidden(COL["reliability"])
     assert ctl.hide_scores_check.isChecked()
     assert load_session(ctl.session_path).view_settings["hide_scores"] is True
@@ -265,11 +281,13 @@ def test_moves_follow_the_table_filter_and_sort(qtbot, win, ctl):
     assert win.selected_id() == 102
     press(qtbot, win.table, Qt.Key.Key_P)
     assert win.selected_id() == 103
-    win.filter_edit.setText("10")  # the text filter counts too: every id matches
-    win.filter_edit.setText("102")
+    win.filter_edit.setText("id in (100, 102)")  # the filter box counts too
+    assert win.displayed_source_ids() == [102, 100]  # sorted by score
     win.table.setFocus()
-    press(qtbot, win.table, Qt.Key.Key_N)
+    press(qtbot, win.table, Qt.Key.Key_P)  # from the hidden 103: the one before it shown
     assert win.selected_id() == 102
+    press(qtbot, win.table, Qt.Key.Key_N)
+    assert win.selected_id() == 100
 
 
 def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):
@@ -288,7 +306,7 @@ def test_resume_restores_labels_selection_and_view(qtbot, result, win, ctl):
     assert w2.state.single is False
     assert w2.frames.view_range()[0][1] - w2.frames.view_range()[0][0] > 100
     c2 = QtLabelController(w2, session=load_session(path), session_path=path)
-    assert w2.sources.labels[:2] == ["real", "unsure"] and w2.sources.labels[5] == "bogus"
+    assert list(w2.sources.labels[:2]) == ["real", "unsure"] and w2.sources.labels[5] == "bogus"
     assert w2.selected_id() == 106
     assert w2.state.single is True
     (xa, xb), (ya, yb) = w2.frames.view_range()
@@ -303,13 +321,13 @@ def test_key_preferences_are_remapped_and_persisted(qtbot, win, ctl):
     from diascan.qt.qt_prefs import QtKeyPrefsDialog
     from diascan.session.keymap import KeyMap, default_keys_path
 
-    dlg = QtKeyPrefsDialog(ctl.keymap, parent=win)
+    dlg = QtKeyPrefsDialog(win.actions.keymap, parent=win)
     qtbot.addWidget(dlg)
     dlg.edits["label_real"].setText("B")
     dlg.accept()
     assert "key B is bound to" in dlg.error_label.text() and not default_keys_path().exists()
     dlg.edits["label_real"].setText("1")
-    dlg.accepted.connect(ctl.install_shortcuts)
+    dlg.accepted.connect(lambda: win.actions.set_keymap(dlg.keymap))
     with qtbot.waitSignal(dlg.accepted, timeout=1000):
         dlg.accept()
     assert KeyMap.load().keys_for("label_real") == ["1"]
@@ -321,7 +339,7 @@ def test_key_preferences_are_remapped_and_persisted(qtbot, win, ctl):
 
 def test_cheat_sheet_on_question_mark(qtbot, win, ctl):
     press(qtbot, win.table, Qt.Key.Key_Question)
-    sheet = ctl.cheat_sheet
+    sheet = win.cheat_sheet
     qtbot.addWidget(sheet)
     assert sheet.isVisible()
     texts = [sheet.table.item(r, 1).text() for r in range(sheet.table.rowCount())]
@@ -404,3 +422,99 @@ def test_export_dialog_options_choose_labels_and_region_frame(qtbot, win, ctl, t
     assert export_dialog(ctl, reg, opts) == 2
     regions = Regions.read(str(reg), format="ds9")
     assert len(regions) == 2 and all(r.center.frame.name == "fk5" for r in regions)
+
+
+# --- the action registry in the window (issue 13 point 2) ------------------------------------
+
+
+def test_every_registered_action_is_a_bound_qaction_in_its_menu(win, ctl):
+    from diascan.actions import ACTIONS, MENUS
+
+    assert [m.text() for m in win.menuBar().actions()] == list(MENUS.values())
+    for a in ACTIONS:
+        act = win.actions[a.id]
+        assert act.text() == a.title and win.actions.is_bound(a.id), f"{a.id} not bound"
+        # the gallery's actions are live while it is shown, the frames' while they are
+        assert act.isEnabled() == (a.context != "gallery"), a.id
+        assert [s.toString() for s in act.shortcuts()] == list(a.keys), a.id
+        if a.menu is not None:
+            assert act in win.actions.menus[a.menu].actions(), a.id
+    win.show_gallery(True)
+    for a in ACTIONS:
+        assert win.actions[a.id].isEnabled() == (a.context != "frames"), a.id
+    # menu order is registry order
+    file_items = [x.text() for x in win.file_menu.actions() if not x.isSeparator()]
+    assert file_items == [a.title for a in ACTIONS if a.menu == "File"]
+
+
+def test_cheat_sheet_and_remapping_dialog_cover_every_action(qtbot, win, ctl):
+    from diascan.actions import ACTIONS
+    from diascan.qt.qt_prefs import QtKeyPrefsDialog
+    from diascan.session.keymap import default_keys_path
+
+    press(qtbot, win.table, Qt.Key.Key_Question)
+    sheet = win.cheat_sheet
+    qtbot.addWidget(sheet)
+    assert [sheet.table.item(r, 0).text() for r in range(sheet.table.rowCount())] == [
+        a.title for a in ACTIONS]
+    sheet.close()
+    dlg = QtKeyPrefsDialog(win.actions.keymap, parent=win)
+    qtbot.addWidget(dlg)
+    assert list(dlg.edits) == [a.id for a in ACTIONS]
+    dlg.edits["blink_forward"].setText("], .")  # a view key, not only labelling ones
+    dlg.accepted.connect(lambda: win.actions.set_keymap(dlg.keymap))
+    with qtbot.waitSignal(dlg.accepted, timeout=1000):
+        dlg.accept()
+    saved = json.loads(default_keys_path().read_text())
+    assert saved == {"version": 2, "overrides": {"blink_forward": ["]", "."]}}
+    press(qtbot, win.table, Qt.Key.Key_Period)
+    assert win.state.single and win.state.blink_index == 1
+
+
+def test_a_clash_in_the_key_file_is_reported_not_dropped(qtbot, result, tmp_path):
+    from diascan.session.keymap import default_keys_path
+
+    path = default_keys_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": 1, "bindings": {"label_real": ["T"]}}))
+    from diascan.qt.qt_main_window import QtMainWindow
+
+    w = QtMainWindow()
+    qtbot.addWidget(w)
+    w.show_errors_as_dialogs = False
+    with qtbot.waitSignal(w.error_shown, timeout=2000) as sig:
+        w.show()
+    assert "key T is bound to label_real" in sig.args[0] and "Single/triple frame" in sig.args[0]
+    assert w.actions.keys_text("toggle_single") == "" and w.actions.keys_text("label_real") == "T"
+
+
+def _activate(qtbot, w):
+    w.activateWindow()  # focus moves (the bug this pins) happen in the active window only
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=3000)
+
+
+def test_blink_keys_never_move_the_focus_nor_type_into_the_filter(qtbot, win, ctl):
+    """Real key presses: ] from the table, from a frame and from the filter box blinks, the
+    focus stays where it was (within the frames for a frame) and the table keeps its rows."""
+    _activate(qtbot, win)
+    rows = win.proxy.rowCount()
+    win.table.setFocus()
+    press(qtbot, win.table, Qt.Key.Key_BracketRight)
+    assert win.state.single and win.state.blink_index == 1
+    assert QApplication.focusWidget() is win.table
+    win.state.single = False
+    view = win.frames.views["science"]
+    view.setFocus()
+    assert QApplication.focusWidget() is view
+    for k in (2, 0, 1):  # the first press hides the focused frame: focus stays in the frames
+        press(qtbot, QApplication.focusWidget(), Qt.Key.Key_BracketRight)
+        assert win.state.blink_index == k
+        focus = QApplication.focusWidget()
+        assert focus is win.frames or win.frames.isAncestorOf(focus), focus
+    assert win.filter_edit.text() == "" and win.proxy.rowCount() == rows
+    win.filter_edit.setFocus()
+    press(qtbot, win.filter_edit, Qt.Key.Key_BracketLeft)
+    assert win.state.blink_index == 0 and win.filter_edit.text() == ""
+    assert QApplication.focusWidget() is win.filter_edit and win.proxy.rowCount() == rows
+    qtbot.keyClicks(win.filter_edit, "10")  # typing still types
+    assert win.filter_edit.text() == "10"

@@ -117,7 +117,7 @@ def test_checksums_are_filled_off_the_gui_thread(qtbot, tmp_path, demo_result):
 
     w, link = linked(qtbot, tmp_path / "s.json", demo_result)
     visit = link.ctl.session.current
-    assert link.workers, "hashing runs in a worker"
+    assert visit.science.sha256 is None and w.jobs.busy("checksum"), "hashing runs in a job"
     qtbot.waitUntil(lambda: visit.science.sha256 is not None, timeout=10000)
     assert visit.science.sha256 == sha256_file(visit.science.path)
     qtbot.waitUntil(lambda: load_session(tmp_path / "s.json").current.difference.sha256
@@ -187,7 +187,7 @@ def test_two_visits_next_visit_and_export(qtbot, tmp_path, visits_dir):
     assert ctl.session.current_visit == 1 and "v2" in str(w.images["science"].path)
     v2 = ctl.session.visits[1]
     assert v2.is_loaded and set(v2.labels.ids) == set(w.source_ids())
-    assert w.sources.labels == [None] * len(w.sources)  # visit 1's labels stay with visit 1
+    assert list(w.sources.labels) == [None] * len(w.sources)  # visit 1's labels stay with visit 1
     w.select_source(w.source_ids()[0])
     press(qtbot, w.table, Qt.Key.Key_B)
     assert "1 / " in ctl.stats.visits.item(1).text()
@@ -346,7 +346,8 @@ def test_scores_of_sources_no_longer_shown_are_not_saved(qtbot, tmp_path, demo_r
     with qtbot.waitSignal(w.rescore_done, timeout=60000) as sig:
         w.rescore_all()
         w.set_result(other)  # other images opened while scoring: a new visit
-    assert sig.args[0] is not None and len(link.ctl.session.visits) == 2
+    # the jobs layer cancels scoring computed for data no longer shown: nothing reaches them
+    assert sig.args[0] is None and len(link.ctl.session.visits) == 2
     new = load_session(path).visits[1]
     assert new.is_loaded and not new.scores() and new.model_name is None
     w.close()
@@ -389,17 +390,17 @@ def test_resume_with_a_model_that_is_gone_says_so(qtbot, tmp_path, demo_result, 
 
 
 def test_open_visits_from_the_file_menu(qtbot, tmp_path, demo_result, visits_dir, model_dir):
-    from diascan.qt import qt_session
+    from diascan.qt import qt_session_link
 
     first = tmp_path / "s.json"
     w, link = linked(qtbot, first, demo_result)
     ctl = link.ctl
-    act = ctl.actions["open_visits"]
+    act = w.actions["open_visits"]
     assert act in w.file_menu.actions() and act.text() == "Open visits…"
     lst = tmp_path / "visits.txt"
     lst.write_text(f"{visits_dir / 'v2'}\n{visits_dir / 'v1'}\n")
     with qtbot.waitSignal(w.data_loaded, timeout=20000):
-        assert qt_session.open_visits(ctl, lst)
+        assert qt_session_link.open_visits(ctl, lst)
     assert link.ctl is ctl and len(ctl.session.visits) == 2
     assert "v2" in str(w.images["science"].path) and ctl.session.visits[0].is_loaded
     assert ctl.session_path != first  # the first session file is left as it was
@@ -415,13 +416,13 @@ def test_open_visits_from_the_file_menu(qtbot, tmp_path, demo_result, visits_dir
     assert len(first_visit.scores()) == len(w.sources) and not second_visit.sources
     listed = ctl.session_path
     with qtbot.waitSignal(w.data_loaded, timeout=20000):
-        assert qt_session.open_visits(ctl, visits_dir)  # a folder of visit folders
+        assert qt_session_link.open_visits(ctl, visits_dir)  # a folder of visit folders
     assert ctl.session_path != listed  # even within the same second: a file of its own
     assert load_session(listed).visits[0].model_name == "sim"
     v1 = (visits_dir / "v1" / "science.fits").resolve()  # v1 is a link to the small demo
     assert ctl.session.visits[0].science.path == str(v1) and w.images["science"].path == v1
     with qtbot.waitSignal(w.error_shown, timeout=2000):
-        assert not qt_session.open_visits(ctl, tmp_path / "nope")
+        assert not qt_session_link.open_visits(ctl, tmp_path / "nope")
     w.close()
 
 
@@ -445,19 +446,20 @@ def test_dropping_a_folder_of_visits_opens_them(qtbot, tmp_path, demo_result, vi
 
 
 def test_drop_rules_and_a_controller_without_a_link(qtbot, tmp_path, demo_result, visits_dir):
-    from diascan.qt import qt_session
+    from diascan.inputs import dropped_visits
+    from diascan.qt import qt_session_link
     from diascan.qt.qt_labels import QtLabelController
 
-    assert qt_session.visits_drop([visits_dir]) == visits_dir
-    assert qt_session.visits_drop([visits_dir / "v1"]) is None  # one visit: the window's own
-    assert qt_session.visits_drop([visits_dir / "v1" / "science.fits"]) is None
-    assert qt_session.visits_drop([tmp_path]) is None
+    assert dropped_visits([visits_dir]) == visits_dir
+    assert dropped_visits([visits_dir / "v1"]) is None  # one visit: the window's own
+    assert dropped_visits([visits_dir / "v1" / "science.fits"]) is None
+    assert dropped_visits([tmp_path]) is None
     w = make_window(qtbot)
     with qtbot.waitSignal(w.data_loaded, timeout=5000):
         w.set_result(demo_result)
     ctl = QtLabelController(w, session_path=tmp_path / "s.json")
     with qtbot.waitSignal(w.data_loaded, timeout=20000):
-        assert qt_session.open_visits(ctl, visits_dir)
+        assert qt_session_link.open_visits(ctl, visits_dir)
     assert len(ctl.session.visits) == 2 and ctl.session.visits[0].is_loaded
     assert set(w.source_ids()) == set(ctl.session.visits[0].labels.ids)
     w.close()
@@ -474,8 +476,8 @@ def test_label_button_captions_follow_remapped_keys(qtbot, tmp_path, demo_result
                     if b.text().startswith(word))
 
     assert caption("Real") == "Real [R]" and caption("Clear") == "Clear [0]"
-    ctl.show_key_prefs()
-    dlg = ctl.key_prefs
+    w.show_key_prefs()
+    dlg = w.key_prefs
     dlg.edits["label_real"].setText("1")
     dlg.edits["clear_label"].setText("9, Backspace")
     with qtbot.waitSignal(dlg.accepted, timeout=1000):

@@ -1,4 +1,4 @@
-"""The real main window, offscreen: load, select, sync, rescore in a worker, blink, stretch."""
+"""The real main window, offscreen: load, select, sync, rescore in a job, blink, stretch."""
 
 from __future__ import annotations
 
@@ -72,20 +72,36 @@ def result():
 
 
 @pytest.fixture(scope="module")
-def dp1_model(dp1_model_dir):
+def bundled_dir():
+    """The bundled model package (in the repository: these tests need no ../shared)."""
+    from diascan.models import DEFAULT_MODEL_NAME
+    from diascan.models.package import resolve_package_path
+
+    return resolve_package_path(DEFAULT_MODEL_NAME)
+
+
+@pytest.fixture(scope="module")
+def model(bundled_dir):
     from diascan.models import load_model
 
-    return load_model(dp1_model_dir)
+    return load_model(bundled_dir)
+
+
+@pytest.fixture(params=["bundled", "dp1"])
+def reference_package(request, bundled_dir):
+    """A TACCNN package for the reference checks: the bundled one, and the real DP1 one from
+    ../shared (skipped, or failed in CI, without it)."""
+    return bundled_dir if request.param == "bundled" else request.getfixturevalue("dp1_model_dir")
 
 
 @pytest.fixture
-def win(qtbot, result, dp1_model):
+def win(qtbot, result, model):
     from diascan.qt.qt_main_window import QtMainWindow
 
     w = QtMainWindow()
     qtbot.addWidget(w)
     w.show_errors_as_dialogs = False
-    w.set_models({"dp1": dp1_model}, "dp1")
+    w.set_models({"bundled": model}, "bundled")
     w.show()
     with qtbot.waitSignal(w.data_loaded, timeout=5000):
         w.set_result(result)
@@ -112,8 +128,11 @@ def test_window_shows_frames_markers_table(win, result):
         item = win.frames.views[name].images[0]
         assert item.image.dtype == np.float32 and item.image.flags.c_contiguous
         assert np.isfinite(item.image).all()
-    symbols = {p.symbol() for p in win.frames.views["difference"].markers.points()}
-    assert {"o", "s", "star", "d"} <= symbols
+    from diascan.qt.qt_frames import marker_symbol
+
+    symbols = {id(p.symbol()) for p in win.frames.views["difference"].markers.points()}
+    shapes = {id(marker_symbol(s)) for s in ("matched", "unmatched", "target", "missing")}
+    assert len(shapes) == 4 and shapes <= symbols  # one ring shape per status
     assert win.source_ids() == list(range(100, 100 + N_SOURCES))
     lo, hi = win.state.frames["difference"].levels
     assert lo == -hi  # difference is symmetric by default
@@ -130,7 +149,8 @@ def test_click_marker_selects_row_and_centres(win, qtbot, result):
     assert (ya + yb) / 2 == pytest.approx(result.detections["y"][k], abs=1.0)
     hl = win.frames.views["template"].highlight.points()
     assert len(hl) == 1 and hl[0].pos().x() == pytest.approx(result.detections["x"][k])
-    assert win.frames.views["science"].vline.value() == pytest.approx(result.detections["x"][k])
+    assert win.frames.crosshair_position() == pytest.approx(
+        (result.detections["x"][k], result.detections["y"][k]))
     assert win.cutouts.stamps is not None and win.cutouts.stamps.shape == (3, 51, 51)
 
 
@@ -189,10 +209,19 @@ def test_goto_by_id_and_radec(win, result):
     ra, dec = result.detections["ra"][9], result.detections["dec"][9]
     assert win.goto(f"{ra},{dec}")
     assert win.state.selected_id == 109
+    assert "109 is the nearest" in win.statusBar().currentMessage()
+    from astropy.coordinates import SkyCoord
+
+    c = SkyCoord(result.detections["ra"][12], result.detections["dec"][12], unit="deg")
+    assert win.goto(c.to_string("hmsdms", sep=":", precision=2))  # sexagesimal
+    assert win.state.selected_id == 112
     assert not win.goto("nonsense")
+    assert "cannot go to 'nonsense'" in win.statusBar().currentMessage()
+    assert not win.goto("99999")
+    assert win.statusBar().currentMessage() == "no source has the id 99999"
 
 
-def test_rescore_selected_with_enter(win, qtbot, dp1_model, result):
+def test_rescore_selected_with_enter(win, qtbot, model, result):
     from PyQt6.QtCore import Qt
 
     from diascan.cutouts import cut_stamps
@@ -205,7 +234,7 @@ def test_rescore_selected_with_enter(win, qtbot, dp1_model, result):
     idx, scores = sig.args[0]
     assert idx.tolist() == [10]
     r = result
-    expect = dp1_model.score_stamps(
+    expect = model.score_stamps(
         cut_stamps(r.detections["x"][10:11], r.detections["y"][10:11], r.difference,
                    r.science, r.template)
     )
@@ -216,7 +245,7 @@ def test_rescore_selected_with_enter(win, qtbot, dp1_model, result):
     assert "recomputed" in win.cutouts.info.text()
 
 
-def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot):
+def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot, model):
     from PyQt6.QtCore import QTimer
 
     ticks = []
@@ -224,7 +253,7 @@ def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot):
     clicked_while_running = []
 
     def tick():
-        running = win.worker is not None and win.worker.running
+        running = win.shown_job is not None and win.shown_job.running
         ticks.append(running)
         if running and not clicked_while_running:
             win.frames.click_source_marker(15)  # user input handled mid-rescore
@@ -235,30 +264,31 @@ def test_rescore_all_streams_and_gui_stays_responsive(win, qtbot):
     timer.timeout.connect(tick)
     # A long rescore: every source 40 times over, in batches of 8 (200 batches).
     indices = np.tile(np.arange(N_SOURCES), 40)
-    worker = win.rescore(indices, batch_size=8)
-    worker.signals.batch_done.connect(lambda i, s: batches.append(len(i)))
+    job = win.rescore(indices, batch_size=8)
+    job.partial.connect(lambda batch: batches.append(len(batch[0])))
     timer.start()
     with qtbot.waitSignal(win.rescore_done, timeout=60000) as sig:
         pass
     timer.stop()
     assert sig.args[0] is not None
     assert sum(batches) == indices.size and len(batches) == indices.size // 8
-    assert sum(ticks) > 3  # the event loop ran while the worker was busy
+    assert sum(ticks) > 3  # the event loop ran while the job was busy
     assert clicked_while_running == [115]
     assert np.isfinite(win.sources.score).all()
     # The border source (all-zero stamps) gets the model's all-zero score.
-    assert win.sources.score[-1] == pytest.approx(0.4863438, abs=1e-5)
+    zero = float(model.score_stamps(np.zeros((1, 3, 51, 51), np.float32))[0])
+    assert win.sources.score[-1] == pytest.approx(zero, abs=1e-5)
     tip = win.frames.tooltip(data=0)
     assert f"{win.sources.score[0]:.3f}" in tip
 
 
 def test_rescore_cancel(win, qtbot):
     done = []
-    worker = win.rescore(np.tile(np.arange(N_SOURCES), 50), batch_size=1)
-    worker.signals.batch_done.connect(lambda i, s: done.append(1))
-    with qtbot.waitSignal(worker.signals.batch_done, timeout=10000):
+    job = win.rescore(np.tile(np.arange(N_SOURCES), 50), batch_size=1)
+    job.partial.connect(lambda batch: done.append(1))
+    with qtbot.waitSignal(job.partial, timeout=10000):
         pass
-    with qtbot.waitSignals([worker.signals.cancelled, worker.signals.done], timeout=10000):
+    with qtbot.waitSignals([job.cancelled, job.done], timeout=10000):
         win.cancel_btn.click()
     assert 0 < len(done) < 50 * N_SOURCES
     assert not win.progress.isVisible()
@@ -284,8 +314,8 @@ def test_error_dialog_is_shown(win, qtbot):
     boxes[0].close()
 
 
-def test_model_switch_rescores(win, qtbot, dp1_model):
-    win.set_models({"a": dp1_model, "b": dp1_model}, "a")
+def test_model_switch_rescores(win, qtbot, model):
+    win.set_models({"a": model, "b": model}, "a")
     with qtbot.waitSignal(win.rescore_done, timeout=30000) as sig:
         win.model_combo.setCurrentText("b")
     assert win.state.model_name == "b"
@@ -475,7 +505,7 @@ def test_plot_click_selects(win, qtbot):
     assert win.state.selected_id == 104
 
 
-def test_no_top_level_widget_leaks(qtbot, result, dp1_model):
+def test_no_top_level_widget_leaks(qtbot, result, model):
     from PyQt6.QtCore import QCoreApplication, QEvent
     from PyQt6.QtWidgets import QApplication
 
@@ -483,7 +513,7 @@ def test_no_top_level_widget_leaks(qtbot, result, dp1_model):
 
     before = set(map(id, QApplication.topLevelWidgets()))
     w = QtMainWindow()
-    w.set_models({"dp1": dp1_model}, "dp1")
+    w.set_models({"bundled": model}, "bundled")
     w.show()
     w.set_result(result)
     w.select_source(101)
@@ -494,17 +524,17 @@ def test_no_top_level_widget_leaks(qtbot, result, dp1_model):
     assert after <= before
 
 
-# --- the real small demo through the pipeline, loaded by the window's worker -----------------
+# --- the real small demo through the pipeline, loaded by the window's load job ---------------
 
 
 @pytest.fixture
-def empty_win(qtbot, dp1_model):
+def empty_win(qtbot, model):
     from diascan.qt.qt_main_window import QtMainWindow
 
     w = QtMainWindow()
     qtbot.addWidget(w)
     w.show_errors_as_dialogs = False
-    w.set_models({"dp1": dp1_model}, "dp1")
+    w.set_models({"bundled": model}, "bundled")
     w.show()
     yield w
     w.cancel_work()
@@ -518,8 +548,8 @@ def test_load_small_demo_in_worker(empty_win, qtbot, small_demo):
     assert files["catalog"].name == "dia_source.parquet"
     assert len(files["template_patches"]) >= 1
     progress = []
-    worker = empty_win.load(files_loader(files))
-    worker.signals.progress.connect(lambda stage, f, m: progress.append(stage))
+    job = empty_win.load(files_loader(files))
+    job.progress.connect(lambda stage, f, m: progress.append(stage))
     assert empty_win.progress.isVisible()
     with qtbot.waitSignal(empty_win.data_loaded, timeout=60000):
         pass
@@ -572,10 +602,10 @@ def test_rescore_asked_during_a_load_runs_after_it(empty_win, qtbot, small_demo,
             w.set_result(result)
     with qtbot.waitSignals([w.data_loaded, w.rescore_done], order="strict",
                            timeout=60000) as sigs:
-        worker = w.load(files_loader(folder_files(small_demo)))
-        assert worker.running
+        job = w.load(files_loader(folder_files(small_demo)))
+        assert job.running
         qtbot.keyClick(w, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-        assert not worker.cancel_token.cancelled
+        assert not job.is_cancelled
     n = len(w.result.detections)
     assert n != N_SOURCES and len(w.sources) == n  # the demo's sources are shown
     idx, scores = sigs.all_signals_and_args[1].args[0]
@@ -584,11 +614,11 @@ def test_rescore_asked_during_a_load_runs_after_it(empty_win, qtbot, small_demo,
 
 
 def test_model_switch_during_a_load_scores_the_loaded_data(empty_win, qtbot, small_demo,
-                                                           dp1_model, result):
+                                                           model, result):
     from diascan.inputs import files_loader, folder_files
 
     w = empty_win
-    w.set_models({"a": dp1_model, "b": dp1_model}, "a")
+    w.set_models({"a": model, "b": model}, "a")
     with qtbot.waitSignal(w.data_loaded, timeout=5000):
         w.set_result(result)
     with qtbot.waitSignals([w.data_loaded, w.rescore_done], order="strict", timeout=60000):
@@ -640,3 +670,52 @@ def test_legend_can_be_hidden_from_the_view_menu(win):
     assert not any(lg.isVisible() for lg in legends)
     win.legend_action.trigger()
     assert all(lg.isVisible() for lg in legends)
+
+
+# --- seams (issue 13, point 9): the viewer's rescoring path and the table after it -----------
+
+
+def test_window_rescore_hands_the_model_difference_science_template(win, qtbot, result,
+                                                                    reference_package):
+    """The window's scores equal the reference path on independently cut stamps."""
+    from diascan.models import load_model
+    from tests import _independent as ind
+
+    win.set_models({"ref": load_model(reference_package)}, "ref")
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    det = result.detections
+    x_in = ind.stamps(det["x"], det["y"], result.difference, result.science, result.template)
+    expect = ind.taccnn_scores(ind.checkpoint_state(reference_package), x_in)
+    np.testing.assert_allclose(win.sources.score, expect, atol=2e-5, rtol=0)
+
+
+def test_table_is_resorted_and_refiltered_after_a_rescore(win, qtbot, result,
+                                                          reference_package):
+    """Sorted by score with a threshold on: the rows shown follow the NEW scores."""
+    from PyQt6.QtCore import Qt
+
+    from diascan.models import load_model
+    from diascan.qt.qt_table import COL
+    from tests import _independent as ind
+
+    win.set_models({"ref": load_model(reference_package)}, "ref")
+
+    det = result.detections
+    x_in = ind.stamps(det["x"], det["y"], result.difference, result.science, result.template)
+    new = ind.taccnn_scores(ind.checkpoint_state(reference_package), x_in)
+    ids = np.asarray(det["id"])
+    threshold = float(np.median(new))
+    orig = np.asarray(det["original_reliability"], float)
+    before_shown = ids[orig >= threshold][np.argsort(-orig[orig >= threshold], kind="stable")]
+    win.table.sortByColumn(COL["score"], Qt.SortOrder.DescendingOrder)
+    win.threshold_check.setChecked(True)
+    win.state.threshold = threshold
+    # not scored yet: the original reliability decides (and the order follows the filter)
+    assert set(win.displayed_source_ids()) == set(before_shown.tolist())
+    with qtbot.waitSignal(win.rescore_done, timeout=30000):
+        win.rescore_all()
+    keep = new >= threshold
+    want = ids[keep][np.argsort(-new[keep], kind="stable")].tolist()
+    assert set(want) != set(before_shown.tolist()), "the rescore must change the rows shown"
+    assert win.displayed_source_ids() == want

@@ -83,19 +83,27 @@ def test_unreadable_image_under_screenshot_exits_2(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+SCREENS = Path(__file__).parent / "fixtures" / "screens"
+
+
+def _on_screen(name: str) -> dict:
+    """The environment of an offscreen desktop of screen ``name`` (tests/fixtures/screens)."""
+    return {"QT_QPA_PLATFORM": f"offscreen:configfile={SCREENS / (name + '.json')}"}
+
+
 def test_screenshot_smoke_small_demo(tmp_path):
     """`diascan view --small-demo --screenshot out.png` loads, scores, saves a real PNG."""
     out = tmp_path / "out.png"
     res = _run(
         ["view", "--small-demo", "--screenshot", str(out)],
-        env_extra={"QT_QPA_PLATFORM": "offscreen"}, timeout=300,
+        env_extra=_on_screen("1920x1080"), timeout=300,
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert out.stat().st_size > 20_000
     from PyQt6.QtGui import QImage
 
     img = QImage(str(out))
-    assert img.width() >= 800 and img.height() >= 600
+    assert (img.width(), img.height()) == (1500, 950)  # room for the preferred size
     ptr = img.convertToFormat(QImage.Format.Format_RGB32).constBits()
     ptr.setsize(img.width() * img.height() * 4)
     px = np.frombuffer(bytes(ptr), np.uint8).reshape(img.height(), img.width(), 4)[..., :3]
@@ -109,3 +117,31 @@ def test_screenshot_is_written_where_asked(tmp_path):
     res = _run(["view", "--small-demo", "--screenshot", str(target)],
                env_extra={"QT_QPA_PLATFORM": "offscreen"}, timeout=300)
     assert res.returncode == 2 and "out.png" in res.stderr
+
+
+def test_gallery_on_a_laptop_screen_opens_within_90_percent(tmp_path):
+    """`--gallery --palette okabe-ito` on a 1366 x 768 screen: the window takes at most 90 %
+    of it, and shows the gallery's tiles."""
+    from PyQt6.QtGui import QImage
+
+    out = tmp_path / "laptop.png"
+    res = _run(["view", "--small-demo", "--gallery", "--palette", "okabe-ito", "--screenshot",
+                str(out)], env_extra=_on_screen("1366x768"), timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    img = QImage(str(out))
+    assert 0 < img.width() <= int(1366 * 0.9) and 0 < img.height() <= int(768 * 0.9)
+    assert img.width() >= 1200 and img.height() >= 650  # and uses the room it has
+    ptr = img.convertToFormat(QImage.Format.Format_RGB32).constBits()
+    ptr.setsize(img.width() * img.height() * 4)
+    bgra = np.frombuffer(bytes(ptr), np.uint8).reshape(img.height(), img.width(), 4)
+    from diascan.qt.qt_gallery import BACKGROUND, TILE_BACKGROUND
+
+    for colour in (BACKGROUND, TILE_BACKGROUND):  # the gallery, not the frames, is shown
+        rgb = (colour.blue(), colour.green(), colour.red())
+        assert np.all(bgra[..., :3] == rgb, axis=-1).mean() > 0.02
+
+
+def test_bad_palette_exits_2_before_any_window():
+    res = _run(["view", "--small-demo", "--palette", "pink"],
+               env_extra={"QT_QPA_PLATFORM": "offscreen"})
+    assert res.returncode == 2 and "--palette" in res.stderr and "okabe-ito" in res.stderr

@@ -114,10 +114,13 @@ def test_keymap_defaults_dispatch_conflicts_and_persistence(tmp_path, monkeypatc
     with pytest.raises(KeyMapConflict, match="key B is bound to"):
         km.set_keys("label_real", ["b"])
     assert km.keys_for("label_real") == ["R"]  # unchanged after the refused rebind
-    km.set_keys("label_real", ["1", "T"])
+    with pytest.raises(KeyMapConflict, match="key T is bound to toggle_single, label_real"):
+        km.set_keys("label_real", ["1", "T"])  # every action's keys count, not only labelling
+    km.set_keys("label_real", ["1", "Y"])
     km.save()
     again = KeyMap.load()
     assert again.action_for("1") == "label_real" and again.action_for("r") is None
+    assert again.action_for("y") == "label_real" and again.notes == []
     (tmp_path / "diascan" / "keys.json").write_text("{broken")
     with pytest.raises(InputError, match="keys.json"):
         KeyMap.load()

@@ -334,3 +334,58 @@ def test_set_scores_records_the_model_and_skips_unknown_ids(tmp_path):
     assert v.scores() == {500: 0.75, 502: pytest.approx(0.2), 503: pytest.approx(0.3)}
     back = load_session(save_session(s, tmp_path / "s.json")).current
     assert back.scores() == v.scores() and back.model_path == "/m/sim"
+
+
+def test_schema_1_1_source_context_round_trips_and_1_0_files_load(tmp_path):
+    """diaSourceId, visit, detector and the pixel flags are recorded per source (schema 1.1);
+    the 1.0 fixtures load with them empty."""
+    import json
+
+    from diascan.session.model import SCHEMA_MINOR
+
+    big = 170_000_000_000_000_001  # a float would lose its last digits
+    srcs = [SourceRecord(id=1, diaSourceId=big, visit=2024120700123, detector=4,
+                         flags=("pixelFlags_sat", "pixelFlags_satCenter")),
+            SourceRecord(id=2, visit=2024120700123, detector=4)]  # unmatched: no diaSourceId
+    v = VisitEntry.create(srcs, visit=2024120700123, detector=4,
+                          flag_columns=["pixelFlags_sat", "pixelFlags_satCenter", "pixelFlags_edge"])
+    path = save_session(Session(visits=[v]), tmp_path / "s.json")
+    doc = json.loads(path.read_text())
+    assert doc["schema_version"] == 1 and doc["schema_minor"] == SCHEMA_MINOR == 1
+    assert doc["visits"][0]["flag_columns"][2] == "pixelFlags_edge"
+    assert doc["visits"][0]["sources"][0]["diaSourceId"] == big
+    assert doc["visits"][0]["sources"][1]["diaSourceId"] is None
+    back = load_session(path).current
+    assert back.flag_columns == ["pixelFlags_sat", "pixelFlags_satCenter", "pixelFlags_edge"]
+    assert back.source(1) == srcs[0] and back.source(2) == srcs[1]
+    for name in ("session_v1_2026-11-25.json", "session_v1_app_2026-11-29.json"):
+        old = load_session(FIXTURES / name)
+        assert all(s.diaSourceId is None and s.flags == () and s.visit is None
+                   for v in old.visits for s in v.sources)
+        assert all(v.flag_columns == [] for v in old.visits)
+        again = load_session(save_session(old, tmp_path / name))  # re-saved as 1.1
+        assert [v.sources for v in again.visits] == [v.sources for v in old.visits]
+
+
+def test_sources_from_table_take_the_pipeline_context():
+    from astropy.table import Table
+
+    from diascan.session import sources_from_table
+    from diascan.session.model import flag_columns
+
+    t = Table({"id": [1, 2], "diaSourceId": [170_000_000_000_000_001, -1],
+               "visit": [7, 7], "detector": [3, 3], "pixelFlags_sat": [True, False],
+               "pixelFlags_edge": [True, True], "status": ["matched", "unmatched"]})
+    a, b = sources_from_table(t)
+    assert (a.id, a.diaSourceId, a.visit, a.detector) == (1, 170_000_000_000_000_001, 7, 3)
+    assert b.diaSourceId is None  # the pipeline's -1: no catalog row
+    assert a.flags == ("pixelFlags_sat", "pixelFlags_edge") and b.flags == ("pixelFlags_edge",)
+    assert flag_columns(t) == ["pixelFlags_sat", "pixelFlags_edge"]
+
+
+def test_a_flag_no_visit_lists_is_listed_when_saved(tmp_path):
+    """Records made with flags in a visit made without flag_columns still save a file that
+    loads (the writer lists every flag a source has)."""
+    v = VisitEntry.create([SourceRecord(id=1, flags=("pixelFlags_cr",))])
+    back = load_session(save_session(Session(visits=[v]), tmp_path / "s.json")).current
+    assert back.flag_columns == ["pixelFlags_cr"] and back.source(1).flags == ("pixelFlags_cr",)

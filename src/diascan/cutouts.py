@@ -12,6 +12,8 @@ which copies whole stamps at once instead of looping over sources or pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -52,18 +54,27 @@ def stamp_inside(x, y, science: ImageData, size: int = DEFAULT_SIZE) -> np.ndarr
 
 
 def _cut_plane(
-    img: ImageData, cx: np.ndarray, cy: np.ndarray, ok: np.ndarray, size: int, out: np.ndarray
+    plane: np.ndarray,
+    x0: int,
+    y0: int,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    ok: np.ndarray,
+    size: int,
+    out: np.ndarray,
+    fill: float = 0,
 ) -> None:
-    """Fill ``out[ok]`` ((N, size, size) view) with stamps of ``img.image`` at corners ``cx, cy``.
+    """Fill ``out[ok]`` ((N, size, size) view) with stamps of ``plane`` (origin ``x0, y0``) at
+    corners ``cx, cy``.
 
-    Boxes entirely inside ``img`` are copied through a sliding-window view; boxes partly outside
-    (only possible for a difference or template whose grid differs from the science one) keep
-    zeros where they leave the image.
+    Boxes entirely inside the plane are copied through a sliding-window view; boxes partly
+    outside keep ``fill`` where they leave it (zeros for scoring, where only a difference or
+    template whose grid differs from the science one can be partly outside; NaN for display).
     """
-    plane = np.asarray(img.image)
+    plane = np.asarray(plane)
     ny, nx = plane.shape
-    col0 = cx - img.x0
-    row0 = cy - img.y0
+    col0 = cx - x0
+    row0 = cy - y0
     full = ok & (col0 >= 0) & (row0 >= 0) & (col0 + size <= nx) & (row0 + size <= ny)
     if full.any() and ny >= size and nx >= size:
         windows = sliding_window_view(plane, (size, size))
@@ -77,7 +88,7 @@ def _cut_plane(
         rok = (rows >= 0) & (rows < ny)
         cok = (cols >= 0) & (cols < nx)
         vals = plane[np.clip(rows, 0, ny - 1)[:, :, None], np.clip(cols, 0, nx - 1)[:, None, :]]
-        vals = np.where(rok[:, :, None] & cok[:, None, :], vals, 0)
+        vals = np.where(rok[:, :, None] & cok[:, None, :], vals, fill)
         with np.errstate(over="ignore"):
             out[part] = vals
 
@@ -104,9 +115,44 @@ def cut_stamps(
     if ok.any():
         for channel, img in enumerate((difference, science, template)):
             # stamps[:, channel] is a view: stamps are written in place, no extra copy.
-            _cut_plane(img, cx, cy, ok, size, stamps[:, channel])
+            _cut_plane(img.image, img.x0, img.y0, cx, cy, ok, size, stamps[:, channel])
         np.nan_to_num(stamps, copy=False, nan=0.0, posinf=_F32_MAX, neginf=-_F32_MAX)
     return stamps
 
 
-__all__ = ["DEFAULT_SIZE", "cut_stamps", "stamp_inside"]
+#: Mask planes whose pixels display stamps leave blank: there is no data there.
+BLANK_PLANES = ("NO_DATA",)
+
+
+def cut_display_stamps(
+    x,
+    y,
+    images: Sequence[ImageData],
+    size: int,
+    blank_planes: Sequence[str] = BLANK_PLANES,
+) -> np.ndarray:
+    """Display stamps ``(N, len(images), size, size)`` float32, in the order of ``images``.
+
+    Same corners as :func:`cut_stamps` (``round_half_up(x) - size // 2``, parent pixels, any
+    pixel origin), but for DISPLAY: each image is cut on its own, NaN where the box leaves that
+    image or where one of ``blank_planes`` is set, so a source at the edge shows its pixels and
+    blank beyond. Scoring never uses these (:func:`cut_stamps` keeps Rubin's all-zero rule).
+    """
+    if size < 1:
+        raise ValueError(f"stamp size must be positive, got {size}")
+    cx, cy = _corners(x, y, size)
+    n = cx.size
+    ok = np.ones(n, dtype=bool)
+    stamps = np.empty((n, len(images), size, size), dtype=np.float32)
+    for channel, img in enumerate(images):
+        out = stamps[:, channel]
+        _cut_plane(img.image, img.x0, img.y0, cx, cy, ok, size, out, fill=np.nan)
+        bits = img.bits(*blank_planes)
+        if bits:
+            mask = np.zeros((n, size, size), dtype=np.asarray(img.mask).dtype)
+            _cut_plane(img.mask, img.x0, img.y0, cx, cy, ok, size, mask, fill=0)
+            out[(mask & bits) != 0] = np.nan
+    return stamps
+
+
+__all__ = ["BLANK_PLANES", "DEFAULT_SIZE", "cut_display_stamps", "cut_stamps", "stamp_inside"]

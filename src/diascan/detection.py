@@ -65,7 +65,8 @@ from scipy import ndimage
 from scipy.special import erf
 
 from diascan.errors import ImageReadError
-from diascan.io.images import ImageData
+from diascan.io.image_data import ImageData
+from diascan.io.mask_planes import free_bit
 from diascan.progress import CancelToken, ProgressCallback, check, report
 
 STAGE = "detect"
@@ -243,11 +244,22 @@ def detect_and_measure(
     report(progress, STAGE, 0.0, f"smoothing (PSF sigma {sigma:.2f} px)")
     img = np.asarray(difference.image, dtype=np.float32)
     var = np.asarray(difference.variance, dtype=np.float32)
-    mask = np.asarray(difference.mask, dtype=np.int32)
+    # int32, or int64 for a DP2 mask of more than 31 planes (never narrowed: bits would be lost)
+    mask = np.asarray(difference.mask)
+    if mask.dtype not in (np.int32, np.int64):
+        mask = mask.astype(np.int64 if mask.dtype.itemsize > 4 else np.int32)
     ny, nx = img.shape
-    edge_bit = difference.bit("EDGE")
-    # Internal EDGE bit when the image defines none (bit 31 is never a plane in LSST files).
-    eff_edge = edge_bit if edge_bit else (1 << 30)
+    edge_bit = difference.bit("EDGE")  # EDGE or DETECTION_EDGE
+    # Internal EDGE bit when the image defines none: a bit no plane uses (30 in an LSST file).
+    if edge_bit:
+        eff_edge = edge_bit
+    else:
+        spare = free_bit(difference.mask_planes, prefer=30)
+        if spare is None:
+            raise ImageReadError(difference.path, "the mask uses all 63 bits and has no EDGE plane")
+        eff_edge = 1 << spare
+        if eff_edge >= 1 << 31:
+            mask = mask.astype(np.int64)
     half = int(np.ceil(TRUNCATE * sigma))
     edge = np.zeros((ny, nx), dtype=bool)
     edge[:half, :] = edge[-half:, :] = True
@@ -321,19 +333,19 @@ def detect_and_measure(
     check(cancel)
 
     # Flags: OR of mask bits over the footprint and over the central 3 x 3 pixels.
-    m_eff = mask.ravel()[flat_idx] | np.where(edge.ravel()[flat_idx], eff_edge, 0).astype(np.int32)
-    foot_bits = np.bitwise_or.reduceat(m_eff, starts) if nsrc else np.zeros(0, np.int32)
+    m_eff = mask.ravel()[flat_idx] | np.where(edge.ravel()[flat_idx], eff_edge, 0).astype(mask.dtype)
+    foot_bits = np.bitwise_or.reduceat(m_eff, starts) if nsrc else np.zeros(0, mask.dtype)
     rx = np.rint(cx).astype(np.int64)
     ry = np.rint(cy).astype(np.int64)
     offimage = ~((cx >= -0.5) & (cx < nx - 0.5) & (cy >= -0.5) & (cy < ny - 0.5))
-    centre_or = np.zeros(nsrc, np.int32)
+    centre_or = np.zeros(nsrc, mask.dtype)
     nodata_bit = difference.bit("NO_DATA")
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             yy, xx = ry + dy, rx + dx
             inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
             yc, xc = np.clip(yy, 0, ny - 1), np.clip(xx, 0, nx - 1)
-            m = mask[yc, xc] | np.where(edge[yc, xc], eff_edge, 0).astype(np.int32)
+            m = mask[yc, xc] | np.where(edge[yc, xc], eff_edge, 0).astype(mask.dtype)
             m = np.where(inside, m, m | eff_edge | nodata_bit)
             centre_or |= m
     unphys_bits = {difference.bit(p) for p in UNPHYSICAL_PLANES if p != "EDGE"} | {eff_edge}

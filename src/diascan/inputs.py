@@ -161,6 +161,43 @@ def visits_from_arg(path: str | Path) -> list[VisitFiles]:
     return out
 
 
+def dropped_visits(paths: list[Path]) -> Path | None:
+    """The folder of visit folders or visit list file among dropped ``paths``, else ``None``
+    (one visit's files or folder are opened as that visit)."""
+    if len(paths) != 1 or guess_roles(list(paths)) is not None:
+        return None
+    p = Path(paths[0])
+    if not (p.is_dir() or (p.is_file() and p.stat().st_size < 1 << 20)):  # not an image
+        return None
+    try:
+        visits_from_arg(p)
+    except InputError:
+        return None
+    return p
+
+
+def files_from_args(args: Any) -> VisitFiles | None:
+    """A visit's files from ``diascan view`` arguments (None when no image was given);
+    raises :class:`~diascan.errors.InputError` for a missing flag or file."""
+    if not args.science and not args.difference:
+        return None
+    for flag in ("science", "difference"):
+        if not getattr(args, flag):
+            raise InputError(None, f"--{flag} is required with --science/--difference")
+    if not args.template and not args.template_patches:
+        raise InputError(None, "give --template or --template-patches")
+    files: VisitFiles = {
+        "science": args.science,
+        "difference": args.difference,
+        "template": args.template,
+        "template_patches": args.template_patches,
+        "catalog": args.catalog,
+        "target": parse_target(args.target),
+    }
+    check_files_exist(files)
+    return files
+
+
 def demo_files(
     small: bool = False, progress: Callable[[str, float, str], None] | None = None
 ) -> VisitFiles:
@@ -223,13 +260,13 @@ def inputs_from_files(files: VisitFiles):
 
 
 def files_loader(files: VisitFiles) -> Callable[..., Any]:
-    """A loader (run in the viewer's worker) running the pipeline on a visit's files, unscored.
+    """A loader (run in the viewer's load job) running the pipeline on a visit's files, unscored.
 
-    Scoring is left to the viewer's rescoring worker (results stream into the table); the
+    Scoring is left to the viewer's rescoring job (results stream into the table); the
     result's ``input_files`` is what a session records (and reloads) for this visit.
     """
 
-    def load(progress=None, cancel=None, emit_batch=None):
+    def load(progress=None, cancel=None):
         from diascan.pipeline import run_pipeline
 
         return run_pipeline(inputs_from_files(files), score=False, progress=progress,
@@ -241,7 +278,7 @@ def files_loader(files: VisitFiles) -> Callable[..., Any]:
 def demo_loader(small: bool = False) -> Callable[..., Any]:
     """A loader for the built-in demo data (generated and cached on first use)."""
 
-    def load(progress=None, cancel=None, emit_batch=None):
+    def load(progress=None, cancel=None):
         from diascan.pipeline import run_pipeline
 
         files = demo_files(small, progress)
@@ -256,6 +293,8 @@ __all__ = [
     "check_files_exist",
     "demo_files",
     "demo_loader",
+    "dropped_visits",
+    "files_from_args",
     "files_loader",
     "folder_files",
     "folder_target",

@@ -61,20 +61,44 @@ class MatchResult:
 def _radec(table: Table, what: str) -> tuple[np.ndarray, np.ndarray]:
     for ra, dec, unit in (("ra", "dec", u.deg), ("coord_ra", "coord_dec", u.rad)):
         if ra in table.colnames and dec in table.colnames:
-            r = np.asarray(table[ra], dtype=float)
-            d = np.asarray(table[dec], dtype=float)
+            r = np.ma.filled(np.ma.asarray(table[ra], dtype=float), np.nan)
+            d = np.ma.filled(np.ma.asarray(table[dec], dtype=float), np.nan)
             return (r * unit).to_value(u.deg), (d * unit).to_value(u.deg)
     raise CatalogReadError(None, f"{what} table has no ra/dec (or coord_ra/coord_dec) columns")
 
 
-def _column(table: Table, names, n: int, default, dtype):
+def _column(table: Table, names, n: int, default, dtype, notes: list[str] | None = None):
+    """The first of ``names`` as ``dtype``, ``default`` where masked; a column that does not
+    convert (text ids, NaN in an integer id) gives ``default`` where it fails, with a note."""
     for name in names:
-        if name in table.colnames:
-            col = table[name]
-            if hasattr(col, "filled"):
-                col = col.filled(default)
-            return np.asarray(col, dtype=dtype)
+        if name not in table.colnames:
+            continue
+        values = np.ma.asarray(table[name])
+        masked = np.ma.getmaskarray(values)
+        data = np.asarray(values.data)
+        out = np.full(n, default, dtype=dtype)
+        try:
+            if data.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
+                good = ~masked & np.isfinite(data) & (np.abs(data) < 2.0**63)
+                bad = int(np.count_nonzero(~good & ~masked))
+                if notes is not None and bad:
+                    notes.append(f"catalog column {name}: {bad} value(s) not an integer, "
+                                 f"given {default}")  # fmt: skip
+            else:
+                good = ~masked
+            out[good] = data[good].astype(dtype)
+        except (TypeError, ValueError, OverflowError):
+            if notes is not None:
+                notes.append(f"catalog column {name} is not numeric ({data.dtype}): ignored")
+            return np.full(n, default, dtype=dtype)
+        return out
     return np.full(n, default, dtype=dtype)
+
+
+def _valid_sky(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Positions that can take part in matching: finite, dec within [-90, 90]."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
 
 
 def match_catalog(
@@ -96,12 +120,14 @@ def match_catalog(
     row = np.full(nd, -1, dtype=np.int64)
     sep = np.full(nd, np.nan)
     taken = np.zeros(nc, dtype=bool)
-    if nd and nc:
-        dc = SkyCoord(d_ra * u.deg, d_dec * u.deg)
-        cc = SkyCoord(c_ra * u.deg, c_dec * u.deg)
+    # Positions without a valid sky position (no WCS, NaN or out-of-range rows) match nothing.
+    d_ok, c_ok = np.flatnonzero(_valid_sky(d_ra, d_dec)), np.flatnonzero(_valid_sky(c_ra, c_dec))
+    if d_ok.size and c_ok.size:
+        dc = SkyCoord(d_ra[d_ok] * u.deg, d_dec[d_ok] * u.deg)
+        cc = SkyCoord(c_ra[c_ok] * u.deg, c_dec[c_ok] * u.deg)
         # search_around_sky returns (index into the argument, index into self, separation, ...).
         i_c, i_d, s2d, _ = dc.search_around_sky(cc, radius_arcsec * u.arcsec)
-        s = s2d.arcsec
+        i_c, i_d, s = c_ok[i_c], d_ok[i_d], s2d.arcsec
         for k in np.argsort(s, kind="stable"):
             a, b = i_d[k], i_c[k]
             if row[a] < 0 and not taken[b]:
@@ -109,9 +135,10 @@ def match_catalog(
     status = np.where(row >= 0, MATCHED, UNMATCHED).astype("<U9")
     notes: list[str] = []
     target_row = None
-    if target is not None and nd:
+    if target is not None and d_ok.size:
         t = SkyCoord(target[0] * u.deg, target[1] * u.deg)
-        tsep = SkyCoord(d_ra * u.deg, d_dec * u.deg).separation(t).arcsec
+        tsep = np.full(nd, np.inf)
+        tsep[d_ok] = SkyCoord(d_ra[d_ok] * u.deg, d_dec[d_ok] * u.deg).separation(t).arcsec
         k = int(np.argmin(tsep))
         if tsep[k] <= radius_arcsec:
             status[k] = TARGET
@@ -121,8 +148,8 @@ def match_catalog(
                 f"no detection within {radius_arcsec} arcsec of the target "
                 f"(nearest {tsep[k]:.2f} arcsec): no target marked"
             )
-    ids = _column(catalog, ("diaSourceId", "id"), nc, -1, np.int64)
-    rel = _column(catalog, ("reliability", "original_reliability"), nc, np.nan, np.float64)
+    ids = _column(catalog, ("diaSourceId", "id"), nc, -1, np.int64, notes)
+    rel = _column(catalog, ("reliability", "original_reliability"), nc, np.nan, np.float64, notes)
     ok = row >= 0
     det["status"] = status
     det["catalog_row"] = row

@@ -19,11 +19,13 @@ import numpy as np
 from astropy.table import Table
 
 from diascan import results_cache
+from diascan.checks import run_warnings
 from diascan.detection import detect_and_measure
 from diascan.errors import InputError
 from diascan.io import ImageData, read_catalog, read_image
 from diascan.matching import MatchResult, match_catalog
 from diascan.memory import release_free_memory
+from diascan.pixel_grid import max_pixel_offset
 from diascan.preload import preload_torch
 from diascan.progress import CancelToken, ProgressCallback, check, report
 from diascan.template import build_template
@@ -79,6 +81,10 @@ class PipelineResult:
     match: MatchResult | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Problems that make the result meaningless though nothing failed (all-zero variance, no
+    #: finite pixel, a catalog off the image...): one ``FILE: problem`` line each
+    #: (:mod:`diascan.checks`); the CLI prints them, the viewer shows them as a banner.
+    warnings: list[str] = field(default_factory=list)
     #: The files read, by role (science, difference, template, template_patches, catalog,
     #: target); sessions record and reload them.
     input_files: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +124,25 @@ def _template_paths(inputs: PipelineInputs) -> list[Path]:
     return paths
 
 
+#: Science and difference WCSs must agree to this many pixels everywhere on the image.
+MAX_GRID_OFFSET = 0.1
+
+
+def _check_same_grid(path: Path, science: ImageData, difference: ImageData) -> None:
+    """Raise InputError (naming the difference file) when its WCS puts the science pixels
+    elsewhere: detections would be matched and cut at the wrong sky positions."""
+    if not (science.has_sky and difference.has_sky):
+        return
+    off = max_pixel_offset(science.wcs, difference.wcs, science.shape)
+    if off > MAX_GRID_OFFSET:
+        how = f"up to {off:.3g} px" if np.isfinite(off) else "somewhere that cannot be computed"
+        raise InputError(
+            path,
+            f"not on the science image's pixel grid: its WCS maps the science pixels {how} "
+            f"away (more than {MAX_GRID_OFFSET} px)",
+        )
+
+
 def load_inputs(
     inputs: PipelineInputs,
     progress: ProgressCallback | None = None,
@@ -147,6 +172,7 @@ def load_inputs(
             inputs.difference,
             f"difference bbox {difference.bbox} differs from the science bbox {science.bbox}",
         )
+    _check_same_grid(inputs.difference, science, difference)
     templates = []
     for i, p in enumerate(paths):
         check(cancel)
@@ -311,7 +337,9 @@ def run_pipeline(
         )  # fmt: skip
     timings["detect"] = time.perf_counter() - t0
     if key is not None and cached is None:
-        results_cache.store(key, template, det)  # before scoring adds columns; never raises
+        # before scoring adds columns; never raises; refuses a cache folder holding an input
+        results_cache.store(key, template, det, inputs=[
+            inputs.science, inputs.difference, inputs.catalog, *_template_paths(inputs)])
 
     name = version = None
     t0 = time.perf_counter()
@@ -334,6 +362,9 @@ def run_pipeline(
     notes.extend(result.notes)
     if loaded.catalog is None:
         notes.append("no catalog: nothing matched")
+    else:  # the catalog's own notes, e.g. rows dropped for a bad position
+        notes.extend(str(n) for n in loaded.catalog.meta.get("notes", []))
+    warnings = run_warnings(loaded.science, loaded.difference, loaded.catalog, det, inputs.target)
     return PipelineResult(
         science=loaded.science,
         difference=loaded.difference,
@@ -346,5 +377,6 @@ def run_pipeline(
         match=result,
         timings=timings,
         notes=notes,
+        warnings=warnings,
         input_files=input_files_of(inputs),
     )

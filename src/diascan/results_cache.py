@@ -7,7 +7,9 @@ of the diascan version, :data:`CACHE_VERSION`, the detection settings and, for e
 the products depend on, its resolved path, size and ``mtime_ns`` (no content hashing: the
 files are hundreds of MB). Entries are written into a temporary folder and renamed into place;
 a corrupt or partial entry is removed and treated as a miss. At most :data:`MAX_ENTRIES` are
-kept (least recently used removed). Cache failures are logged, never raised to the user.
+kept (least recently used removed); only folders named like entries are ever deleted, and
+nothing is stored in a cache folder that holds one of the run's input files
+(:mod:`diascan.safety`). Cache failures are logged, never raised to the user.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -28,7 +31,9 @@ from typing import Any
 from astropy.table import Table
 
 from diascan import __version__
+from diascan.errors import OutputError
 from diascan.io import ImageData, read_image, read_table, write_exposure, write_table
+from diascan.safety import check_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,8 @@ MAX_ENTRIES = 4
 TEMPLATE_FILE = "template.fits"
 DETECTIONS_FILE = "detections.parquet"
 ENTRY_FILE = "entry.json"  #: written last: its presence marks a complete entry
+_KEY_NAME = re.compile(r"[0-9a-f]{64}")  #: an entry folder (a sha256 key)
+_TMP_NAME = re.compile(r"\.tmp-[0-9a-f]{16}-\d+-[0-9a-f]{8}")  #: an entry being written
 
 
 @dataclass
@@ -117,9 +124,20 @@ def load(key: str) -> CachedProducts | None:
     return CachedProducts(template, detections)
 
 
-def store(key: str, template: ImageData, detections: Table) -> bool:
-    """Write an entry for ``key``; False (logged) when it cannot be written."""
+def store(key: str, template: ImageData, detections: Table,
+          inputs: Iterable[str | Path | None] = ()) -> bool:  # fmt: skip
+    """Write an entry for ``key``; False (logged) when it cannot be written.
+
+    ``inputs`` are the files of the run: when one of them lies in the cache folder (say
+    ``$DIASCAN_RESULTS_CACHE`` points at the data folder) nothing is stored, since the cache
+    replaces and prunes what it finds there.
+    """
     root = results_root()
+    try:
+        check_output_folder(root, inputs, "results cache folder")
+    except OutputError as exc:
+        log.warning("results cache not used: %s", exc)
+        return False
     final = root / key
     tmp = root / f".tmp-{key[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
@@ -164,9 +182,10 @@ def prune(keep: int = MAX_ENTRIES) -> None:
         return
     stale = time.time_ns() - 3600 * 10**9
     for p in dirs:
-        if p.name.startswith(".tmp-") and _mtime(p) < stale:
+        if _TMP_NAME.fullmatch(p.name) and _mtime(p) < stale:
             shutil.rmtree(p, ignore_errors=True)
-    entries = [p for p in dirs if not p.name.startswith(".")]
+    # Only folders named like an entry are ever deleted: whatever else is there is not ours.
+    entries = [p for p in dirs if _KEY_NAME.fullmatch(p.name)]
     entries.sort(key=_mtime, reverse=True)
     for p in entries[keep:]:
         shutil.rmtree(p, ignore_errors=True)

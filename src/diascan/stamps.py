@@ -9,10 +9,15 @@ the missing part blank. Scoring never uses these: it cuts its own stamps with th
 
 The display order is science, template, difference everywhere on screen (:data:`FRAME_ORDER`),
 whatever channel order a model wants.
+
+A source that can cut many stamps at once (a visit's images: one vectorised cut per page of the
+gallery) also offers ``triplets(indices, size)`` (:class:`StampStackSource`, optional);
+:func:`stack_triplets` uses it when it is there and falls back to :meth:`StampSource.triplet`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -48,4 +53,25 @@ class StampSource(Protocol):
         ...
 
 
-__all__ = ["FRAME_ORDER", "StampSource", "StampTriplet"]
+@runtime_checkable
+class StampStackSource(StampSource, Protocol):
+    """A :class:`StampSource` that also cuts many triplets at once (optional member)."""
+
+    def triplets(self, indices: Sequence[int], size: int) -> np.ndarray:
+        """Display stamps of rows ``indices``: float32 ``(N, 3, size, size)`` in FRAME_ORDER."""
+        ...
+
+
+def stack_triplets(source: StampSource, indices: Sequence[int], size: int) -> np.ndarray:
+    """The triplets of rows ``indices`` as one float32 ``(N, 3, size, size)`` array."""
+    if isinstance(source, StampStackSource):
+        return np.asarray(source.triplets(indices, size), dtype=np.float32)
+    out = np.empty((len(indices), len(FRAME_ORDER), size, size), dtype=np.float32)
+    for k, index in enumerate(indices):
+        t = source.triplet(int(index), size)
+        for c, name in enumerate(FRAME_ORDER):
+            out[k, c] = getattr(t, name)
+    return out
+
+
+__all__ = ["FRAME_ORDER", "StampSource", "StampStackSource", "StampTriplet", "stack_triplets"]

@@ -13,7 +13,10 @@ science WCS (rubin-facts.md section 3):
   2 px of a patch's border (where the interpolation kernel runs off the patch) only count where no
   patch covers the point from its interior, so patch seams leave no step;
 * output pixels no input covers get image 0, variance 0 and the NO_DATA bit;
-* a single template that already has the output grid (bbox and WCS) is returned untouched;
+* a single template already on the science pixel grid (its WCS maps the output pixels onto its
+  own moved by whole pixels, within 1e-3 px over the whole image; any bounding box) is COPIED, not
+  resampled: its pixels reach the stamps bit for bit (NaN rows too), output pixels outside it get
+  image 0, variance 0 and NO_DATA; an exact match of the grid is returned untouched;
 * templates may be on any celestial WCS: when a template's frame differs from the science one
   (GLON/GLAT, ecliptic, FK5 ...), the pixel mapping goes through astropy's
   ``astropy.wcs.utils.pixel_to_pixel`` with its ``SkyCoord`` frame conversion (on the coarse
@@ -53,7 +56,9 @@ from astropy.wcs.utils import pixel_to_pixel
 from scipy.interpolate import RectBivariateSpline
 
 from diascan.errors import ImageReadError, InputError
-from diascan.io.images import ImageData
+from diascan.io.image_data import ImageData
+from diascan.io.mask_planes import find_plane, free_bit, mask_dtype, plane_bits
+from diascan.pixel_grid import integer_shift
 from diascan.progress import CancelToken, ProgressCallback, check, report
 
 #: Spacing of the exact WCS nodes of the pixel mapping (pixels).
@@ -97,16 +102,64 @@ def output_grid(science: ImageData, grow: int = 20) -> tuple[int, int, int, int,
     return science.x0 - grow, science.y0 - grow, nx + 2 * grow, ny + 2 * grow, wcs
 
 
-def _same_grid(
-    t: ImageData, x0: int, y0: int, nx: int, ny: int, wcs: WCS, tol: float = 1e-3
-) -> bool:
-    """True when ``t`` already has the output bbox and (within ``tol`` px) the output WCS."""
-    if (t.x0, t.y0) != (x0, y0) or t.shape != (ny, nx) or not t.has_sky:
-        return False
-    xs = np.array([0.0, nx - 1, 0.0, nx - 1, nx / 2])
-    ys = np.array([0.0, 0.0, ny - 1, ny - 1, ny / 2])
-    px, py = pixel_to_pixel(wcs, t.wcs.celestial, xs, ys)  # converts frames if they differ
-    return bool(np.all(np.hypot(px - xs, py - ys) < tol))
+def _copy_on_grid(
+    t: ImageData, x0: int, y0: int, nx: int, ny: int, wcs: WCS
+) -> ImageData | None:
+    """``t`` copied into the output grid when it is already on it, else None.
+
+    "On it": ``t``'s WCS maps the output pixels onto its own moved by whole pixels, within
+    1e-3 px over the whole output image (:func:`diascan.pixel_grid.integer_shift`); any bounding
+    box. Its pixels are copied bit for bit (NaN too: the cutouts turn them into 0 as Rubin's do);
+    output pixels outside it get image 0, variance 0 and NO_DATA. An exact match of the grid is
+    returned untouched.
+    """
+    if not t.has_sky:
+        return None
+    shift = integer_shift(wcs, t.wcs, (ny, nx))
+    if shift is None:
+        return None
+    dx, dy = shift
+    tny, tnx = t.shape
+    if (dx, dy) == (0, 0) and (tny, tnx) == (ny, nx):
+        return t
+    c0, c1 = max(0, -dx), min(nx, tnx - dx)
+    r0, r1 = max(0, -dy), min(ny, tny - dy)
+    if c1 <= c0 or r1 <= r0:
+        return None  # no overlap: the warp path reports it
+    planes = dict(t.mask_planes)
+    if t.plane_name("NO_DATA") is None:
+        bit = free_bit(planes)
+        if bit is None:
+            raise InputError(t.path, "the template uses every mask bit; none is left for NO_DATA")
+        planes["NO_DATA"] = bit
+    nodata = plane_bits(planes, "NO_DATA")
+    mask = np.full((ny, nx), nodata, dtype=mask_dtype(planes))
+    image = np.zeros((ny, nx), dtype=np.float32)
+    variance = np.zeros((ny, nx), dtype=np.float32)
+    src = (slice(r0 + dy, r1 + dy), slice(c0 + dx, c1 + dx))
+    image[r0:r1, c0:c1] = t.image[src]
+    variance[r0:r1, c0:c1] = t.variance[src]
+    mask[r0:r1, c0:c1] = t.mask[src]
+    outside = nx * ny - (r1 - r0) * (c1 - c0)
+    return ImageData(
+        image=image,
+        mask=mask,
+        variance=variance,
+        mask_planes=planes,
+        wcs=wcs,
+        x0=x0,
+        y0=y0,
+        bunit=t.bunit,
+        metadata=dict(t.metadata),
+        path=t.path,
+        notes=[
+            f"template already on the science grid: copied (offset {dx}, {dy} px), "
+            f"{outside} pixels outside it set to NO_DATA"
+        ],
+        mask_descriptions=dict(t.mask_descriptions),
+        layout=t.layout,
+        hdus=list(t.hdus),
+    )
 
 
 def _mapping_nodes(out_wcs: WCS, t: ImageData, nx: int, ny: int) -> tuple[np.ndarray, ...]:
@@ -126,23 +179,26 @@ def _mapping_nodes(out_wcs: WCS, t: ImageData, nx: int, ny: int) -> tuple[np.nda
 
 
 def _remap_mask(mask: np.ndarray, src: dict[str, int], dst: dict[str, int]) -> np.ndarray:
-    """Translate mask bits from plane assignment ``src`` to ``dst`` (by plane name)."""
-    if all(dst.get(k) == v for k, v in src.items()):
-        return mask
-    out = np.zeros(mask.shape, dtype=np.int32)
+    """Translate mask bits from plane assignment ``src`` to ``dst`` (by plane, either spelling)."""
+    dtype = mask_dtype(dst)
+    target = {name: dst[find_plane(dst, name)] for name in src}  # type: ignore[index]
+    if all(target[k] == v for k, v in src.items()):
+        return mask.astype(dtype, copy=False)
+    out = np.zeros(mask.shape, dtype=dtype)
     for name, bit in src.items():
         hit = (mask & (1 << bit)) != 0
         if hit.any():
-            out[hit] |= np.int32(1 << dst[name])
+            out[hit] |= dtype.type(1 << target[name])
     return out
 
 
 def _union_planes(templates: Sequence[ImageData]) -> dict[str, int]:
-    """Mask planes of the first template, extended by the other templates' planes and NO_DATA."""
+    """Mask planes of the first template, extended by the other templates' planes (a plane
+    already there under its other spelling is the same plane) and NO_DATA."""
     planes = dict(templates[0].mask_planes)
     for t in templates[1:]:
         for name in t.mask_planes:
-            if name not in planes:
+            if find_plane(planes, name) is None:
                 planes[name] = _free_bit(planes)
     if "NO_DATA" not in planes:
         planes["NO_DATA"] = _free_bit(planes)
@@ -150,11 +206,10 @@ def _union_planes(templates: Sequence[ImageData]) -> dict[str, int]:
 
 
 def _free_bit(planes: dict[str, int]) -> int:
-    used = set(planes.values())
-    for b in range(31):
-        if b not in used:
-            return b
-    raise InputError(None, "templates use more than 31 distinct mask planes")
+    bit = free_bit(planes)
+    if bit is None:
+        raise InputError(None, "templates use more than 63 distinct mask planes")
+    return bit
 
 
 class _Source:
@@ -184,12 +239,12 @@ class _Source:
         ky = min(3, len(self.node_y) - 1)
         self.spline_x = RectBivariateSpline(self.node_y, self.node_x, mx, kx=ky, ky=kx)
         self.spline_y = RectBivariateSpline(self.node_y, self.node_x, my, kx=ky, ky=kx)
-        mask = _remap_mask(np.asarray(t.mask, dtype=np.int32), t.mask_planes, planes)
+        mask = _remap_mask(np.asarray(t.mask), t.mask_planes, planes)
+        dtype = mask.dtype
         unusable = 0
         for name in UNUSABLE_PLANES:
-            if name in planes:
-                unusable |= 1 << planes[name]
-        self.unusable = np.int32(unusable)
+            unusable |= plane_bits(planes, name)
+        self.unusable = dtype.type(unusable)
         img = np.asarray(t.image, dtype=np.float32)
         var = np.asarray(t.variance, dtype=np.float32)
         bad = ~(np.isfinite(img) & np.isfinite(var))
@@ -197,7 +252,7 @@ class _Source:
             img = np.where(bad, 0.0, img).astype(np.float32)
             var = np.where(bad, 0.0, var).astype(np.float32)
             mask = mask.copy()
-            mask[bad] |= np.int32(1 << planes["NO_DATA"])
+            mask[bad] |= dtype.type(1 << planes["NO_DATA"])
         # A flat view (no copy: a padded copy per patch cost ~40 MB of peak memory each).
         self.mask_flat = np.ascontiguousarray(mask).ravel()
         # Zero-copy views of image and variance (stacking them into one tensor cost ~200 MB of
@@ -283,12 +338,15 @@ def build_template(
     if not templates:
         raise InputError(science.path, "no template image given")
     x0, y0, nx, ny, out_wcs = output_grid(science, grow)
-    if len(templates) == 1 and _same_grid(templates[0], x0, y0, nx, ny, out_wcs):
-        report(progress, STAGE, 1.0, "template already on the science grid")
-        return templates[0]
+    if len(templates) == 1:
+        copied = _copy_on_grid(templates[0], x0, y0, nx, ny, out_wcs)
+        if copied is not None:
+            report(progress, STAGE, 1.0, "template already on the science grid: copied")
+            return copied
 
     planes = _union_planes(templates)
-    nodata = np.int32(1 << planes["NO_DATA"])
+    dtype = mask_dtype(planes)
+    nodata = dtype.type(1 << planes["NO_DATA"])
     report(progress, STAGE, 0.0, f"mapping {len(templates)} template(s)")
     sources = []
     for t in templates:
@@ -305,7 +363,7 @@ def build_template(
 
     image = np.zeros((ny, nx), dtype=np.float32)
     variance = np.zeros((ny, nx), dtype=np.float32)
-    mask = np.zeros((ny, nx), dtype=np.int32)
+    mask = np.zeros((ny, nx), dtype=dtype)
     starts = list(range(0, ny, BLOCK_ROWS))
 
     def submit(r0: int) -> tuple[int, int, list]:
@@ -366,8 +424,8 @@ def _mosaic_block(warped, r0, r1, nx, nodata, image, variance, mask) -> None:
     sw = np.zeros(shape, dtype=np.float32)
     swi = np.zeros(shape, dtype=np.float32)
     swv = np.zeros(shape, dtype=np.float32)
-    mk_interior = np.zeros(shape, dtype=np.int32)
-    mk_border = np.zeros(shape, dtype=np.int32)
+    mk_interior = np.zeros(shape, dtype=mask.dtype)
+    mk_border = np.zeros(shape, dtype=mask.dtype)
     any_interior = np.zeros(shape, dtype=bool)
     for src, c0, c1, img, var, mk, inside, interior in warped:
         usable = inside & ((mk & src.unusable) == 0) & (var > 0)

@@ -1,95 +1,148 @@
 """Qt-free viewer state and display preparation (glue/napari style).
 
-The viewer's state lives in plain observable objects (:class:`FrameState`, :class:`ViewerState`,
-:class:`SourceSet`) that Qt widgets bind to, so the state can be tested, saved and restored
-without a window. Display preparation (``display_copy``, ``compute_levels``, ``stretch_curve``)
-is pure numpy/astropy.
-
-Stretch choice (measured, see tests/benchmarks): a stretch is applied through the colour lookup
-table (``stretch_curve`` composed with the colormap, 4096 entries) instead of recomputing the
-display copy, so changing the stretch costs one LUT rebuild (< 1 ms) rather than a pass over the
-16 Mpix image (~150-400 ms for astropy's stretches on 4k x 4k).
+The viewer's state lives in psygnal-evented dataclasses (:class:`FrameState`,
+:class:`ViewerState`: one signal per field, values checked on every assignment, batched
+updates) and in :class:`SourceSet`; Qt widgets bind to them (:mod:`diascan.qt.qt_bind`), so the
+state can be tested, saved and restored without a window. The display maths (limits, stretches, lookup tables, mask overlays) is in
+:mod:`diascan.display`; :func:`prepare_display` applies it to the frames.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from psygnal import Signal, SignalGroupDescriptor
 
-STRETCHES = ("linear", "sqrt", "log", "asinh")
-LIMIT_MODES = ("zscale", "minmax", "99.5%", "99%", "95%")
-COLORMAPS = ("grey", "viridis", "inferno", "magma", "CET-D1")
-FRAMES = ("science", "template", "difference")
+from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
+from diascan.evented import batch
+from diascan.io.mask_planes import spellings
+from diascan.session.model import FLAG_PREFIX
+from diascan.stamps import FRAME_ORDER as FRAMES
+
 STATUSES = ("matched", "unmatched", "target", "missing")
 
-#: Number of pixels used to compute display limits (a strided subsample of the image).
-LEVEL_SAMPLE = 250_000
+
+# -- validation on set -------------------------------------------------------------------------
+# Each check returns the value to store (normalised) or raises ValueError naming the problem;
+# the state's __setattr__ runs them, so a bad value is refused wherever it comes from (a
+# widget, a session file, a script), and psygnal emits only accepted changes.
 
 
-class Observable:
-    """Tiny observer: attribute assignments to fields in ``_observed`` call listeners.
+def _choice(name: str, choices: Sequence[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"bad {name} {value!r}: one of {', '.join(choices)}")
+        return value
 
-    ``obj.connect(callback)`` registers ``callback(name, value)``; assigning an observed attribute
-    to a new value notifies every callback.
-    """
+    return check
 
-    _observed: tuple[str, ...] = ()
 
-    def __init__(self) -> None:
-        object.__setattr__(self, "_listeners", [])
+def _unit_interval(name: str, optional: bool = False) -> Callable[[Any], float | None]:
+    def check(value: Any) -> float | None:
+        if value is None and optional:
+            return None
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"bad {name} {value!r}: a number from 0 to 1") from None
+        if not 0.0 <= v <= 1.0:  # NaN fails too
+            raise ValueError(f"bad {name} {value!r}: a number from 0 to 1")
+        return v
 
-    def connect(self, callback: Callable[[str, Any], None]) -> None:
-        """Register ``callback(name, value)`` called after an observed attribute changes."""
-        self._listeners.append(callback)
+    return check
 
-    def disconnect(self, callback: Callable[[str, Any], None]) -> None:
-        if callback in self._listeners:
-            self._listeners.remove(callback)
 
-    def notify(self, name: str) -> None:
-        """Tell every listener that ``name`` changed (for in-place changes of mutable fields)."""
-        value = getattr(self, name)
-        for cb in list(self._listeners):
-            cb(name, value)
+def _names(name: str) -> Callable[[Any], frozenset[str]]:
+    def check(value: Any) -> frozenset[str]:
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            raise ValueError(f"bad {name} {value!r}: a list of names")
+        return frozenset(str(v) for v in value)
+
+    return check
+
+
+def _optional_int(name: str) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"bad {name} {value!r}: an integer or none")
+        return int(value)
+
+    return check
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"bad name {value!r}: text or none")
+    return value
+
+
+def _blink_index(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+            or not 0 <= value < len(FRAMES):
+        raise ValueError(f"bad blink index {value!r}: 0 to {len(FRAMES) - 1}")
+    return int(value)
+
+
+def _levels(value: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad levels {value!r}: two numbers") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"bad levels {value!r}: finite, low <= high")
+    return lo, hi
+
+
+def _view_range(value: Any) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    if value is None:
+        return None
+    try:
+        (xa, xb), (ya, yb) = ((float(a), float(b)) for a, b in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad view range {value!r}: [[x_min, x_max], [y_min, y_max]]") from None
+    if not all(np.isfinite([xa, xb, ya, yb])) or xb <= xa or yb <= ya:
+        raise ValueError(f"bad view range {value!r}: finite, min < max")
+    return (xa, xb), (ya, yb)
+
+
+class _Checked:
+    """Runs the class's ``_checks`` on every assignment (before psygnal compares and emits)."""
+
+    _checks: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
-        old = getattr(self, name, _MISSING)
-        object.__setattr__(self, name, value)
-        if name in self._observed and not _same(old, value):
-            self.notify(name)
+        check = self._checks.get(name)
+        super().__setattr__(name, value if check is None else check(value))
 
 
-_MISSING = object()
+@dataclass
+class FrameState(_Checked):
+    """Display settings of one frame: stretch, limits mode, colormap, symmetric, levels.
 
+    Evented (psygnal): ``frame.events.stretch.connect(callback)`` calls ``callback(new,
+    old)`` (or fewer arguments) after each change; a bad value raises ``ValueError``.
+    """
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # arrays and odd types: treat as changed
-        return False
+    stretch: str = "linear"
+    limits: str = "zscale"
+    colormap: str = "grey"
+    symmetric: bool = False
+    levels: tuple[float, float] = (0.0, 1.0)
 
-
-class FrameState(Observable):
-    """Display settings of one frame: stretch, limits mode, colormap, levels."""
-
-    _observed = ("stretch", "limits", "colormap", "levels", "symmetric")
-
-    def __init__(
-        self,
-        stretch: str = "linear",
-        limits: str = "zscale",
-        colormap: str = "grey",
-        symmetric: bool = False,
-    ) -> None:
-        super().__init__()
-        self.stretch = stretch
-        self.limits = limits
-        self.colormap = colormap
-        self.symmetric = symmetric
-        self.levels: tuple[float, float] = (0.0, 1.0)
+    events: ClassVar[SignalGroupDescriptor] = SignalGroupDescriptor()
+    _checks: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "stretch": _choice("stretch", STRETCHES),
+        "limits": _choice("limits", LIMIT_MODES),
+        "colormap": _choice("colormap", COLORMAPS),
+        "symmetric": bool,
+        "levels": _levels,
+    }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,48 +153,65 @@ class FrameState(Observable):
         }
 
 
-class ViewerState(Observable):
-    """Everything the viewer shows apart from the data: selection, blink, masks, filters."""
+def _default_frames() -> dict[str, FrameState]:
+    return {
+        "science": FrameState(),
+        "template": FrameState(),
+        "difference": FrameState(limits="zscale", symmetric=True),
+    }
 
-    _observed = (
-        "selected_id",
-        "blink_index",
-        "single",
-        "mask_alpha",
-        "threshold",
-        "hidden_statuses",
-        "model_name",
-        "mask_planes_on",
-        "hidden_labels",
-        "view_range",
-        "hide_scores",
-    )
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: dict[str, FrameState] = {
-            "science": FrameState(),
-            "template": FrameState(),
-            "difference": FrameState(limits="zscale", symmetric=True),
-        }
-        self.selected_id: int | None = None
-        self.blink_index = 0
-        self.single = False
-        self.mask_planes_on: frozenset[str] = frozenset()
-        self.mask_alpha = 0.5
-        self.threshold: float | None = None
-        self.hidden_statuses: frozenset[str] = frozenset()
-        self.model_name: str | None = None
-        #: Labels whose sources the table and markers hide ("hide labelled sources"); set by
-        #: the label controller, not saved with the view (the session keeps that option).
-        self.hidden_labels: frozenset[str] = frozenset()
-        #: Visible region of the linked frames, ``((x_min, x_max), (y_min, y_max))`` in parent
-        #: pixels, or None for "the whole image"; kept up to date by the frames while panning.
-        self.view_range: tuple[tuple[float, float], tuple[float, float]] | None = None
-        #: "Hide model scores while labelling": markers, cutouts and plots show no scores.
-        #: Mirrors the label controller's option, not saved with the view (the session keeps
-        #: that option).
-        self.hide_scores = False
+@dataclass
+class ViewerState(_Checked):
+    """Everything the viewer shows apart from the data: selection, blink, masks, filters.
+
+    Evented (psygnal): every field has its signal, ``state.events.<field>``, emitted with
+    ``(new, old)`` after a change; a bad value raises ``ValueError`` and changes nothing.
+    :meth:`batch` groups changes (one emission per changed field at its end). The frames'
+    settings are :class:`FrameState` objects in :attr:`frames`, each with its own signals.
+    """
+
+    frames: dict[str, FrameState] = field(default_factory=_default_frames)
+    selected_id: int | None = None
+    blink_index: int = 0
+    single: bool = False
+    mask_planes_on: frozenset[str] = frozenset()
+    mask_alpha: float = 0.5
+    threshold: float | None = None
+    hidden_statuses: frozenset[str] = frozenset()
+    model_name: str | None = None
+    #: Labels whose sources the table and markers hide ("hide labelled sources"); set by
+    #: the label controller, not saved with the view (the session keeps that option).
+    hidden_labels: frozenset[str] = frozenset()
+    #: Visible region of the linked frames, ``((x_min, x_max), (y_min, y_max))`` in parent
+    #: pixels, or None for "the whole image"; kept up to date by the frames while panning.
+    view_range: tuple[tuple[float, float], tuple[float, float]] | None = None
+    #: "Hide model scores while labelling": markers, cutouts and plots show no scores.
+    #: Mirrors the label controller's option, not saved with the view (the session keeps
+    #: that option).
+    hide_scores: bool = False
+
+    events: ClassVar[SignalGroupDescriptor] = SignalGroupDescriptor()
+    _checks: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "selected_id": _optional_int("selected id"),
+        "blink_index": _blink_index,
+        "single": bool,
+        "mask_planes_on": _names("mask planes"),
+        "mask_alpha": _unit_interval("mask transparency"),
+        "threshold": _unit_interval("score threshold", optional=True),
+        "hidden_statuses": _names("hidden statuses"),
+        "model_name": _optional_str,
+        "hidden_labels": _names("hidden labels"),
+        "view_range": _view_range,
+        "hide_scores": bool,
+    }
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Change several fields (of the frames too) with one emission per changed field,
+        after the last change (:func:`diascan.evented.batch`)."""
+        with batch(self, *self.frames.values()):
+            yield
 
     def blink(self, step: int = 1) -> int:
         """Advance the blink frame by ``step`` (negative = backwards); returns the new index.
@@ -158,8 +228,10 @@ class ViewerState(Observable):
         return FRAMES[self.blink_index]
 
     def toggle_mask_plane(self, name: str, on: bool) -> None:
-        planes = set(self.mask_planes_on)
-        (planes.add if on else planes.discard)(name)
+        """Show or hide plane ``name``, under either spelling (``SAT`` is ``SATURATED``)."""
+        planes = set(self.mask_planes_on) - set(spellings(name))
+        if on:
+            planes.add(name)
         self.mask_planes_on = frozenset(planes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,83 +257,54 @@ class ViewerState(Observable):
         return state
 
     def update_from_dict(self, data: dict[str, Any], selection: bool = True) -> list[str]:
-        """Apply :meth:`to_dict` output in place (listeners fire); returns the skipped keys.
+        """Apply :meth:`to_dict` output in place, in one :meth:`batch`; returns the skipped
+        keys.
 
-        Values are validated: a stale or hand-edited setting is skipped, never half applied.
+        Every value goes through the same checks as an assignment: a stale or hand-edited
+        setting is skipped, never half applied (a frame's settings all or none).
         ``selection=False`` leaves ``selected_id`` alone.
         """
         skipped: list[str] = []
-        for key, value in (data or {}).items():
-            try:
-                if key == "frames":
-                    for name, fd in dict(value).items():
-                        if name not in self.frames:
-                            raise ValueError(f"unknown frame {name!r}")
-                        _update_frame(self.frames[name], fd)
-                elif key == "selected_id":
-                    if selection:
-                        self.selected_id = None if value is None else int(value)
-                elif key == "blink_index":
-                    self.blink_index = int(value) % len(FRAMES)
-                elif key == "single":
-                    self.single = bool(value)
-                elif key == "mask_planes_on":
-                    self.mask_planes_on = frozenset(str(v) for v in value)
-                elif key == "mask_alpha":
-                    self.mask_alpha = min(1.0, max(0.0, float(value)))
-                elif key == "threshold":
-                    self.threshold = None if value is None else float(value)
-                elif key == "hidden_statuses":
-                    self.hidden_statuses = frozenset(str(v) for v in value)
-                elif key == "model_name":
-                    self.model_name = None if value is None else str(value)
-                elif key == "view_range":
-                    self.view_range = None if value is None else _check_range(value)
-                else:
-                    raise KeyError(key)
-            except (KeyError, TypeError, ValueError):
-                skipped.append(key)
+        with self.batch():
+            for key, value in (data or {}).items():
+                try:
+                    if key == "frames":
+                        _update_frames(self.frames, value)
+                    elif key == "selected_id":
+                        if selection:
+                            self.selected_id = None if value is None else int(value)
+                    elif key == "blink_index":
+                        self.blink_index = int(value) % len(FRAMES)
+                    elif key in _RESTORED:
+                        setattr(self, key, value)
+                    else:
+                        raise KeyError(key)
+                except (KeyError, TypeError, ValueError):
+                    skipped.append(key)
         return skipped
 
 
-def _check_range(value: Any) -> tuple[tuple[float, float], tuple[float, float]]:
-    (xa, xb), (ya, yb) = ((float(a), float(b)) for a, b in value)
-    if not all(np.isfinite([xa, xb, ya, yb])) or xb <= xa or yb <= ya:
-        raise ValueError(f"bad view range {value!r}")
-    return (xa, xb), (ya, yb)
+#: View keys restored as they are (their checks convert and validate them).
+_RESTORED = ("single", "mask_planes_on", "mask_alpha", "threshold", "hidden_statuses",
+             "model_name", "view_range")
 
 
-def _update_frame(frame: FrameState, data: dict[str, Any]) -> None:
-    checks = {"stretch": STRETCHES, "limits": LIMIT_MODES, "colormap": COLORMAPS}
-    for k, v in dict(data).items():
-        if k in checks:
-            if v not in checks[k]:
-                raise ValueError(f"bad {k} {v!r}")
-            setattr(frame, k, v)
-        elif k == "symmetric":
-            frame.symmetric = bool(v)
+def _update_frames(frames: dict[str, FrameState], data: Any) -> None:
+    """Apply saved frame settings; raises ValueError before changing anything if one is bad."""
+    checked: list[tuple[FrameState, str, Any]] = []
+    for name, fd in dict(data).items():
+        if name not in frames:
+            raise ValueError(f"unknown frame {name!r}")
+        frame = frames[name]
+        for k, v in dict(fd).items():
+            if k in ("stretch", "limits", "colormap", "symmetric"):
+                checked.append((frame, k, FrameState._checks[k](v)))
+    for frame, k, v in checked:
+        setattr(frame, k, v)
 
 
 # ---------------------------------------------------------------------------------------------
 # Display preparation
-
-
-def display_copy(image: np.ndarray, max_side: int | None = None) -> np.ndarray:
-    """Float32, C-contiguous, NaN/inf-free copy of ``image`` for display (made once per frame).
-
-    With ``max_side`` the copy is block-subsampled by an integer stride so no side exceeds it.
-    Non-finite pixels are replaced by the median of the finite ones (0 if none).
-    """
-    arr = np.asarray(image)
-    if max_side is not None and max(arr.shape) > max_side:
-        step = int(np.ceil(max(arr.shape) / max_side))
-        arr = arr[::step, ::step]
-    out = np.array(arr, dtype=np.float32, order="C", copy=True)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        good = out[~bad]
-        out[bad] = np.float32(np.median(good[:: max(1, good.size // LEVEL_SAMPLE)])) if good.size else 0.0
-    return out
 
 
 def prepare_display(
@@ -281,94 +324,6 @@ def prepare_display(
     return out
 
 
-def sample(image: np.ndarray, n: int = LEVEL_SAMPLE) -> np.ndarray:
-    """A strided subsample of about ``n`` finite pixels of ``image`` (flattened)."""
-    flat = np.asarray(image).ravel()
-    step = max(1, flat.size // n)
-    s = flat[::step]
-    return s[np.isfinite(s)]
-
-
-def compute_levels(
-    image_sample: np.ndarray, mode: str = "zscale", symmetric: bool = False
-) -> tuple[float, float]:
-    """Display limits ``(lo, hi)`` of a (sub)sample with astropy's interval classes.
-
-    ``mode``: 'zscale', 'minmax' or a percentile like '99.5%' / '99.5'. ``symmetric`` makes the
-    limits ``(-m, m)`` around zero with ``m = max(|lo|, |hi|)`` (difference images).
-    """
-    from astropy.visualization import MinMaxInterval, PercentileInterval, ZScaleInterval
-
-    data = sample(image_sample)
-    if data.size == 0:
-        return (0.0, 1.0)
-    if mode == "zscale":
-        interval = ZScaleInterval()
-    elif mode == "minmax":
-        interval = MinMaxInterval()
-    else:
-        try:
-            pct = float(str(mode).rstrip("%"))
-        except ValueError:
-            raise ValueError(f"unknown limits mode {mode!r}") from None
-        interval = PercentileInterval(pct)
-    lo, hi = (float(v) for v in interval.get_limits(data))
-    if symmetric:
-        m = max(abs(lo), abs(hi))
-        lo, hi = -m, m
-    if not hi > lo:
-        hi = lo + 1.0
-    return lo, hi
-
-
-def stretch_curve(name: str, n: int = 4096) -> np.ndarray:
-    """The stretch ``name`` evaluated on ``n`` points of [0, 1] (for a colour lookup table)."""
-    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, SqrtStretch
-
-    stretches = {
-        "linear": LinearStretch,
-        "sqrt": SqrtStretch,
-        "log": LogStretch,
-        "asinh": AsinhStretch,
-    }
-    if name not in stretches:
-        raise ValueError(f"unknown stretch {name!r}; one of {', '.join(stretches)}")
-    x = np.linspace(0.0, 1.0, n)
-    return np.clip(stretches[name]()(x, clip=True), 0.0, 1.0)
-
-
-def apply_stretch(image: np.ndarray, levels: tuple[float, float], name: str) -> np.ndarray:
-    """Normalise ``image`` to [0, 1] with ``levels`` and apply the stretch (slow path, for tests
-    and benchmarks comparing against the lookup-table route)."""
-    from astropy.visualization import AsinhStretch, LinearStretch, LogStretch, SqrtStretch
-
-    lo, hi = levels
-    norm = np.clip((np.asarray(image, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
-    cls = {"linear": LinearStretch, "sqrt": SqrtStretch, "log": LogStretch,
-           "asinh": AsinhStretch}[name]
-    return cls()(norm, clip=True)
-
-
-def mask_overlay(
-    mask: np.ndarray,
-    planes: dict[str, int],
-    on: Iterable[str],
-    colors: dict[str, tuple[int, int, int]],
-    alpha: float,
-) -> np.ndarray | None:
-    """An RGBA uint8 overlay (H, W, 4) of the mask planes in ``on``; None if none is on."""
-    names = [p for p in on if p in planes]
-    if not names:
-        return None
-    out = np.zeros((*mask.shape, 4), dtype=np.uint8)
-    a = int(round(255 * float(np.clip(alpha, 0.0, 1.0))))
-    for name in names:
-        hit = (mask & (1 << planes[name])) != 0
-        r, g, b = colors.get(name, (255, 0, 255))
-        out[hit] = (r, g, b, a)
-    return out
-
-
 def planes_set(value: int, planes: dict[str, int]) -> list[str]:
     """Names of the mask planes whose bit is set in ``value``."""
     return [name for name, bit in sorted(planes.items(), key=lambda kv: kv[1]) if value >> bit & 1]
@@ -376,92 +331,251 @@ def planes_set(value: int, planes: dict[str, int]) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Sources
+#
+# A SourceSet is a table held as a dict of numpy columns (one array per column, in order).
+# Chosen over an astropy Table and pyarrow: the window writes scores and labels in place, per
+# batch, while a rescore streams in, and reads single cells for the table view; a numpy array
+# takes ``score[rows] = values`` with no copy and no wrapper per access, where a pyarrow array
+# is immutable (every batch would rebuild the column) and an astropy Table adds a Column
+# object, units and meta to every access. The attributes (``sources.x``, ``.score``,
+# ``.labels``...) are those same arrays, so writing through one is writing the column. Exports
+# build their astropy Table from the session (diascan.session.export).
+
+#: The columns every SourceSet has: name -> (attribute, input names tried in order, kind).
+#: kind: "float" (NaN = missing), "int" (a masked array where missing), "text" (objects).
+CORE_COLUMNS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "id": ("ids", ("id", "diaSourceId"), "id"),
+    "label": ("labels", (), "label"),
+    "status": ("status", ("status",), "text"),
+    "score": ("score", ("score",), "float"),
+    "original_reliability": ("original", ("original_reliability", "reliability"), "float"),
+    "snr": ("snr", ("snr", "significance"), "float"),
+    "psfFlux": ("flux", ("psfFlux", "flux", "base_PsfFlux_instFlux"), "float"),
+    "x": ("x", ("x", "base_SdssCentroid_x"), "float"),
+    "y": ("y", ("y", "base_SdssCentroid_y"), "float"),
+    "ra": ("ra", ("ra", "coord_ra_deg"), "float"),
+    "dec": ("dec", ("dec", "coord_dec_deg"), "float"),
+    #: the matched catalog row's id (the pipeline writes -1 for an unmatched detection)
+    "diaSourceId": ("dia_source_id", ("diaSourceId",), "int"),
+    "visit": ("visit", ("visit",), "int"),
+    "detector": ("detector", ("detector",), "int"),
+}
+#: Other names the filter knows a core column by (the table view's headers).
+COLUMN_ALIASES = {"reliability": "original_reliability", "flux": "psfFlux"}
 
 
-def _col(table: Any, *names: str) -> np.ndarray | None:
-    cols = getattr(table, "colnames", None) or list(getattr(table, "columns", []))
-    for n in names:
-        if n in cols:
-            return np.asarray(table[n])
-    return None
+def _as_array(values: Any) -> np.ndarray:
+    """A column as a plain numpy array, or a numpy masked array if it has a mask (never an
+    astropy Column: it would carry its table's name, units and formats along)."""
+    if np.ma.isMaskedArray(values):
+        return np.ma.MaskedArray(np.asarray(values.data), mask=np.ma.getmaskarray(values))
+    return np.asarray(values)
 
 
-@dataclass
+def _int_column(values: Any, n: int) -> np.ma.MaskedArray:
+    """An int64 column, masked where missing (None, a masked value, NaN or negative: the
+    pipeline's -1 for "none")."""
+    if values is None:
+        return np.ma.masked_all(n, dtype=np.int64)
+    arr = np.ma.asarray(_as_array(values))
+    if arr.dtype.kind == "f":
+        arr = np.ma.masked_invalid(arr)
+    elif arr.dtype.kind == "O":
+        arr = np.ma.masked_equal(arr, None)
+    out = np.ma.array(arr.filled(-1).astype(np.int64), mask=np.ma.getmaskarray(arr), copy=True)
+    out[out.filled(0) < 0] = np.ma.masked
+    return out
+
+
+def _constant_int(value: int | None, n: int) -> np.ma.MaskedArray:
+    out = np.ma.masked_all(n, dtype=np.int64)
+    if value is not None:
+        out[:] = int(value)
+    return out
+
+
+def _plain_column(values: Any) -> np.ndarray | None:
+    """A table column as a 1-d array (text as str, masked kept), or None if it is not one."""
+    arr = _as_array(values)
+    if arr.ndim != 1:
+        return None  # vector cells: not a table column here
+    if arr.dtype.kind == "S":
+        arr = np.char.decode(arr, "utf-8", "replace")
+    if np.ma.isMaskedArray(arr):
+        if arr.dtype.kind == "f":
+            return arr.filled(np.nan)  # a missing number is NaN, as in the core columns
+        if not np.ma.getmaskarray(arr).any():
+            return arr.data  # no missing cell: a plain array
+    return arr
+
+
+def _names(table: Any) -> list[str]:
+    return list(getattr(table, "colnames", None) or list(getattr(table, "columns", None) or
+                                                          table.keys()))
+
+
 class SourceSet:
-    """Detections as plain arrays, with scores/labels that change while the viewer runs.
+    """The viewer's detections: a table of numpy columns with scores and labels that change
+    while the viewer runs.
 
-    Listeners registered with :meth:`connect` get ``callback(kind, indices)`` with kind
-    'scores', 'labels' or 'reset'.
+    :attr:`columns` holds every column (name -> array, in table order): the
+    :data:`CORE_COLUMNS` (always there) and any other column of the pipeline's table
+    (``pixelFlags_*``, ``psfFluxErr``, alert fields...). The attributes ``ids``, ``x``, ``y``,
+    ``ra``, ``dec``, ``snr``, ``flux``, ``original``, ``score``, ``status``, ``labels``,
+    ``dia_source_id``, ``visit``, ``detector`` are the core columns themselves (not copies).
+    Integer columns with missing values (``diaSourceId`` of an unmatched detection, an
+    unknown visit) are numpy masked arrays.
+
+    ``changed(kind, rows)`` (psygnal) is emitted with kind 'scores' or 'labels' and the row
+    indices after :meth:`set_scores` / :meth:`set_label(s)`; :meth:`connect` connects to it.
     """
 
-    ids: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    ra: np.ndarray
-    dec: np.ndarray
-    snr: np.ndarray
-    flux: np.ndarray
-    original: np.ndarray
-    score: np.ndarray
-    status: np.ndarray
-    labels: list[str | None] = field(default_factory=list)
-    _listeners: list[Callable[[str, np.ndarray], None]] = field(default_factory=list, repr=False)
+    changed = Signal(str, object)
 
-    def __post_init__(self) -> None:
-        if not self.labels:
-            self.labels = [None] * len(self.ids)
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        n = len(next(iter(columns.values()))) if columns else 0
+        cols: dict[str, Any] = {}
+        for name, (_attr, _inputs, kind) in CORE_COLUMNS.items():
+            value = columns.get(name)
+            cols[name] = _core_column(kind, value, n)
+        for name, value in columns.items():
+            if name not in cols:
+                arr = _plain_column(value)
+                if arr is not None:
+                    cols[name] = arr
+        for name, arr in cols.items():
+            if len(arr) != n:
+                raise ValueError(f"column {name} has {len(arr)} rows, not {n}")
+        self.columns: dict[str, Any] = cols
         self._index = {int(i): k for k, i in enumerate(self.ids)}
 
+    # -- the core columns, by the names the frames, gallery and plots use ----------------
+    @property
+    def ids(self) -> np.ndarray:
+        return self.columns["id"]
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.columns["x"]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.columns["y"]
+
+    @property
+    def ra(self) -> np.ndarray:
+        return self.columns["ra"]
+
+    @property
+    def dec(self) -> np.ndarray:
+        return self.columns["dec"]
+
+    @property
+    def snr(self) -> np.ndarray:
+        return self.columns["snr"]
+
+    @property
+    def flux(self) -> np.ndarray:
+        return self.columns["psfFlux"]
+
+    @property
+    def original(self) -> np.ndarray:
+        return self.columns["original_reliability"]
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.columns["score"]
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.columns["status"]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.columns["label"]
+
+    @property
+    def dia_source_id(self) -> np.ndarray:
+        return self.columns["diaSourceId"]
+
+    @property
+    def visit(self) -> np.ndarray:
+        return self.columns["visit"]
+
+    @property
+    def detector(self) -> np.ndarray:
+        return self.columns["detector"]
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.columns["id"])
 
     @classmethod
-    def from_table(cls, table: Any) -> SourceSet:
-        """Build from the pipeline's detections table (missing columns become NaN/'unmatched')."""
-        n = len(table)
+    def from_table(cls, table: Any, visit: int | None = None,
+                   detector: int | None = None) -> SourceSet:
+        """Build from the pipeline's detections table (an astropy Table, a dict of arrays).
 
-        def num(*names: str) -> np.ndarray:
-            c = _col(table, *names)
-            # Always a copy: scores are written in place and must not alter the caller's table.
-            return np.full(n, np.nan) if c is None else np.array(c, dtype=float, copy=True)
+        Core columns are found by their input names (:data:`CORE_COLUMNS`; missing ones become
+        NaN, 'unmatched' or masked); every other 1-d column is kept under its own name.
+        ``visit`` / ``detector`` fill those columns when the table has none (the science
+        image's; a table of alerts has its own per row).
+        """
+        names = _names(table)
+        n = len(table[names[0]]) if names else 0
+        cols: dict[str, Any] = {}
+        used: set[str] = set()
+        for name, (_attr, inputs, _kind) in CORE_COLUMNS.items():
+            found = next((c for c in inputs if c in names), None)
+            if found is not None:
+                cols[name] = table[found]
+                used.add(found)
+        if "visit" not in cols:
+            cols["visit"] = _constant_int(visit, n)
+        if "detector" not in cols:
+            cols["detector"] = _constant_int(detector, n)
+        if "id" not in cols:
+            cols["id"] = np.arange(n, dtype=np.int64)
+        for name in names:
+            if name not in used and name not in cols:
+                cols[name] = table[name]
+        return cls(cols)
 
-        ids = _col(table, "id", "diaSourceId")
-        ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-        status = _col(table, "status")
-        status = np.full(n, "unmatched", dtype=object) if status is None else status.astype(object)
-        return cls(
-            ids=ids,
-            x=num("x", "base_SdssCentroid_x"),
-            y=num("y", "base_SdssCentroid_y"),
-            ra=num("ra", "coord_ra_deg"),
-            dec=num("dec", "coord_dec_deg"),
-            snr=num("snr", "significance"),
-            flux=num("psfFlux", "flux", "base_PsfFlux_instFlux"),
-            original=num("original_reliability", "reliability"),
-            score=num("score"),
-            status=np.array([str(s) for s in status], dtype=object),
-        )
+    @classmethod
+    def empty(cls) -> SourceSet:
+        return cls({"id": np.empty(0, dtype=np.int64)})
 
-    def connect(self, callback: Callable[[str, np.ndarray], None]) -> None:
-        self._listeners.append(callback)
+    # -- columns ---------------------------------------------------------------------------
+    @property
+    def flag_names(self) -> list[str]:
+        """The pixel flag columns (``pixelFlags_*``), in table order."""
+        return [c for c in self.columns if c.startswith(FLAG_PREFIX)]
 
-    def _emit(self, kind: str, indices: np.ndarray) -> None:
-        for cb in list(self._listeners):
-            cb(kind, indices)
+    def filter_columns(self) -> dict[str, Any]:
+        """Every column for :func:`diascan.filter_expressions.compile_filter` (which matches
+        names in any case), with the table view's names for the core ones (``reliability``,
+        ``flux``)."""
+        cols = dict(self.columns)
+        for alias, name in COLUMN_ALIASES.items():
+            cols.setdefault(alias, cols[name])
+        return cols
+
+    # -- changes -----------------------------------------------------------------------------
+    def connect(self, callback: Callable[[str, np.ndarray], Any]) -> None:
+        """``callback(kind, rows)`` after scores or labels change (:attr:`changed`)."""
+        self.changed.connect(callback)
 
     def index_of(self, source_id: int) -> int | None:
         """Row index of ``source_id`` or None."""
         return self._index.get(int(source_id))
 
     def set_scores(self, indices: Sequence[int] | np.ndarray, scores: Sequence[float]) -> None:
-        """Store recomputed scores for rows ``indices`` and notify listeners."""
+        """Store recomputed scores for rows ``indices`` (in place) and notify listeners."""
         idx = np.asarray(indices, dtype=int)
         self.score[idx] = np.asarray(scores, dtype=float)
-        self._emit("scores", idx)
+        self.changed.emit("scores", idx)
 
     def set_label(self, index: int, label: str | None) -> None:
         self.labels[index] = label
-        self._emit("labels", np.array([index]))
+        self.changed.emit("labels", np.array([index]))
 
     def set_labels(self, indices: Sequence[int], labels: Sequence[str | None]) -> None:
         """Set several labels with one 'labels' notification (e.g. "remaining -> bogus")."""
@@ -469,7 +583,7 @@ class SourceSet:
         for i, lab in zip(idx, labels, strict=True):
             self.labels[int(i)] = lab
         if len(idx):
-            self._emit("labels", idx)
+            self.changed.emit("labels", idx)
 
     def visible(
         self, threshold: float | None, hidden: Iterable[str] = (),
@@ -500,72 +614,29 @@ class SourceSet:
             return None
         return k
 
-    def find(self, text: str, wcs: Any = None) -> int | None:
-        """Row index for a go-to string: an id, or 'RA,DEC' in degrees (nearest source)."""
-        text = text.strip()
-        if "," in text or " " in text.strip():
-            parts = [p for p in text.replace(",", " ").split() if p]
-            if len(parts) != 2:
-                raise ValueError(f"cannot read {text!r} as 'RA,DEC' in degrees")
-            ra, dec = (float(p) for p in parts)
-            if not np.isfinite(self.ra).any():
-                return None
-            from astropy.coordinates import SkyCoord
 
-            coords = SkyCoord(self.ra, self.dec, unit="deg")
-            sep = coords.separation(SkyCoord(ra, dec, unit="deg")).deg
-            return int(np.nanargmin(sep))
-        try:
-            return self.index_of(int(text))
-        except ValueError:
-            raise ValueError(f"cannot read {text!r} as a source id or 'RA,DEC'") from None
+def _core_column(kind: str, value: Any, n: int) -> Any:
+    """A core column of ``kind`` from input ``value`` (None: the column's missing values).
 
-
-# ---------------------------------------------------------------------------------------------
-# Rescoring in batches (called from the viewer's worker thread; Qt-free)
-
-
-def _stamps(x, y, diff, sci, tmpl, size: int = 51) -> np.ndarray:
-    """(N, 3, size, size) stamps [difference, science, template] via diascan.cutouts."""
-    from diascan.cutouts import cut_stamps
-
-    return np.asarray(cut_stamps(x, y, diff, sci, tmpl, size=size), dtype=np.float32)
-
-
-def rescore_batches(
-    model: Any,
-    sources: SourceSet,
-    indices: Sequence[int] | np.ndarray,
-    difference: Any,
-    science: Any,
-    template: Any,
-    *,
-    batch_size: int = 64,
-    on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
-    progress: Callable[[str, float, str], None] | None = None,
-    cancel: Any = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Score rows ``indices`` of ``sources`` with ``model.score_stamps`` batch by batch.
-
-    ``on_batch(indices, scores)`` is called after each batch (the viewer streams results into its
-    table); cancellation is checked between batches. Returns all ``(indices, scores)``.
-    """
-    from diascan.progress import check, report
-
-    idx = np.asarray(indices, dtype=int)
-    out = np.full(idx.size, np.nan, dtype=np.float32)
-    n = idx.size
-    report(progress, "score", 0.0, f"scoring {n} sources")
-    for start in range(0, n, batch_size):
-        check(cancel)
-        part = idx[start : start + batch_size]
-        size = int(getattr(model, "stamp_size", 51))
-        stamps = _stamps(sources.x[part], sources.y[part], difference, science, template, size)
-        check(cancel)
-        scores = np.asarray(model.score_stamps(stamps), dtype=np.float32).reshape(-1)
-        out[start : start + part.size] = scores
-        if on_batch is not None:
-            on_batch(part, scores)
-        done = start + part.size
-        report(progress, "score", done / max(n, 1), f"scored {done}/{n}")
-    return idx, out
+    Float columns are always copies: scores are written in place and must not alter the
+    caller's table."""
+    if kind == "float":
+        if value is None:
+            return np.full(n, np.nan)
+        arr = _as_array(value)
+        if np.ma.isMaskedArray(arr):
+            return arr.astype(float).filled(np.nan)  # a new array
+        return np.array(arr, dtype=float, copy=True)
+    if kind == "id":
+        return np.asarray(_as_array(value), dtype=np.int64)
+    if kind == "int":
+        return _int_column(value, n)
+    if kind == "label":
+        out = np.full(n, None, dtype=object)
+        if value is not None:
+            out[:] = list(value)
+        return out
+    # text
+    if value is None:
+        return np.full(n, "unmatched", dtype=object)
+    return np.array([str(v) for v in _plain_column(value)], dtype=object)

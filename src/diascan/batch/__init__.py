@@ -9,7 +9,13 @@
 Dask is imported only when a run starts, so importing this package is cheap.
 """
 
-from diascan.batch.engine import BatchProgress, dashboard_link, dask_client, run_batch
+from diascan.batch.engine import (
+    BatchProgress,
+    check_out_dir,
+    dashboard_link,
+    dask_client,
+    run_batch,
+)
 from diascan.batch.manifest import VisitJob, read_manifest
 from diascan.batch.outputs import read_dataset, read_summary
 from diascan.batch.settings import BatchSettings
@@ -19,6 +25,7 @@ __all__ = [
     "BatchProgress",
     "BatchSettings",
     "VisitJob",
+    "check_out_dir",
     "dashboard_link",
     "dask_client",
     "read_dataset",

@@ -30,6 +30,7 @@ from diascan.batch.manifest import VisitJob, one_line
 from diascan.batch.settings import BatchSettings
 from diascan.batch.task import EVENTS_TOPIC, score_visit, summary_row
 from diascan.errors import InputError
+from diascan.safety import check_output_folder
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,28 @@ def dashboard_link(client: Any, local: bool) -> str | None:
         return None
 
 
+def check_out_dir(
+    out_dir: str | Path,
+    jobs: list[VisitJob],
+    settings: BatchSettings,
+    manifest: str | Path | None = None,
+) -> None:
+    """Refuse an output folder that holds a file the run reads (a visit's file, the model
+    package's, the manifest): the run replaces and deletes files there. Raises
+    :class:`~diascan.errors.OutputError` (see :func:`diascan.safety.check_output_folder`)."""
+    pairs: list[tuple[str, Path]] = [] if manifest is None else [("manifest", Path(manifest))]
+    for job in jobs:
+        for role in ("science", "difference", "template", "catalog"):
+            if job.files.get(role):
+                pairs.append((f"{role} of visit {job.name}", Path(job.files[role])))
+        pairs += [(f"template patch of visit {job.name}", Path(p))
+                  for p in job.files.get("template_patches") or []]  # fmt: skip
+    if settings.model_path:
+        pairs += [("model package file", f) for f in sorted(Path(settings.model_path).iterdir())
+                  if f.is_file()]  # fmt: skip
+    check_output_folder(out_dir, pairs, "--out-dir")
+
+
 def run_batch(
     jobs: list[VisitJob],
     out_dir: str | Path,
@@ -182,9 +205,10 @@ def run_batch(
     then ``not run``); the workers must see ``out_dir`` and the input files at the same paths.
     """
     out_dir = Path(out_dir).absolute()
-    out_dir.mkdir(parents=True, exist_ok=True)
     if settings.score and settings.model_sha256 is None:
         settings = settings.resolved()
+    check_out_dir(out_dir, jobs, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
     outputs.remove_leftovers(out_dir)
     rows: dict[int, dict[str, Any]] = {}
     counts = {"done": 0, "skipped": 0, "failed": 0, "scored": 0}
@@ -291,6 +315,7 @@ __all__ = [
     "BatchProgress",
     "ProgressSink",
     "check_memory_limit",
+    "check_out_dir",
     "dashboard_link",
     "dask_client",
     "default_workers",

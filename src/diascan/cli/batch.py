@@ -12,7 +12,11 @@ import argparse
 import sys
 import time
 
+from diascan.cli.options import number
 from diascan.errors import InputError
+
+#: Most worker processes of a local cluster (each one is a Python process with torch).
+MAX_WORKERS = 1024
 
 #: ``diascan score`` options that describe one visit; with --visits the manifest gives them.
 _ONE_VISIT_OPTIONS = (
@@ -38,9 +42,9 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out-dir", metavar="DIR", help="output folder (with --visits)")
     where = g.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=int, metavar="N",
+        "--workers", type=number(int, 1, MAX_WORKERS), metavar="N",
         help="worker processes of the local Dask cluster, one thread each "
-        "(default: one per CPU core)",
+        f"(1 to {MAX_WORKERS}; default: one per CPU core)",
     )  # fmt: skip
     where.add_argument(
         "--scheduler", metavar="ADDRESS",
@@ -66,7 +70,14 @@ def check_one_visit_args(args: argparse.Namespace) -> None:
 
 def run_visits(args: argparse.Namespace) -> int:
     """``diascan score --visits``: score the manifest's visits; see the module docstring."""
-    from diascan.batch import BatchSettings, dashboard_link, dask_client, read_manifest, run_batch
+    from diascan.batch import (
+        BatchSettings,
+        check_out_dir,
+        dashboard_link,
+        dask_client,
+        read_manifest,
+        run_batch,
+    )
 
     for name in _ONE_VISIT_OPTIONS:
         value = getattr(args, name, None)
@@ -82,6 +93,7 @@ def run_visits(args: argparse.Namespace) -> int:
         threshold=args.threshold, match_radius_arcsec=args.radius,
         with_missing=args.with_missing, rescore=args.overwrite,
     ).resolved()  # fmt: skip
+    check_out_dir(args.out_dir, jobs, settings, manifest=args.visits)  # before the cluster starts
     progress = None if args.quiet else BatchProgressLine()
     with dask_client(args.workers, args.scheduler, args.memory_limit, args.dashboard) as client:
         if args.dashboard:

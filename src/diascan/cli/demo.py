@@ -1,13 +1,16 @@
-"""``diascan demo --out DIR [--small] [--seed N] [--overwrite]``: write the demo data set."""
+"""``diascan demo --out DIR [--small] [--seed N] [--layout L] [--overwrite]``: write the demo."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from diascan.errors import InputError
+from diascan.cli.options import INT64_MAX, number
+from diascan.errors import OutputError, describe_os_error
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -18,7 +21,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--small", action="store_true", help="1024 x 1024 detector (fast, for tests)")
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--seed", type=number(int, 0, INT64_MAX), default=1,
+                   help="random seed (default 1)")
+    p.add_argument(
+        "--layout",
+        choices=("afw", "dp2", "afw-exttype"),
+        default="afw",
+        help="file layout: afw (DP1 Exposure, default), dp2 (lsst.images: MSKN mask cards, JSON "
+        "metadata, tile-compressed) or afw-exttype (afw before 2021, no EXTNAME; for tests)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -49,14 +60,25 @@ class _Line:
 
 
 def run(args: argparse.Namespace) -> int:
-    from diascan.demo import generate_demo
+    from diascan.demo import DEMO_FILES, generate_demo
 
     out: Path = args.out
     if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is not a folder")
+        raise OutputError(out, "exists and is not a folder")
     # With --overwrite only the demo's own files are replaced; nothing else in DIR is deleted.
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise InputError(out, "folder is not empty; use --overwrite to replace its contents")
-    generate_demo(out, small=args.small, seed=args.seed, progress=_Line())
+        raise OutputError(out, "folder is not empty; use --overwrite to replace its contents")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # Written into a fresh folder beside DIR and moved in file by file (os.replace): a demo
+        # file name in DIR that is a symbolic or hard link to another file is replaced itself,
+        # and the file it points to (perhaps the user's real data) is never written through.
+        with tempfile.TemporaryDirectory(prefix=".diascan-demo-", dir=out) as tmp:
+            generate_demo(Path(tmp), small=args.small, seed=args.seed, layout=args.layout,
+                          progress=_Line())
+            for name in DEMO_FILES:
+                os.replace(Path(tmp) / name, out / name)
+    except OSError as exc:
+        raise OutputError(out, f"cannot write the demo: {describe_os_error(exc)}") from None
     print(out)
     return 0

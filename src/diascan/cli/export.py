@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from diascan.cli.options import number
 from diascan.errors import InputError
 
 
@@ -23,10 +24,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="comma-separated labels to export: real,bogus,unsure,none (default: all labelled)",
     )
-    p.add_argument("--visit", type=int, action="append", default=None, metavar="N",
+    p.add_argument("--visit", type=number(int, 1, 2**31), action="append", default=None,
+                   metavar="N",
                    help="export only visit N (1-based, repeatable; default: all visits)")
     p.add_argument("--frame", choices=("icrs", "fk5"), default="icrs",
                    help="sky frame of region files (default icrs)")
+    p.add_argument("--palette", choices=("classic", "okabe-ito"), default="classic",
+                   help="label colours of region files: classic, or okabe-ito "
+                        "(colour-blind-safe; labels differ by shape and text as well)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return p
 
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         visits = [v - 1 for v in args.visit]
     n = export_sources(
         session, args.out, labels=labels, visits=visits, overwrite=args.overwrite,
-        frame=args.frame,
+        frame=args.frame, palette=args.palette, session_path=args.session,
     )
     print(f"wrote {n} source(s) to {args.out}", file=sys.stderr)
     return 0

@@ -1,4 +1,13 @@
-"""``diascan`` entry point. Bad input -> one clear line on stderr and exit code 2."""
+"""``diascan`` entry point. Bad input -> one clear line on stderr and exit code 2.
+
+Every failure ends in exactly one line ``diascan CMD: error: FILE: problem`` and exit code 2:
+diascan's own errors (:class:`~diascan.errors.InputError`), a bad option (argparse's usage text
+is not printed: one line says what is wrong), any ``OSError`` (disk full, read-only file system,
+permission denied...), and also an exception nobody anticipated (a bug): that one is reported as
+``diascan CMD: error: unexpected TypeError: ...`` with a hint to rerun with ``DIASCAN_DEBUG=1``,
+which lets it propagate with its full traceback (and shows Python warnings). The viewer's own
+dialogs are the Qt layer's business; this only covers what reaches the command line.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +16,12 @@ import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import warnings
 
 from diascan import __version__
-from diascan.errors import Cancelled, InputError
+from diascan.errors import DEBUG_ENV, Cancelled, InputError, error_line, one_line
 
 #: Sub-command name -> module under ``diascan.cli`` providing ``add_parser(sub)`` and ``run(args)``.
 COMMANDS = {
@@ -20,14 +31,27 @@ COMMANDS = {
     "models": "models",
     "train": "train",
     "export": "export",
+    "alerts": "alerts",
+    "info": "info",
 }
 
 #: Headless commands after which the process leaves without the interpreter's teardown.
-FAST_EXIT = frozenset({"score", "export", "models", "demo"})
+FAST_EXIT = frozenset({"score", "export", "models", "demo", "alerts", "info"})
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``diascan score: error: ...``), exit 2.
+
+    argparse prints the whole usage text before the error; diascan promises one line, and
+    ``--help`` still shows the usage.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="diascan",
         description="Inspect difference-image sources and rescore their reliability.",
     )
@@ -41,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not available in this build
             raise
         p = mod.add_parser(sub)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _parser=p)
     return parser
 
 
@@ -69,27 +93,73 @@ def console_main() -> None:
     sys.exit(rc)
 
 
+def debugging() -> bool:
+    """True when ``$DIASCAN_DEBUG`` asks for tracebacks."""
+    return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+
+
 def _dispatch(argv: list[str] | None) -> tuple[int, str | None]:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    with warnings.catch_warnings():  # library warnings at import time (astropy's config...)
+        if not debugging():
+            warnings.simplefilter("ignore")
+        parser = build_parser()
+        try:
+            args, extra = parser.parse_known_args(argv)
+            if extra:  # said by the sub-command ("diascan score: error: ..."), not by "diascan"
+                getattr(args, "_parser", parser).error(
+                    f"unrecognized arguments: {' '.join(extra)}")
+        except SystemExit as exc:  # a bad option (one line printed) or --help / --version
+            return (exc.code if isinstance(exc.code, int) else 2), None
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2, None
+    command = args.command
+    with _cli_context(command):
+        try:
+            return int(args._run(args) or 0), command
+        except Cancelled:
+            print(f"diascan {command}: cancelled", file=sys.stderr)
+            return 130, command
+        except KeyboardInterrupt:
+            print(f"diascan {command}: interrupted", file=sys.stderr)
+            return 130, command
+        except Exception as exc:  # noqa: BLE001 - the one place every failure becomes one line
+            if debugging() and not isinstance(exc, InputError):
+                raise
+            print(f"diascan {command}: error: {error_line(exc)}", file=sys.stderr)
+            return 2, command
+
+
+@contextlib.contextmanager
+def _cli_context(command: str):
+    """While a command runs: Python warnings are silenced (unless debugging), diascan's log
+    warnings become one ``diascan CMD: warning: ...`` line each, and a file-size limit
+    (``ulimit -f``) gives an error instead of killing the process with SIGXFSZ."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLineFormatter(f"diascan {command}: warning: %(message)s"))
+    logger = logging.getLogger("diascan")
+    logger.addHandler(handler)
+    old_xfsz = None
+    if hasattr(signal, "SIGXFSZ"):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave it be
+            old_xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        rc = args._run(args)
-    except InputError as exc:
-        print(f"diascan {args.command}: error: {exc}", file=sys.stderr)
-        return 2, args.command
-    except FileExistsError as exc:
-        print(f"diascan {args.command}: error: {exc}", file=sys.stderr)
-        return 2, args.command
-    except Cancelled:
-        print(f"diascan {args.command}: cancelled", file=sys.stderr)
-        return 130, args.command
-    except KeyboardInterrupt:
-        print(f"diascan {args.command}: interrupted", file=sys.stderr)
-        return 130, args.command
-    return int(rc or 0), args.command
+        with warnings.catch_warnings():
+            if not debugging():
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.removeHandler(handler)
+        if old_xfsz is not None:
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signal.SIGXFSZ, old_xfsz)
+
+
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        return one_line(self._fmt % {"message": record.message}, limit=1000)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,10 +17,15 @@ from pathlib import Path
 
 from diascan.cli.batch import add_batch_options, check_one_visit_args, run_visits
 from diascan.cli.models import add_model_options
-from diascan.cli.options import add_data_options
-from diascan.errors import InputError
+from diascan.cli.options import INT64_MAX, add_data_options, number
+from diascan.errors import InputError, ModelPackageError, OutputError
 from diascan.inputs import parse_target
 from diascan.pipeline import STAGES, PipelineInputs, read_target, run_pipeline
+from diascan.safety import check_output_path
+
+#: Upper bounds of the numeric options (beyond them the result means nothing).
+MAX_THRESHOLD = 1e6
+MAX_RADIUS_ARCSEC = 3600.0
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,12 +36,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
     )
     src = add_data_options(p, "data")
-    src.add_argument("--visit", type=int, help="catalog visit (default: science header)")
-    src.add_argument("--detector", type=int, help="catalog detector (default: science header)")
+    ident = number(int, 0, INT64_MAX)
+    src.add_argument("--visit", type=ident, help="catalog visit (default: science header)")
+    src.add_argument("--detector", type=ident, help="catalog detector (default: science header)")
     add_model_options(p)
     p.add_argument("--no-score", action="store_true", help="skip scoring (detect and match only)")
-    p.add_argument("--threshold", type=float, default=5.0, help="detection threshold (sigma)")
-    p.add_argument("--radius", type=float, default=1.0, help="match radius in arcsec")
+    p.add_argument("--threshold", type=number(float, 0, MAX_THRESHOLD, low_open=True),
+                   default=5.0, help="detection threshold (sigma, > 0)")
+    p.add_argument("--radius", type=number(float, 0, MAX_RADIUS_ARCSEC, low_open=True),
+                   default=1.0, help="match radius in arcsec (> 0, at most 1 degree)")
     p.add_argument("--out", metavar="FILE", help=".parquet, .ecsv, .fits or .csv")
     p.add_argument(
         "--overwrite", action="store_true",
@@ -98,15 +106,37 @@ def inputs_from_args(args: argparse.Namespace) -> PipelineInputs:
     )
 
 
+def protected_inputs(inputs: PipelineInputs) -> list[tuple[str, Path | None]]:
+    """Every file a run reads, by role: what ``--out`` must never be (see :mod:`diascan.safety`).
+
+    That includes each file of the model package (its checkpoint, meta.yaml, arch.py).
+    """
+    pairs: list[tuple[str, Path | None]] = [
+        ("science image", inputs.science), ("difference image", inputs.difference),
+        ("template image", inputs.template), ("catalog", inputs.catalog),
+    ]  # fmt: skip
+    pairs += [("template patch", Path(p)) for p in inputs.template_patches]
+    from diascan.models.locate import resolve_package_path
+
+    try:
+        package = resolve_package_path(inputs.model)
+    except ModelPackageError:
+        package = None  # reported when the model is loaded
+    if package is not None:
+        pairs += [("model package file", f) for f in sorted(package.iterdir()) if f.is_file()]
+    return pairs
+
+
 class _TerminalProgress:
     """One self-overwriting stderr line per stage: ``[3/5] detect  ####....  60%  message``."""
 
-    def __init__(self, stream=None, width: int = 24) -> None:
+    def __init__(self, stream=None, width: int = 24, stages: tuple[str, ...] = STAGES) -> None:
         # sys.stderr looked up now, not at import: it may have been replaced since (pytest's capsys)
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
+        self.stages = tuple(stages)
         self.stage: str | None = None
-        self.tty = getattr(stream, "isatty", lambda: False)()
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
         self.last = 0.0
 
     def __call__(self, stage: str, fraction: float, message: str) -> None:
@@ -117,10 +147,10 @@ class _TerminalProgress:
         if not new_stage and fraction < 1.0 and now - self.last < 0.1:
             return  # rate-limit redraws
         self.stage, self.last = stage, now
-        k = STAGES.index(stage) + 1 if stage in STAGES else 0
+        k = self.stages.index(stage) + 1 if stage in self.stages else 0
         n = int(round(max(0.0, min(1.0, fraction)) * self.width))
         bar = "#" * n + "." * (self.width - n)
-        line = f"[{k}/{len(STAGES)}] {stage:<8} {bar} {fraction:4.0%}  {message}"
+        line = f"[{k}/{len(self.stages)}] {stage:<8} {bar} {fraction:4.0%}  {message}"
         if self.tty:
             self.stream.write("\r" + line[:110].ljust(110))
         elif new_stage or fraction >= 1.0:
@@ -145,10 +175,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(None, "--out FILE is required (or --visits MANIFEST --out-dir DIR)")
     out = Path(args.out)
     if table_format(out) not in ("parquet", "ecsv", "fits", "csv"):
-        raise InputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")
-    if out.exists() and not args.overwrite:
-        raise InputError(out, "exists; refusing to overwrite it (use --overwrite)")
+        raise OutputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")
+    if out.is_dir():
+        raise OutputError(out, "is a folder; --out needs a file name")
     inputs = inputs_from_args(args)
+    check_output_path(out, protected_inputs(inputs), "--out")  # with or without --overwrite
+    if out.exists() and not args.overwrite:
+        raise OutputError(out, "exists; refusing to overwrite it (use --overwrite)")
     progress = None if args.quiet else _TerminalProgress()
     try:
         result = run_pipeline(inputs, score=not args.no_score, progress=progress)
@@ -160,7 +193,10 @@ def run(args: argparse.Namespace) -> int:
         table = vstack([table, result.missing], join_type="outer", metadata_conflicts="silent")
     table.meta["timings"] = {k: round(v, 4) for k, v in result.timings.items()}
     table.meta["notes"] = list(result.notes)
+    table.meta["warnings"] = list(result.warnings)
     write_table(table, out, overwrite=args.overwrite)
+    for warning in result.warnings:  # shown with --quiet too: they say the result may be empty
+        print(f"diascan score: warning: {warning}", file=sys.stderr)
     if not args.quiet:
         m = result.match
         print(

@@ -23,7 +23,10 @@
   real high, bogus low, negatives below 0.5); it does not come from any model;
 * ``target.json``: one positive real transient on a galaxy that is in ``dia_source``.
 
-All images use the LSST Exposure layout written by :func:`diascan.io.write_exposure`.
+All images are written by :func:`diascan.io.write_exposure` in one ``layout``: ``afw`` (DP1, the
+default), ``dp2`` (lsst.images: MSKN plane cards with the DP2 plane names ``SATURATED``,
+``COSMIC_RAY``, ..., JSON metadata, tile-compressed) or ``afw-exttype`` (afw before 2021, no
+EXTNAME). The pixels are the same in every layout.
 """
 
 from __future__ import annotations
@@ -38,11 +41,16 @@ import pyarrow.parquet as pq
 from astropy.wcs import WCS, Sip
 
 from diascan.demo import sources as src
-from diascan.io.images import DEFAULT_MASK_PLANES, ImageData, write_exposure
+from diascan.io.image_data import DEFAULT_MASK_PLANES, ImageData
+from diascan.io.image_writer import WRITE_LAYOUTS, write_exposure
+from diascan.io.mask_planes import LEGACY_TO_DP2
 from diascan.progress import CancelToken, ProgressCallback, check, report
 
 #: Bump when the content of the demo changes (cache folders are keyed by it).
-DEMO_VERSION = 2
+DEMO_VERSION = 3
+#: Seeds the random numbers: the pixels are unchanged since demo version 2 (version 3 only
+#: added the INHERIT cards afw writes, so cached v2 folders are regenerated).
+_RNG_VERSION = 2
 N_PATCHES = 2
 PATCH_NAMES = tuple(f"template_coadd_{i}.fits" for i in range(N_PATCHES))
 #: Every file a complete demo folder holds.
@@ -349,25 +357,37 @@ def _mask_any(mask: np.ndarray, ix, iy, half: int, bits: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+def _write(path: Path, data: ImageData, layout: str, data_model: str) -> None:
+    """Write one image in ``layout``; DP2 files name their planes as DP2 does (``SATURATED``)."""
+    if layout == "dp2":
+        data.mask_planes = {LEGACY_TO_DP2.get(k, k): v for k, v in data.mask_planes.items()}
+    write_exposure(path, data, layout=layout, overwrite=True, data_model=data_model)
+
+
 def generate_demo(
     out: Path,
     *,
     small: bool = False,
     seed: int = 1,
     visit: int = VISIT,
+    layout: str = "afw",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> Path:
     """Write the demo data set (:data:`DEMO_FILES`) into ``out`` and return ``out``.
 
-    Deterministic for a given ``seed`` and size. ``small=True`` makes a 1024 x 1024 detector
-    with the same structure (two template patches), for tests. ``visit`` is the visit number in
-    the headers and the catalog (different seeds give different skies, not different visits).
+    Deterministic for a given ``seed`` and size, whatever the ``layout`` (``afw``, ``dp2`` or
+    ``afw-exttype``, see :data:`diascan.io.image_writer.WRITE_LAYOUTS`). ``small=True`` makes a
+    1024 x 1024 detector with the same structure (two template patches), for tests. ``visit`` is
+    the visit number in the headers and the catalog (different seeds give different skies, not
+    different visits).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = SMALL if small else FULL
-    rng = np.random.default_rng([DEMO_VERSION, int(seed), int(small)])
+    if layout not in WRITE_LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(WRITE_LAYOUTS)}")
+    rng = np.random.default_rng([_RNG_VERSION, int(seed), int(small)])
     stage = "demo"
     report(progress, stage, 0.0, "sky model")
     sci_wcs = _science_wcs(cfg)
@@ -470,7 +490,7 @@ def generate_demo(
         "exptime": 30.0, "instrument": "LSSTComCam", "telescope": "Rubin:Simonyi",
     }  # fmt: skip
     sci_data = ImageData(sci, mask_sci, var_sci, dict(planes), sci_wcs, 0, 0, "nJy", meta)
-    write_exposure(out / "science.fits", sci_data, overwrite=True)
+    _write(out / "science.fits", sci_data, layout, "visit_image")
     check(cancel)
 
     # --- template patches ------------------------------------------------------------------
@@ -486,7 +506,7 @@ def generate_demo(
         pmeta = {"band": BAND, "psf_sigma": TMPL_PSF_SIGMA, "tract": TRACT, "patch": i}
         pdata = ImageData(pmodel, np.zeros(pmodel.shape, np.int32), pvar, dict(planes), pwcs,
                           x0, y0, "nJy", pmeta)  # fmt: skip
-        write_exposure(out / PATCH_NAMES[i], pdata, overwrite=True)
+        _write(out / PATCH_NAMES[i], pdata, layout, "masked_image")
         del pmodel, pvar, pdata
         check(cancel)
 
@@ -665,7 +685,7 @@ def generate_demo(
     report(progress, stage, 0.85, "writing difference image")
     diff_data = ImageData(diff, mask_diff, var_diff, dict(planes), sci_wcs, 0, 0, "nJy",
                           dict(meta))  # fmt: skip
-    write_exposure(out / "difference.fits", diff_data, overwrite=True)
+    _write(out / "difference.fits", diff_data, layout, "difference_image")
     report(progress, stage, 1.0, "done")
     return out
 

@@ -47,13 +47,16 @@ def read_catalog(path: str | Path, visit: int | None = None, detector: int | Non
     empty or unreadable file, missing position columns, or no rows left after the selection.
     """
     path = Path(path)
-    where = {}
-    if visit is not None:
-        where["visit"] = int(visit)
-    if detector is not None:
-        where["detector"] = int(detector)
+    where, skipped = {}, []
+    for name, value in (("visit", visit), ("detector", detector)):
+        if value is None:
+            continue
+        try:
+            where[name] = _int64(value)
+        except (TypeError, ValueError, OverflowError):
+            skipped.append(f"{name} {value!r} is not an integer: {name} selection not applied")
     table = read_table(path, where=where or None)
-    notes: list[str] = list(table.meta.get("notes", []))
+    notes: list[str] = [*skipped, *table.meta.get("notes", [])]
     for name in where:
         if name not in table.colnames:
             notes.append(f"no '{name}' column: {name} selection ({where[name]}) not applied")
@@ -63,9 +66,44 @@ def read_catalog(path: str | Path, visit: int | None = None, detector: int | Non
             raise CatalogReadError(path, f"no rows for {asked}{_present(path, where)}")
         raise CatalogReadError(path, "catalog has no rows")
     _sky_columns(path, table, notes)
+    table = _drop_bad_positions(path, table, notes)
     table.meta["notes"] = notes
     table.meta["source_path"] = str(path)
     return table
+
+
+def _int64(value) -> int:
+    """An integer selection value (a float such as 4.0 is accepted; NaN, 4.5 or text are not)."""
+    if isinstance(value, bool):
+        raise TypeError("a boolean")
+    number = float(value) if not isinstance(value, int | np.integer) else int(value)
+    if number != int(number) or not -(2**63) <= int(number) < 2**63:
+        raise ValueError(f"{value!r}")
+    return int(number)
+
+
+def _drop_bad_positions(path: Path, table: Table, notes: list[str]) -> Table:
+    """Rows with a NaN, infinite, masked or out-of-range ra (outside [0, 360]) or dec (outside
+    [-90, 90]) are dropped with a note; the rest are kept. None left is an error."""
+    ra = np.ma.filled(np.ma.asarray(table["ra"], dtype=np.float64), np.nan)
+    dec = np.ma.filled(np.ma.asarray(table["dec"], dtype=np.float64), np.nan)
+    if ra.ndim != 1 or dec.ndim != 1:
+        raise CatalogReadError(path, "ra/dec columns must hold one number per row")
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(ra) & np.isfinite(dec) & (ra >= 0) & (ra <= 360) & (np.abs(dec) <= 90)
+    n_bad = int(np.count_nonzero(~good))
+    if n_bad == 0:
+        return table
+    if n_bad == len(table):
+        raise CatalogReadError(
+            path, f"no row has a usable sky position: all {n_bad} ra/dec values are NaN, "
+            "infinite or out of range (ra in [0, 360], dec in [-90, 90] degrees)",
+        )  # fmt: skip
+    notes.append(f"dropped {n_bad} of {len(table)} catalog rows with NaN, infinite or "
+                 "out-of-range ra/dec (ra in [0, 360], dec in [-90, 90] degrees)")  # fmt: skip
+    kept = table[good]
+    kept.meta = table.meta
+    return kept
 
 
 def _present(path: Path, where: dict[str, int]) -> str:

@@ -1,22 +1,31 @@
-"""Reading image files into :class:`~diascan.io.images.ImageData`.
+"""Reading image files into :class:`~diascan.io.image_data.ImageData`: one reader for every layout.
 
-Two layouts are recognised:
+The layout is found from the file (:mod:`diascan.io.fits_layout`): afw Exposures of every
+generation (by EXTNAME, EXTTYPE or position), DP2 ``lsst.images`` files (several MASK HDUs
+merged, metadata from the JSON tree) and plain FITS (GOTO, ZTF, ...). Rules (rubin-formats.md):
 
-* LSST Exposure FITS (rubin-facts.md section 2): HDUs found by EXTNAME ``IMAGE``, ``MASK``,
-  ``VARIANCE`` (never by position; plain or tile-compressed); archive tables are ignored.
-* Plain FITS (GOTO, ZTF, ...): the first HDU holding an image (primary or extension). The mask is
-  empty (only ``NO_DATA`` where the image is not finite) unless a separate mask file is given,
-  and the variance is estimated robustly from the image background (``variance_estimated``).
+* pixel origin from the "A" WCS (``CRPIX1A = CRPIX2A = 1``), else ``LTV1/2``;
+* afw: the PRIMARY header's cards (metadata, WCS) count for an HDU only when it has
+  ``INHERIT = T``; DP2: the JSON tree, then the PRIMARY header (the Butler's data-id cards);
+  plain FITS: the PRIMARY header too unless the image HDU says ``INHERIT = F``;
+* mask planes from ``MP_*`` (afw), ``MSKN/MSKM/MSKD`` (DP2) or ZTF ``BITnn`` cards; the mask is
+  int32 for up to 31 planes, int64 beyond;
+* a plain image has an empty mask (``NO_DATA`` where the image is not finite) unless a separate
+  mask file is given, and a variance estimated robustly from the background.
 
 A 3-D cube whose extra axes all have length 1 is squeezed to 2-D (with a note); a real cube is
-refused. A file without a usable celestial WCS still opens: ``wcs`` is None, ``has_sky`` False
-and ``notes`` says "no sky coordinates".
+refused. A file without a usable celestial WCS still opens: ``wcs`` is None and ``notes`` says
+"no sky coordinates". Bad input raises :class:`~diascan.errors.ImageReadError` naming the file:
+missing, not FITS, truncated or corrupt (a gzip CRC error, a tile-compressed HDU whose DATASUM
+does not match), no image, planes of different shapes, mask-plane cards or an origin that cannot
+be right. Metadata of the wrong type is ignored with a note.
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import re
 import warnings
 import zlib
@@ -26,139 +35,182 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.stats import sigma_clipped_stats
-from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
-from astropy.wcs import WCS, FITSFixedWarning
 
+import diascan.io.dp2_tree as dp2_tree
 from diascan.errors import ImageReadError
-from diascan.io.images import (
-    DEFAULT_MASK_PLANES,
-    EXTRA_METADATA_PREFIX,
-    METADATA_KEYS,
-    METADATA_TYPES,
-    ImageData,
+from diascan.io.fits_layout import Layout, detect_layout
+from diascan.io.header_values import (
+    HeaderValueError,
+    celestial_wcs,
+    metadata_from_headers,
+    pixel_origin,
+)
+from diascan.io.image_data import DEFAULT_MASK_PLANES, HduUse, ImageData
+from diascan.io.mask_planes import (
+    MAX_BIT,
+    PLANES_PER_INT32,
+    PlaneCardError,
+    afw_planes,
+    dp2_planes,
+    free_bit,
+    mask_dtype,
+    ztf_planes,
 )
 
 #: Errors astropy/zlib raise for files that are truncated or corrupt.
-_READ_ERRORS = (OSError, ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error)
-
-#: ZTF mask bit descriptions (``BITnn`` card comments) mapped onto the LSST plane names.
-_ZTF_PLANE_ALIASES = {
-    "AIRCRAFT/SATELLITE TRACK": "STREAK",
-    "SATURATED": "SAT",
-    "DEAD (UNRESPONSIVE)": "BAD",
-    "NAN (NOT A NUMBER)": "NO_DATA",
-    "PIXEL SPIKE (POSSIBLE RAD HIT)": "CR",
-}
+_READ_ERRORS = (OSError, ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error,
+                fits.verify.VerifyError, ArithmeticError)  # fmt: skip
 
 #: Above this many finite pixels the noise is estimated on a regular subsample (for speed).
 _NOISE_SAMPLE = 1_000_000
+#: A whole-file compressed (.gz, .bz2) FITS larger than this once decompressed is refused
+#: (a few-kB "zip bomb" must not fill the memory). A full LSSTCam detector is ~200 MB.
+MAX_DECOMPRESSED = 4 * 1024**3
 
-_STRUCTURAL = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "EXTNAME"}
 
+def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageData:
+    """Open a science, template or difference image (any layout; see the module docstring).
 
-def read_image_file(path: str | Path, mask_path: str | Path | None = None) -> ImageData:
-    """Read an LSST Exposure FITS or a plain FITS image (optionally with a separate mask file).
-
-    Arrays come back C-contiguous as float32 (image, variance) and int32 (mask). Raises
-    :class:`~diascan.errors.ImageReadError` naming the file for a missing file, a file that is
-    not FITS or is truncated, no image HDU, 1-D or real 3-D data, planes or mask file of a
-    different shape, or an image with no finite pixel.
+    Arrays come back C-contiguous as float32 (image, variance) and int32 or int64 (mask).
+    ``mask_path`` adds a separate integer mask file (e.g. a ZTF ``*_mskimg.fits``).
     """
     path = Path(path)
     with _open_fits(path) as hdul:
         try:
-            image_hdu = _find_hdu(hdul, "IMAGE")
-            if image_hdu is not None:
-                data = _read_lsst(path, hdul, image_hdu)
-            else:
-                data = _read_plain(path, hdul)
+            data = _read(path, hdul)
         except ImageReadError:
             raise
+        except (PlaneCardError, HeaderValueError) as exc:
+            raise ImageReadError(path, str(exc)) from exc
         except _READ_ERRORS as exc:
-            raise ImageReadError(path, f"truncated or corrupt FITS data ({exc})") from exc
+            raise ImageReadError(path, f"truncated or corrupt FITS data ({_first_line(exc)})") from exc
     if mask_path is not None:
         _apply_mask_file(data, Path(mask_path))
     return data
 
 
 def read_image_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata (:data:`~diascan.io.images.METADATA_KEYS`: visit, detector, band, ...) of an
-    image file from its headers, without reading the pixels; the same values
-    :func:`read_image_file` puts in ``ImageData.metadata``. Raises
-    :class:`~diascan.errors.ImageReadError` as that does for a file that is not FITS."""
+    """The metadata (visit, detector, band, mjd, ...) of an image file without its pixels: the
+    same values :func:`read_image` puts in ``ImageData.metadata``, from the same headers (and
+    DP2 JSON tree). Raises :class:`~diascan.errors.ImageReadError` as :func:`read_image` does
+    for a file that is missing, not FITS, truncated or has no image."""
     path = Path(path)
     with _open_fits(path) as hdul:
         try:
-            hdu = _find_hdu(hdul, "IMAGE")
-            if hdu is not None:
-                return _metadata([hdul[0].header, hdu.header])
-            hdu = _first_image_hdu(path, hdul)
-            return _metadata([hdul[0].header, hdu.header] if hdu is not hdul[0] else [hdu.header])
+            layout = _layout(path, hdul)
+            notes: list[str] = []
+            tree = _tree(hdul, layout, notes)
+            return _metadata(hdul, layout, tree, _inherited(hdul, layout), notes)
         except ImageReadError:
             raise
+        except (PlaneCardError, HeaderValueError) as exc:
+            raise ImageReadError(path, str(exc)) from exc
         except _READ_ERRORS as exc:
-            raise ImageReadError(path, f"truncated or corrupt FITS header ({exc})") from exc
+            raise ImageReadError(path, f"truncated or corrupt FITS header ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------
 # Opening and checking the file
 
 
+def _decompressed(path: Path, opener) -> io.BytesIO:
+    """The whole decompressed file (checks the gzip CRC and length; bounded size)."""
+    buf = io.BytesIO()
+    try:
+        with opener(path, "rb") as fh:
+            while chunk := fh.read(16 * 1024 * 1024):
+                buf.write(chunk)
+                if buf.tell() > MAX_DECOMPRESSED:
+                    raise ImageReadError(
+                        path, f"decompresses to more than {MAX_DECOMPRESSED // 1024**3} GiB"
+                    )
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise ImageReadError(path, f"truncated or corrupt compressed file ({_first_line(exc)})") from exc
+    buf.seek(0)
+    return buf
+
+
 def _open_fits(path: Path) -> fits.HDUList:
+    """The open HDU list (corrupt tiles checked); raises ImageReadError naming ``path``."""
     if not path.exists():
         raise ImageReadError(path, "file not found")
     if path.is_dir():
         raise ImageReadError(path, "is a folder, not a FITS file")
-    head = _first_bytes(path)
-    if not head:
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(9)
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot be read ({_first_line(exc)})") from exc
+    if not magic:
         raise ImageReadError(path, "empty file")
+    source: Path | io.BytesIO = path
+    if magic[:2] == b"\x1f\x8b":
+        source = _decompressed(path, gzip.open)
+    elif magic[:3] == b"BZh":
+        source = _decompressed(path, bz2.open)
+    head = source.getvalue()[:9] if isinstance(source, io.BytesIO) else magic
     if not head.startswith(b"SIMPLE  ="):
         raise ImageReadError(path, "not a FITS file (it does not start with SIMPLE =)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AstropyUserWarning)
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        warnings.simplefilter("always", fits.verify.VerifyWarning)
         try:
-            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+            hdul = fits.open(source, memmap=False, lazy_load_hdus=False)
         except _READ_ERRORS as exc:
-            raise ImageReadError(path, f"truncated or corrupt FITS file ({exc})") from exc
+            raise ImageReadError(path, f"truncated or corrupt FITS file ({_first_line(exc)})") from exc
     for w in caught:
-        if "truncated" in str(w.message).lower():
+        text = str(w.message)
+        if "truncated" in text.lower():
             hdul.close()
             raise ImageReadError(path, "truncated FITS file (shorter than its headers say)")
+        if text.startswith("Error validating header for HDU"):
+            hdul.close()
+            detail = " ".join(text.split())[len("Error validating header for ") :]
+            raise ImageReadError(path, f"truncated or corrupt FITS file ({detail[:160]})")
+    try:
+        _verify_tiles(path, source, hdul)
+    except ImageReadError:
+        hdul.close()
+        raise
     return hdul
 
 
-def _first_bytes(path: Path, n: int = 9) -> bytes:
-    """The first ``n`` bytes of the file, decompressed when it is gzip or bzip2."""
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(3)
-        if magic[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as fh:
-                return fh.read(n)
-        if magic == b"BZh":
-            with bz2.open(path, "rb") as fh:
-                return fh.read(n)
-        with open(path, "rb") as fh:
-            return fh.read(n)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ImageReadError(path, f"cannot be read ({exc})") from exc
+def _verify_tiles(path: Path, source: Path | io.BytesIO, hdul: fits.HDUList) -> None:
+    """Check the DATASUM of every tile-compressed HDU that has one (diascan writes them).
 
-
-def _find_hdu(hdul: fits.HDUList, name: str):
-    for hdu in hdul:
-        if hdu.name.upper() == name and hdu.is_image:
-            return hdu
-    return None
-
-
-def _first_image_hdu(path: Path, hdul: fits.HDUList):
-    for hdu in hdul:
-        if hdu.is_image and hdu.header.get("NAXIS", 0) > 0:
-            return hdu
-    kinds = ", ".join(f"{h.name or '?'} ({type(h).__name__})" for h in hdul)
-    raise ImageReadError(path, f"no image HDU in the file (HDUs: {kinds})")
+    A corrupt RICE tile has no check of its own and would decode to other pixels; the FITS
+    DATASUM of the compressed bytes catches it. Only compressed HDUs are checked (their bytes
+    are a fraction of the image; checking the uncompressed planes too doubled the read time).
+    """
+    packed = [i for i, h in enumerate(hdul) if isinstance(h, fits.CompImageHDU)]
+    if not packed:
+        return
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyUserWarning)
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        try:
+            with fits.open(source, disable_image_compression=True, checksum=True,
+                           memmap=False) as raw:  # fmt: skip
+                names = [(h.name, h.ver) for h in raw]
+        except _READ_ERRORS as exc:
+            raise ImageReadError(path, f"corrupt FITS file ({_first_line(exc)})") from exc
+    for w in caught:
+        m = re.search(r"Datasum verification failed for HDU \('([^']*)', (\d+)\)", str(w.message))
+        if m and (m.group(1), int(m.group(2))) in names:
+            i = names.index((m.group(1), int(m.group(2))))
+            if i in packed:
+                raise ImageReadError(
+                    path, f"corrupt tile-compressed data in HDU {i} {m.group(1)} "
+                    "(its DATASUM does not match)"
+                )  # fmt: skip
 
 
 def _as_2d(path: Path, hdu, notes: list[str]) -> np.ndarray:
@@ -200,16 +252,24 @@ def _native(arr: np.ndarray, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=want)
 
 
-def _float_plane(arr: np.ndarray) -> np.ndarray:
-    return _native(arr, np.float32)
+def _float_plane(path: Path, arr: np.ndarray) -> np.ndarray:
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ImageReadError(path, f"image data of type {arr.dtype} are not numbers")
+    with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf, as afw reads it
+        return _native(arr, np.float32)
 
 
-def _int_mask(path: Path, arr: np.ndarray, notes: list[str]) -> np.ndarray:
+def _int_mask(path: Path, arr: np.ndarray, dtype: np.dtype, notes: list[str]) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool:
-        return _native(arr, np.int32)
-    if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        return _native(arr, dtype)
+    if (
+        np.issubdtype(arr.dtype, np.floating)
+        and np.all(np.isfinite(arr))
+        and np.all(arr == np.round(arr))
+        and np.all(np.abs(arr) < 2.0**62)
+    ):
         notes.append(f"{path.name}: float mask converted to integers")
-        return np.ascontiguousarray(arr, dtype=np.int32)
+        return np.ascontiguousarray(arr, dtype=dtype)
     raise ImageReadError(path, f"mask has non-integer values (dtype {arr.dtype})")
 
 
@@ -220,95 +280,180 @@ def _check_finite(path: Path, image: np.ndarray) -> None:
         raise ImageReadError(path, "image has no finite pixel (all NaN or inf)")
 
 
-# --------------------------------------------------------------------------------------------
-# The two layouts
-
-
-def _read_lsst(path: Path, hdul: fits.HDUList, image_hdu) -> ImageData:
-    notes: list[str] = []
-    hdr = image_hdu.header
-    image = _float_plane(_as_2d(path, image_hdu, notes))
-    _check_finite(path, image)
-    shape = image.shape
-
-    mask_hdu = _find_hdu(hdul, "MASK")
-    if mask_hdu is not None:
-        mask = _int_mask(path, _as_2d(path, mask_hdu, notes), notes)
-        _check_shape(path, "MASK", mask.shape, shape)
-        planes = _mask_planes(mask_hdu.header)
-        if not planes:
-            notes.append("MASK header defines no MP_* planes: plane names unknown")
-    else:
-        mask = np.zeros(shape, dtype=np.int32)
-        planes = dict(DEFAULT_MASK_PLANES)
-        notes.append("no MASK HDU: empty mask")
-
-    var_hdu = _find_hdu(hdul, "VARIANCE")
-    variance_estimated = var_hdu is None
-    if var_hdu is not None:
-        variance = _float_plane(_as_2d(path, var_hdu, notes))
-        _check_shape(path, "VARIANCE", variance.shape, shape)
-    else:
-        variance = _estimated_variance(image, notes)
-
-    primary = hdul[0].header
-    x0, y0 = _pixel_origin(hdr, notes)
-    bunit = hdr.get("BUNIT") or primary.get("BUNIT") or None
-    return ImageData(
-        image=image,
-        mask=mask,
-        variance=variance,
-        mask_planes=planes,
-        wcs=_celestial_wcs(hdr, primary if image_hdu is not hdul[0] else None, shape, notes),
-        x0=x0,
-        y0=y0,
-        bunit=str(bunit).strip() if bunit else None,
-        metadata=_metadata([primary, hdr]),
-        path=path,
-        variance_estimated=variance_estimated,
-        notes=notes,
-    )
-
-
-def _read_plain(path: Path, hdul: fits.HDUList) -> ImageData:
-    notes: list[str] = []
-    hdu = _first_image_hdu(path, hdul)
-    hdr = hdu.header
-    image = _float_plane(_as_2d(path, hdu, notes))
-    _check_finite(path, image)
-    planes = dict(DEFAULT_MASK_PLANES)
-    mask = np.zeros(image.shape, dtype=np.int32)
-    bad = ~np.isfinite(image)
-    if bad.any():
-        mask[bad] = 1 << planes["NO_DATA"]
-        notes.append(f"{int(bad.sum())} non-finite pixels marked NO_DATA")
-    variance = _estimated_variance(image, notes)
-    primary = hdul[0].header
-    x0, y0 = _pixel_origin(hdr, notes)
-    bunit = hdr.get("BUNIT") or None
-    return ImageData(
-        image=image,
-        mask=mask,
-        variance=variance,
-        mask_planes=planes,
-        wcs=_celestial_wcs(hdr, primary if hdu is not hdul[0] else None, image.shape, notes),
-        x0=x0,
-        y0=y0,
-        bunit=str(bunit).strip() if bunit else None,
-        metadata=_metadata([primary, hdr] if hdu is not hdul[0] else [hdr]),
-        path=path,
-        variance_estimated=True,
-        notes=notes,
-    )
-
-
 def _check_shape(path: Path, what: str, got: tuple, want: tuple) -> None:
     if tuple(got) != tuple(want):
         raise ImageReadError(path, f"{what} shape {tuple(got)} differs from IMAGE shape {want}")
 
 
 # --------------------------------------------------------------------------------------------
-# Variance, mask planes, pixel origin, WCS, metadata
+# The layouts
+
+
+def _inherits(hdr: fits.Header) -> bool:
+    return hdr.get("INHERIT") is True
+
+
+def _layout(path: Path, hdul: fits.HDUList) -> Layout:
+    layout = detect_layout(hdul)
+    if layout is None:
+        kinds = ", ".join(f"{h.name or '?'} ({type(h).__name__})" for h in hdul)
+        raise ImageReadError(path, f"no image HDU in the file (HDUs: {kinds})")
+    return layout
+
+
+def _tree(hdul: fits.HDUList, layout: Layout, notes: list[str]) -> dict | None:
+    """The DP2 JSON tree, None for other layouts."""
+    if layout.json is not None:
+        return dp2_tree.read_tree(hdul[layout.json.index], notes)
+    if layout.name == "dp2":
+        notes.append("no JSON HDU: metadata from the headers only")
+    return None
+
+
+def _inherited(hdul: fits.HDUList, layout: Layout) -> fits.Header | None:
+    """The header whose cards count for the image HDU besides its own (module docstring)."""
+    if layout.image.index == 0:
+        return None
+    hdr, primary = hdul[layout.image.index].header, hdul[0].header
+    if layout.name in ("afw", "afw-exttype", "afw-position"):
+        return primary if _inherits(hdr) else None
+    if layout.name == "dp2":
+        return primary
+    return None if hdr.get("INHERIT") is False else primary
+
+
+def _metadata(
+    hdul: fits.HDUList,
+    layout: Layout,
+    tree: dict | None,
+    inherited: fits.Header | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    """Metadata from the JSON tree (DP2) first, then the image HDU's and inherited headers."""
+    hdr = hdul[layout.image.index].header
+    metadata: dict[str, Any] = {} if tree is None else dp2_tree.tree_metadata(tree, notes)
+    headers = [hdr] if inherited is None else [hdr, inherited]
+    for name, value in metadata_from_headers(headers, notes, afw=layout.name.startswith("afw")).items():
+        metadata.setdefault(name, value)
+    return metadata
+
+
+def _read(path: Path, hdul: fits.HDUList) -> ImageData:
+    layout = _layout(path, hdul)
+    notes = list(layout.notes)
+    image_hdu = hdul[layout.image.index]
+    hdr = image_hdu.header
+    image = _float_plane(path, _as_2d(path, image_hdu, notes))
+    _check_finite(path, image)
+    shape = image.shape
+    tree = _tree(hdul, layout, notes)
+
+    descriptions: dict[str, str] = {}
+    if layout.masks:
+        mask, planes, descriptions = _read_masks(path, hdul, layout, shape, notes)
+    elif layout.name == "plain":
+        planes = dict(DEFAULT_MASK_PLANES)
+        notes.append("no mask in the file: diascan's default planes, empty")
+        mask = np.zeros(shape, dtype=np.int32)
+        bad = ~np.isfinite(image)
+        if bad.any():
+            mask[bad] = 1 << planes["NO_DATA"]
+            notes.append(f"{int(bad.sum())} non-finite pixels marked NO_DATA")
+    else:
+        mask = np.zeros(shape, dtype=np.int32)
+        planes = dict(DEFAULT_MASK_PLANES)
+        notes.append("no MASK HDU: empty mask")
+    if tree is not None:
+        for name, desc in dp2_tree.tree_planes(tree).items():
+            descriptions.setdefault(name, desc)
+
+    variance_estimated = layout.variance is None
+    if layout.variance is not None:
+        variance = _float_plane(path, _as_2d(path, hdul[layout.variance.index], notes))
+        _check_shape(path, "VARIANCE", variance.shape, shape)
+    else:
+        if layout.name != "plain":
+            notes.append("no VARIANCE HDU")
+        variance = _estimated_variance(image, notes)
+
+    inherited = _inherited(hdul, layout)
+    metadata = _metadata(hdul, layout, tree, inherited, notes)
+    bunit = hdr.get("BUNIT") or (inherited.get("BUNIT") if inherited is not None else None)
+    if not bunit and tree is not None:
+        bunit = dp2_tree.tree_unit(tree)
+    x0, y0 = pixel_origin(hdr, notes)
+    wcs_inherited = None if layout.name == "dp2" else inherited
+    return ImageData(
+        image=image,
+        mask=mask,
+        variance=variance,
+        mask_planes=planes,
+        wcs=celestial_wcs(hdr, wcs_inherited, shape, notes),
+        x0=x0,
+        y0=y0,
+        bunit=str(bunit).strip() if isinstance(bunit, str | int | float) and bunit else None,
+        metadata=metadata,
+        path=path,
+        variance_estimated=variance_estimated,
+        notes=[" ".join(n.split())[:300] for n in notes],  # one line each (messages of astropy)
+        mask_descriptions=descriptions,
+        layout=layout.name,
+        hdus=layout.hdus,
+    )
+
+
+def _hdu_planes(hdr: fits.Header, wide: bool) -> tuple[dict[str, int], dict[str, str], str]:
+    """Planes, descriptions and card style of one MASK header (MSKN, MP_ or ZTF BITnn)."""
+    planes, descriptions = dp2_planes(hdr)
+    if planes:
+        return planes, descriptions, "MSKN"
+    planes = afw_planes(hdr, MAX_BIT if wide else PLANES_PER_INT32 - 1)
+    if planes:
+        return planes, {}, "MP_"
+    return ztf_planes(hdr), {}, "BITnn"
+
+
+def _read_masks(
+    path: Path, hdul: fits.HDUList, layout: Layout, shape: tuple, notes: list[str]
+) -> tuple[np.ndarray, dict[str, int], dict[str, str]]:
+    """The mask (several DP2 MASK HDUs merged, plane n of the k-th at bit 31 k + n)."""
+    parts = []
+    planes: dict[str, int] = {}
+    descriptions: dict[str, str] = {}
+    for k, use in enumerate(layout.masks):
+        hdu = hdul[use.index]
+        arr = _as_2d(path, hdu, notes)
+        _check_shape(path, "MASK", arr.shape, shape)
+        wide = arr.dtype.itemsize > 4
+        hdu_planes, hdu_desc, style = _hdu_planes(hdu.header, wide and len(layout.masks) == 1)
+        if len(layout.masks) > 1 and style != "MSKN":
+            raise ImageReadError(
+                path, f"MASK HDU {use.index} (EXTVER {k + 1}) has no MSKN plane cards"
+            )
+        offset = PLANES_PER_INT32 * k
+        for name, bit in hdu_planes.items():
+            if name in planes:
+                raise ImageReadError(path, f"mask plane {name} is defined in two MASK HDUs")
+            if bit + offset > MAX_BIT:
+                raise ImageReadError(path, f"more than {MAX_BIT + 1} mask planes")
+            planes[name] = bit + offset
+        descriptions.update(hdu_desc)
+        parts.append(arr)
+    if not planes:
+        notes.append("MASK header defines no mask planes: plane names unknown")
+    dtype = mask_dtype(planes)
+    if len(parts) == 1:
+        return _int_mask(path, parts[0], dtype, notes), planes, descriptions
+    mask = np.zeros(shape, dtype=dtype)
+    low31 = np.int64(2**PLANES_PER_INT32 - 1)
+    for k, arr in enumerate(parts):
+        part = _int_mask(path, arr, np.dtype(np.int64), notes) & low31
+        mask |= (part << np.int64(PLANES_PER_INT32 * k)).astype(dtype, copy=False)
+    return mask, planes, descriptions
+
+
+# --------------------------------------------------------------------------------------------
+# Variance
 
 
 def estimate_noise(image: np.ndarray) -> float:
@@ -320,179 +465,26 @@ def estimate_noise(image: np.ndarray) -> float:
     finite = image[np.isfinite(image)]
     step = max(1, finite.size // _NOISE_SAMPLE)
     sample = finite[::step].astype(np.float64)
-    _, _, std = sigma_clipped_stats(sample, sigma=3.0, maxiters=5, stdfunc="mad_std")
-    if not np.isfinite(std) or std <= 0:
-        std = float(np.std(sample))
-    return float(std)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow of huge values -> inf std
+        _, _, std = sigma_clipped_stats(sample, sigma=3.0, maxiters=5, stdfunc="mad_std")
+        if not np.isfinite(std) or std <= 0:
+            std = float(np.std(sample))
+    return float(std) if np.isfinite(std) else 0.0
 
 
 def _estimated_variance(image: np.ndarray, notes: list[str]) -> np.ndarray:
     sigma = estimate_noise(image)
-    if sigma <= 0:
+    var = sigma * sigma
+    if not (sigma > 0 and np.isfinite(var) and var < np.finfo(np.float32).max):
         notes.append("variance unknown (constant image): set to 1")
         var = 1.0
     else:
-        var = sigma * sigma
         notes.append(
             f"variance estimated from the image: constant {var:.6g} "
             f"(sigma-clipped MAD noise {sigma:.6g} of the background)"
         )
     return np.full(image.shape, var, dtype=np.float32)
-
-
-def _mask_planes(hdr: fits.Header) -> dict[str, int]:
-    """Mask planes from ``MP_<NAME>`` cards (HIERARCH too) or ZTF ``BITnn`` cards."""
-    planes: dict[str, int] = {}
-    for card in hdr.cards:
-        key = card.keyword.upper()
-        if key.startswith("MP_") and len(key) > 3:
-            try:
-                planes[key[3:]] = int(card.value)
-            except (TypeError, ValueError):
-                continue
-    if planes:
-        return planes
-    for card in hdr.cards:
-        m = re.fullmatch(r"BIT(\d\d)", card.keyword.upper())
-        if not m or not card.comment:
-            continue
-        desc = card.comment.strip().upper()
-        if desc.startswith("RESERVED"):
-            continue
-        name = _ZTF_PLANE_ALIASES.get(desc) or re.sub(r"[^A-Z0-9]+", "_", desc).strip("_")
-        try:
-            bit = int(card.value)
-        except (TypeError, ValueError):
-            bit = int(m.group(1))
-        planes.setdefault(name, bit)
-    return planes
-
-
-def _pixel_origin(hdr: fits.Header, notes: list[str]) -> tuple[int, int]:
-    """``(x0, y0)`` from ``LTV1/LTV2`` (x0 = -LTV1) or the LINEAR alternate WCS "A"."""
-    cand: tuple[float, float] | None = None
-    source = ""
-    if "LTV1" in hdr or "LTV2" in hdr:
-        cand = (-float(hdr.get("LTV1", 0.0)), -float(hdr.get("LTV2", 0.0)))
-        source = "LTV1/LTV2"
-    elif str(hdr.get("CTYPE1A", "")).upper().startswith("LINEAR") and "CRVAL1A" in hdr:
-        # parent x of FITS pixel 1 = CRVAL1A + (1 - CRPIX1A) (unit CDELT)
-        cand = (
-            float(hdr["CRVAL1A"]) + 1.0 - float(hdr.get("CRPIX1A", 1.0)),
-            float(hdr.get("CRVAL2A", 0.0)) + 1.0 - float(hdr.get("CRPIX2A", 1.0)),
-        )
-        source = "WCS A"
-    if cand is None:
-        return 0, 0
-    x0, y0 = (round(v) for v in cand)
-    if abs(cand[0] - x0) > 1e-6 or abs(cand[1] - y0) > 1e-6:
-        notes.append(
-            f"pixel origin from {source} ({cand[0]:.3f}, {cand[1]:.3f}) is not whole pixels: "
-            "ignored, origin set to (0, 0)"
-        )
-        return 0, 0
-    return int(x0), int(y0)
-
-
-def _build_wcs(hdr: fits.Header) -> WCS | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        warnings.simplefilter("ignore", AstropyUserWarning)
-        try:
-            return WCS(hdr, naxis=2, relax=True)
-        except Exception:  # astropy.wcs raises many unrelated types for bad headers
-            return None
-
-
-def _merged_header(primary: fits.Header, hdr: fits.Header) -> fits.Header:
-    merged = fits.Header()
-    for source in (primary, hdr):
-        for card in source.cards:
-            key = card.keyword.upper()
-            if key in _STRUCTURAL or key.startswith("NAXIS") or key in ("COMMENT", "HISTORY", ""):
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-                merged[card.keyword] = card.value
-    merged["NAXIS"] = 2
-    merged["NAXIS1"] = hdr.get("NAXIS1", hdr.get("ZNAXIS1", 0))
-    merged["NAXIS2"] = hdr.get("NAXIS2", hdr.get("ZNAXIS2", 0))
-    return merged
-
-
-def _celestial_wcs(
-    hdr: fits.Header, primary: fits.Header | None, shape: tuple[int, int], notes: list[str]
-) -> WCS | None:
-    """The celestial FITS WCS of the image header (merged with the primary header if needed).
-
-    Checked by evaluating it at the image centre; None (with a note) when there is none.
-    """
-    wcs = _build_wcs(hdr)
-    if (wcs is None or not wcs.has_celestial) and primary is not None:
-        wcs = _build_wcs(_merged_header(primary, hdr))
-    if wcs is None or not wcs.has_celestial:
-        notes.append("no sky coordinates: the file has no celestial WCS")
-        return None
-    ny, nx = shape
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lon, lat = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
-        ok = bool(np.isfinite(lon) and np.isfinite(lat))
-    except Exception:  # noqa: BLE001 - any wcslib failure means the WCS is unusable
-        ok = False
-    if not ok:
-        notes.append("no sky coordinates: the WCS cannot be evaluated at the image centre")
-        return None
-    return wcs
-
-
-def _convert(name: str, value: Any) -> Any:
-    kind = METADATA_TYPES.get(name)
-    if isinstance(value, str):
-        value = value.strip()
-    try:
-        if kind is int:
-            return int(float(value)) if float(value).is_integer() else value
-        if kind is float:
-            return float(value)
-        if kind is str:
-            return str(value)
-    except (TypeError, ValueError):
-        return value
-    return value
-
-
-def _metadata(headers: list[fits.Header]) -> dict[str, Any]:
-    """Metadata from the headers (first header first); first non-empty value per name wins."""
-    md: dict[str, Any] = {}
-    for hdr in headers:
-        for key, name in METADATA_KEYS.items():
-            with warnings.catch_warnings():  # long keys: "a HIERARCH card will be created"
-                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-                value = None if name in md else hdr.get(key)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                continue
-            md[name] = _convert(name, value)
-    for hdr in headers:
-        for card in hdr.cards:
-            key = card.keyword.upper()
-            if key.startswith(EXTRA_METADATA_PREFIX) and len(key) > len(EXTRA_METADATA_PREFIX):
-                md.setdefault(key[len(EXTRA_METADATA_PREFIX) :].lower(), card.value)
-    if "mjd" not in md:
-        for hdr in headers:
-            if hdr.get("DATE-AVG"):
-                try:
-                    scale = str(hdr.get("TIMESYS", "UTC")).strip().lower()
-                    md["mjd"] = float(Time(hdr["DATE-AVG"], scale=scale).mjd)
-                    break
-                except ValueError:
-                    continue
-    if "band" not in md and isinstance(md.get("filter"), str):
-        m = re.fullmatch(r"(?:ZTF_|SDSS_?)?([ugrizy])(?:_\w+)?", md["filter"], re.IGNORECASE)
-        if m:
-            md["band"] = m.group(1).lower()
-    return md
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,13 +495,17 @@ def _apply_mask_file(data: ImageData, mask_path: Path) -> None:
     notes = data.notes
     with _open_fits(mask_path) as hdul:
         try:
-            hdu = _find_hdu(hdul, "MASK")
-            if hdu is None:
-                hdu = _first_image_hdu(mask_path, hdul)
-            mask = _int_mask(mask_path, _as_2d(mask_path, hdu, notes), notes)
-            planes = _mask_planes(hdu.header)
+            layout = detect_layout(hdul)
+            if layout is None:
+                raise ImageReadError(mask_path, "no image HDU in the mask file")
+            index = layout.masks[0].index if layout.masks else layout.image.index
+            hdu = hdul[index]
+            mask = _int_mask(mask_path, _as_2d(mask_path, hdu, notes), np.dtype(np.int32), notes)
+            planes, descriptions, _ = _hdu_planes(hdu.header, False)
         except ImageReadError:
             raise
+        except PlaneCardError as exc:
+            raise ImageReadError(mask_path, str(exc)) from exc
         except _READ_ERRORS as exc:
             raise ImageReadError(mask_path, f"truncated or corrupt FITS data ({exc})") from exc
     if mask.shape != data.shape:
@@ -522,14 +518,17 @@ def _apply_mask_file(data: ImageData, mask_path: Path) -> None:
         notes.append(f"{mask_path.name} defines no mask planes: plane names unknown")
     bad = ~np.isfinite(data.image)
     if bad.any() and "NO_DATA" not in planes:
-        used = set(planes.values()) | {b for b in range(31) if np.any(mask & np.int32(1 << b))}
-        free = next((b for b in range(31) if b not in used), None)
-        if free is not None:
+        used = dict(planes)
+        used.update({f"_bit{b}": b for b in range(31) if np.any(mask & np.int32(1 << b))})
+        free = free_bit(used)
+        if free is not None and free < PLANES_PER_INT32:
             planes["NO_DATA"] = free
             mask[bad] |= np.int32(1 << free)
     data.mask = mask
     data.mask_planes = planes
+    data.mask_descriptions = descriptions
+    data.hdus = [*data.hdus, HduUse(index, "", "mask", f"mask file {mask_path.name}")]
     notes.append(f"mask read from {mask_path.name}")
 
 
-__all__ = ["estimate_noise", "read_image_file"]
+__all__ = ["MAX_DECOMPRESSED", "estimate_noise", "read_image"]

@@ -1,4 +1,5 @@
-"""The model card's "Check on the diascan demo" section, computed rather than hand-written.
+"""Model cards: the bundled card's "Check on the diascan demo" section, computed rather than
+hand-written, and the card of a package fine-tuned on session labels (:func:`finetune_card`).
 
 :func:`demo_check_paragraph` scores the truth positions of the small demo
 (``generate_demo(small=True, seed=1)``, an independent simulator: not the training one) with a
@@ -141,6 +142,95 @@ def replace_demo_section(card: str, section: str) -> str:
     return card[:at] + section.rstrip() + "\n\n" + card[at:]
 
 
+def _pct(v: float) -> str:
+    return "n/a" if v != v else f"{100 * v:.1f}%"
+
+
+def finetune_card(report) -> str:
+    """Markdown model card of a package made by ``diascan train --from-sessions``.
+
+    ``report`` is the job's :class:`~diascan.learn.job.TrainReport`: base model, sessions and
+    their sha256, label counts, seed, command, and the before/after metrics on the held-out
+    labels.
+    """
+    r = report
+    sessions = "\n".join(f"- `{s['path']}` (sha256 `{s['sha256']}`)" for s in r.sessions)
+    rows = [f"| ROC AUC | {r.before.roc_auc:.4f} | {r.after.roc_auc:.4f} |"]
+    for t in r.thresholds:
+        b, a = r.before.at(t), r.after.at(t)
+        rows += [
+            f"| purity at {t:g} | {_pct(b.purity)} | {_pct(a.purity)} |",
+            f"| completeness at {t:g} | {_pct(b.completeness)} | {_pct(a.completeness)} |",
+            f"| confusion at {t:g} (tp, fp, fn, tn) | {b.tp}, {b.fp}, {b.fn}, {b.tn} | "
+            f"{a.tp}, {a.fp}, {a.fn}, {a.tn} |",
+        ]
+    skipped = ", ".join(f"{n} {why}" for why, n in r.skipped.items()) or "none"
+    stop = (f"stopped early after epoch {len(r.history)}" if r.stopped_early
+            else f"ran all {len(r.history)} epochs")  # fmt: skip
+    cfg = r.config
+    return f"""# {r.package.name}
+
+`{r.base_name}` (version {r.base_version}) fine-tuned by diascan on the real/bogus labels of
+{len(r.sessions)} session file(s). Package in the meas_transiNet layout: `arch.py` (standalone,
+importable by the Rubin pipeline), `checkpoint.pt` (`model_state_dict`), `meta.yaml` (input
+{' x '.join(str(v) for v in r.input_shape)}, scale factors 1: raw stamps [difference, science,
+template] as cut by the Rubin rule; provenance under `provenance:`). All figures are in
+`metrics.json`.
+
+## Base model
+
+`{r.base_path}`, checkpoint sha256 `{r.base_sha256}`.
+
+## Training data
+
+Sessions:
+
+{sessions}
+
+Every source labelled real or bogus (unsure ones excluded) was cut again from its visit's input
+files (sizes and sha256 checked against the session) through the scorer's own code: the
+template built by `diascan.pipeline.make_template`, stamps by `diascan.cutouts.cut_stamps`.
+Left out: {skipped}.
+
+| labels | real | bogus |
+|---|---|---|
+| used | {r.used.real} | {r.used.bogus} |
+| training | {r.train.real} | {r.train.bogus} |
+| held out | {r.heldout.real} | {r.heldout.bogus} |
+
+{r.n_visits} visit(s). Held-out part: {100 * cfg['heldout_fraction']:.0f}% of every (visit,
+class) cell, drawn with the seed; never trained on.
+
+## Training
+
+Seed {r.seed}; Adam, learning rate {cfg['lr']:g}, weight decay {cfg['weight_decay']:g}, batch
+{cfg['batch_size']}, class-balanced loss weights, random flips and 90-degree rotations, at most
+{cfg['epochs']} epochs with early stopping on the held-out loss (patience {cfg['patience']}):
+{stop}, weights of epoch {r.best_epoch} kept. {cfg['threads']} CPU thread(s); the same seed and
+thread count give the same checkpoint bytes. Time: {r.seconds.get('gather', 0):.0f} s to gather
+the stamps, {r.seconds.get('train', 0):.0f} s to train.
+
+Command (makes this package again):
+
+    {r.command}
+
+## Metrics on the held-out labels
+
+{r.heldout.real} real and {r.heldout.bogus} bogus held-out labels; a source is called real when
+its score is at least the threshold.
+
+| metric | {r.base_name} (before) | {r.package.name} (after) |
+|---|---|---|
+{chr(10).join(rows)}
+
+## Caveats
+
+The held-out labels come from the same sessions (and visits) as the training labels: they say
+how well the model learned these labels, not how it does on other nights, fields or detectors.
+Labels are the scanner's; their errors are learned too.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m diascan.models.card",
@@ -168,5 +258,6 @@ __all__ = [
     "card_demo_section",
     "demo_check_paragraph",
     "demo_counts",
+    "finetune_card",
     "replace_demo_section",
 ]

@@ -51,9 +51,13 @@ class TACCNNConfig:
     dropout: float = 0.4
 
     @property
+    def flat_hw(self) -> tuple[int, int]:
+        """Height and width of the last feature map (flattened into ``fc1``)."""
+        return _out_size(self.input_hw[0], self.kernel), _out_size(self.input_hw[1], self.kernel)
+
+    @property
     def flat_features(self) -> int:
-        h = _out_size(self.input_hw[0], self.kernel)
-        w = _out_size(self.input_hw[1], self.kernel)
+        h, w = self.flat_hw
         return self.channels[2] * h * w
 
 

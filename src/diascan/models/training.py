@@ -1,37 +1,42 @@
-"""Train our TACCNN on simulated stamps and write a meas_transiNet model package.
+"""The bundled model's recipe (a fresh TACCNN trained on simulated stamps), writing
+meas_transiNet model packages, and the simulated held-out evaluation of the model card.
 
-Deterministic for a given seed (and thread count): every epoch draws fresh stamps from
-:func:`diascan.models.training_data.simulate` with ``default_rng([seed, epoch, chunk])``, flips
-them horizontally/vertically at random, and trains with BCE + Adam. Inputs are scaled by
-``1 / INPUT_SCALE`` nJy during training; the scale is folded into ``conv1`` when the package is
-written, so the shipped network takes raw nJy stamps like the Rubin models (meta.yaml scale 1).
+:func:`train` is :func:`diascan.models.fit.fit` on :class:`SimulatedStamps`; fine-tuning a
+package on labelled stamps from sessions or alerts is :mod:`diascan.models.finetune`, the same
+loop on other inputs. :func:`train` is deterministic for a given seed (and thread count): every epoch draws fresh
+stamps from :func:`diascan.models.training_data.simulate` with ``default_rng([seed, epoch,
+chunk])``, flips them horizontally/vertically at random, and trains with BCE + Adam. Inputs are
+scaled by ``1 / INPUT_SCALE`` nJy during training; the scale is folded into ``conv1`` when the
+package is written, so the shipped network takes raw nJy stamps like the Rubin models (meta.yaml
+scale 1).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from scipy.stats import rankdata
 
+from diascan.models.fit import Batch, FitConfig, fit, flip_batch
+from diascan.models.metrics import roc_auc
 from diascan.models.taccnn import TACCNN, TACCNNConfig
 from diascan.models.training_data import KIND_NAMES, REAL_KINDS, simulate
-from diascan.progress import CancelToken, ProgressCallback, check, report
+from diascan.progress import CancelToken, ProgressCallback
 
 #: Training-time input scale (nJy); folded into conv1 on export.
 INPUT_SCALE = 30.0
 CHUNK = 1024
 
-ARCH_PY = '''"""TACCNN real/bogus network (diascan), standalone for the Rubin meas_transiNet pipeline.
+_ARCH_TEMPLATE = '''"""TACCNN real/bogus network (diascan), standalone for the Rubin meas_transiNet pipeline.
 
-Input (N, 3, 51, 51) float32 stamps [difference, science, template] in nJy; output (N, 1) scores
-in [0, 1] (ends in a sigmoid). Same layer names and shapes as tac_cnn_comcam_2025-02-18.
+Input (N, {c}, {h}, {w}) float32 stamps [difference, science, template] in nJy; output (N, 1) scores
+in [0, 1] (ends in a sigmoid).{same}
 """
 
 import torch
@@ -44,13 +49,13 @@ __all__ = ["TACCNN"]
 class TACCNN(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 5)
-        self.conv2 = nn.Conv2d(16, 32, 5)
-        self.conv3 = nn.Conv2d(32, 64, 5)
+        self.conv1 = nn.Conv2d({c}, {c1}, {k})
+        self.conv2 = nn.Conv2d({c1}, {c2}, {k})
+        self.conv3 = nn.Conv2d({c2}, {c3}, {k})
         self.pool = nn.MaxPool2d(2)
-        self.drop = nn.Dropout(0.4)
-        self.fc1 = nn.Linear(64 * 2 * 2, 32)
-        self.fc2 = nn.Linear(32, 1)
+        self.drop = nn.Dropout({dropout})
+        self.fc1 = nn.Linear({c3} * {fh} * {fw}, {hidden})
+        self.fc2 = nn.Linear({hidden}, 1)
 
     def forward(self, x):
         x = self.drop(self.pool(torch.relu(self.conv1(x))))
@@ -61,9 +66,29 @@ class TACCNN(nn.Module):
 '''
 
 
+def arch_py(config: TACCNNConfig | None = None) -> str:
+    """The standalone ``arch.py`` of a TACCNN with ``config`` (default: the DP1 shapes)."""
+    cfg = config or TACCNNConfig()
+    c1, c2, c3 = cfg.channels
+    fh, fw = cfg.flat_hw
+    same = (
+        " Same layer names and shapes as tac_cnn_comcam_2025-02-18."
+        if cfg == TACCNNConfig()
+        else " Same layer names as tac_cnn_comcam_2025-02-18."
+    )
+    return _ARCH_TEMPLATE.format(
+        c=cfg.in_channels, h=cfg.input_hw[0], w=cfg.input_hw[1], c1=c1, c2=c2, c3=c3,
+        k=cfg.kernel, dropout=cfg.dropout, fh=fh, fw=fw, hidden=cfg.hidden, same=same,
+    )  # fmt: skip
+
+
+#: The ``arch.py`` of the bundled model (and of every package with the DP1 shapes).
+ARCH_PY = arch_py()
+
+
 @dataclass
 class TrainConfig:
-    """Training settings (defaults: the shipped model)."""
+    """Settings of training on simulated stamps (defaults: the shipped model)."""
 
     seed: int = 1
     n_train: int = 30_000  # fresh stamps per epoch
@@ -83,15 +108,26 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal and vertical flips per stamp (augmentation)."""
-    n = x.shape[0]
-    h = torch.rand(n, generator=gen) < 0.5
-    v = torch.rand(n, generator=gen) < 0.5
-    x = x.clone()
-    x[h] = torch.flip(x[h], dims=[3])
-    x[v] = torch.flip(x[v], dims=[2])
-    return x
+class SimulatedStamps:
+    """Fresh simulated stamps every epoch, ``CHUNK`` at a time, flipped at random (the recipe of
+    the bundled model: chunk ``c`` of epoch ``e`` is ``simulate(.., default_rng([seed, e, c]))``).
+    """
+
+    def __init__(self, n_train: int, seed: int, batch_size: int, input_scale: float) -> None:
+        self.n_train, self.seed, self.batch_size = n_train, seed, batch_size
+        self.input_scale = input_scale
+        self.chunks = max(1, math.ceil(n_train / CHUNK))
+        self.steps_per_epoch = self.chunks * math.ceil(CHUNK / batch_size)
+
+    def batches(self, epoch: int, gen: torch.Generator) -> Iterator[Batch]:
+        for chunk in range(self.chunks):
+            n = min(CHUNK, self.n_train - chunk * CHUNK)
+            data = simulate(n, np.random.default_rng([self.seed, epoch, chunk]))
+            x = torch.from_numpy(data.stamps) / self.input_scale
+            y = torch.from_numpy(data.label)
+            for start in range(0, n, self.batch_size):
+                yield flip_batch(x[start : start + self.batch_size], gen), \
+                    y[start : start + self.batch_size], None
 
 
 def train(
@@ -100,51 +136,23 @@ def train(
     cancel: CancelToken | None = None,
     log=print,
 ) -> TrainResult:
-    """Train a TACCNN on simulated stamps; returns the model with the input scale folded in."""
+    """Train a fresh TACCNN on simulated stamps; returns the model with the input scale folded in.
+
+    :func:`fit` on :class:`SimulatedStamps` (one-cycle schedule); fine-tuning a model package on
+    labelled stamps is :func:`diascan.models.finetune.finetune`.
+    """
     torch.set_num_threads(max(1, config.threads))
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     model = TACCNN(TACCNNConfig())
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    chunks = max(1, math.ceil(config.n_train / CHUNK))
-    total_steps = config.epochs * chunks
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=total_steps * math.ceil(CHUNK / config.batch_size) + 1
-    )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    t0 = time.perf_counter()
-    history: list[dict] = []
-    step = 0
-    for epoch in range(config.epochs):
-        model.train()
-        losses = []
-        for chunk in range(chunks):
-            check(cancel)
-            n = min(CHUNK, config.n_train - chunk * CHUNK)
-            data = simulate(n, np.random.default_rng([config.seed, epoch, chunk]))
-            x = torch.from_numpy(data.stamps) / INPUT_SCALE
-            y = torch.from_numpy(data.label)
-            for start in range(0, n, config.batch_size):
-                xb = _flip(x[start : start + config.batch_size], gen)
-                yb = y[start : start + config.batch_size]
-                opt.zero_grad()
-                loss = loss_fn(model.logits(xb).squeeze(1), yb)
-                loss.backward()
-                opt.step()
-                sched.step()
-                losses.append(loss.item())
-            step += 1
-            report(progress, "train", step / total_steps, f"epoch {epoch + 1} chunk {chunk + 1}")
-        entry = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)),
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
-        history.append(entry)
-        log(f"epoch {entry['epoch']}/{config.epochs} loss {entry['loss']:.4f} t={entry['seconds']}s")
-    model.eval()
+    source = SimulatedStamps(config.n_train, config.seed, config.batch_size, INPUT_SCALE)
+    fitted = fit(
+        model, source, FitConfig(config.epochs, config.lr, config.weight_decay), gen=gen,
+        progress=progress, cancel=cancel, log=log,
+    )  # fmt: skip
     fold_input_scale(model, INPUT_SCALE)
-    return TrainResult(model, config, time.perf_counter() - t0, history)
+    history = [s.to_json() for s in fitted.history]
+    return TrainResult(model, config, fitted.seconds, history)
 
 
 def fold_input_scale(model: TACCNN, scale: float) -> None:
@@ -165,18 +173,25 @@ def write_package(
     version: str,
     description: str,
     epoch: int = 0,
+    provenance: dict | None = None,
 ) -> Path:
-    """Write a meas_transiNet package (arch.py, checkpoint.pt, meta.yaml) into ``out``."""
+    """Write a meas_transiNet package (arch.py, checkpoint.pt, meta.yaml) into ``out``.
+
+    The network takes raw nJy stamps (input scale factors 1: any scale is folded into ``conv1``
+    before). ``provenance`` (base model, training data, metrics...) goes into meta.yaml under
+    ``provenance:``; the Rubin pipeline reads only the keys it knows.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "arch.py").write_text(ARCH_PY)
+    cfg = model.config
+    (out / "arch.py").write_text(arch_py(cfg))
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     torch.save({"epoch": epoch, "model_state_dict": state}, out / "checkpoint.pt")
     meta = {
         "version": version,
         "description": description,
-        "input_shape": [51, 51, 3],
-        "input_scale_factor": [1.0, 1.0, 1.0],
+        "input_shape": [*cfg.input_hw, cfg.in_channels],
+        "input_scale_factor": [1.0] * cfg.in_channels,
     }
     # Lists in flow style, as in the Rubin packages: input_shape: [51, 51, 3].
     text = "".join(
@@ -185,6 +200,8 @@ def write_package(
         else yaml.safe_dump({k: v}, width=1000)
         for k, v in meta.items()
     )
+    if provenance:
+        text += yaml.safe_dump({"provenance": provenance}, sort_keys=False, width=100)
     (out / "meta.yaml").write_text("# diascan model package (meas_transiNet layout)\n" + text)
     return out
 
@@ -192,16 +209,6 @@ def write_package(
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC AUC via the Mann-Whitney U statistic (ties count one half)."""
-    labels = labels.astype(bool)
-    n1, n0 = labels.sum(), (~labels).sum()
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def heldout_sets(seed: int = 12345, n: int = 4_000, n_snr6: int = 2_000):
@@ -260,8 +267,10 @@ def save_metrics(path: Path, metrics: dict, config: TrainConfig | None = None, *
 __all__ = [
     "ARCH_PY",
     "INPUT_SCALE",
+    "SimulatedStamps",
     "TrainConfig",
     "TrainResult",
+    "arch_py",
     "evaluate",
     "fold_input_scale",
     "heldout_sets",

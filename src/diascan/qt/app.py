@@ -1,33 +1,19 @@
-"""QApplication creation, data loaders and ``run_viewer(args)`` for ``diascan view``."""
+"""QApplication creation and :func:`run_viewer` for ``diascan view``."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from diascan.assets import resource_path
 from diascan.errors import InputError
-from diascan.inputs import (
-    check_files_exist,
-    demo_loader,
-    files_loader,
-    parse_target,
-    visits_from_arg,
-)
+from diascan.inputs import demo_loader, files_loader
+from diascan.models.locate import model_choices
 
 log = logging.getLogger(__name__)
-
-
-def have_display() -> bool:
-    """True when Qt can open a window: a platform plugin was chosen or a display exists."""
-    if os.environ.get("QT_QPA_PLATFORM"):
-        return True
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def get_app():
@@ -63,84 +49,43 @@ def _quiet_qt_messages() -> None:
     qInstallMessageHandler(handler)
 
 
-# ---------------------------------------------------------------------------------------------
-# Loaders: callables run in a worker, returning a pipeline result.
+@dataclass
+class ViewRequest:
+    """What ``diascan view`` was asked to open (checked by ``diascan.cli.view`` first)."""
+
+    files: dict[str, Any] | None = None  #: one visit's files; None: the demo
+    session: Any = None  #: a saved session to open
+    session_file: Path | None = None  #: where the session is (or will be) saved
+    visits: list | None = None  #: ``--visits``: each visit's files
+    small_demo: bool = False
+    model: str | None = None  #: ``--model``: a package path or name
+    trust_model_code: bool = False
+    screenshot: str | None = None  #: save the window there once loaded and scored, then quit
+    gallery: bool = False  #: ``--gallery``: open on the gallery of triplets
+    palette: str = "classic"  #: ``--palette``: colours of statuses and labels
 
 
-def model_specs() -> tuple[dict[str, Any], str | None]:
-    """Model packages ``diascan models`` finds: name -> path, and the default name.
-
-    Only the folders are looked at (no torch import, no checkpoint read: this runs before the
-    window shows); a package that turns out broken is reported when it is loaded for scoring,
-    in the scoring worker, as an error dialog.
-    """
-    from diascan.models.locate import DEFAULT_MODEL_NAME, package_dirs
-
-    specs: dict[str, Any] = {}
-    for path, _source in package_dirs():
-        specs.setdefault(path.name, path)
-    default = DEFAULT_MODEL_NAME if DEFAULT_MODEL_NAME in specs else next(iter(specs), None)
-    return specs, default
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-def args_files(args) -> dict[str, Any] | None:
-    """User files from ``diascan view`` arguments (None when none were given)."""
-    if not args.science and not args.difference:
-        return None
-    for flag in ("science", "difference"):
-        if not getattr(args, flag):
-            raise InputError(None, f"--{flag} is required with --science/--difference")
-    if not args.template and not args.template_patches:
-        raise InputError(None, "give --template or --template-patches")
-    files: dict[str, Any] = {
-        "science": args.science,
-        "difference": args.difference,
-        "template": args.template,
-        "template_patches": args.template_patches,
-        "catalog": args.catalog,
-        "target": parse_target(args.target),
-    }
-    check_files_exist(files)
-    return files
-
-
-def run_viewer(args) -> int:
+def run_viewer(req: ViewRequest) -> int:
     """Open the main window on the demo or the user's files; see ``diascan view --help``."""
-    if not have_display():
-        print(
-            "diascan view: error: no display available; run under `xvfb-run diascan view ...` "
-            "or set QT_QPA_PLATFORM=offscreen (with --screenshot)",
-            file=sys.stderr,
-        )
-        return 2
-    files = args_files(args)  # InputError -> exit 2 before any window opens
-    session, session_file, visits = _session_args(args)
-    screenshot = getattr(args, "screenshot", None)
+    files, session, session_file, visits = req.files, req.session, req.session_file, req.visits
+    screenshot = req.screenshot
     app = get_app()
     from diascan.qt.qt_main_window import QtMainWindow
     from diascan.qt.qt_session_link import QtSessionLink
 
     win = QtMainWindow()
     win.show_errors_as_dialogs = not screenshot
-    win.trust_model_code = bool(getattr(args, "trust_model_code", False))
-    specs, default = model_specs()
-    if getattr(args, "model", None):
-        p = Path(args.model)
-        specs = {p.name if p.exists() else str(args.model): p if p.exists() else args.model,
-                 **specs}
-        default = next(iter(specs))
+    win.trust_model_code = req.trust_model_code
+    win.set_palette(req.palette)
+    if req.gallery:
+        win.show_gallery(True)
+    specs, default = model_choices(req.model)
     win.set_models(specs, default)
     link = QtSessionLink(win, session_path=session_file, interactive=not screenshot)
     win.session_link = link
     status = {"rc": 0}
 
-    if files is not None:
-        loader = files_loader(files)
-    else:
-        loader = demo_loader(small=bool(getattr(args, "small_demo", False)))
+    loader = files_loader(files) if files is not None else demo_loader(small=req.small_demo)
 
     def after_load() -> None:
         # Rescore with the chosen model once the data are in (scores stream into the table),
@@ -152,7 +97,7 @@ def run_viewer(args) -> int:
             finish()
 
     def finish(_res=None) -> None:
-        if screenshot:
+        if screenshot and status["rc"] == 0:  # not after a failure (no PNG then)
             app.processEvents()
             pix = win.grab()
             if not pix.save(str(screenshot), "PNG"):
@@ -162,7 +107,8 @@ def run_viewer(args) -> int:
             app.quit()
 
     def failed(msg: str) -> None:
-        if screenshot:
+        # one line, however many signals report the failure (error_shown, load_failed)
+        if screenshot and status["rc"] == 0:
             print(f"diascan view: error: {msg}", file=sys.stderr)
             status["rc"] = 2
             win.close()
@@ -175,8 +121,7 @@ def run_viewer(args) -> int:
         win.rescore_done.connect(finish)
         win.error_shown.connect(failed)
     win.show()
-    plain_start = (files is None and visits is None and session_file is None
-                   and not getattr(args, "small_demo", False))
+    plain_start = files is None and visits is None and session_file is None and not req.small_demo
     if plain_start and not screenshot:  # `diascan view` / `--demo`: offer the last session
         session, session_file = _offer_resume(win)
     if session is not None:
@@ -205,23 +150,6 @@ def _scores_saved(link, win) -> bool:
         and visit.model_name == model
         and np.all(np.isfinite(np.asarray(win.sources.score, dtype=float)))
     )
-
-
-def _session_args(args) -> tuple[Any, Path | None, list | None]:
-    """(saved session or None, session file or None, --visits file dicts or None).
-
-    ``--session FILE`` that exists is loaded (a broken one is an InputError: exit 2); one that
-    does not exist is where the new session is saved.
-    """
-    from diascan.session.store import load_session
-
-    path = getattr(args, "session", None)
-    path = Path(path).expanduser() if path else None
-    visits = visits_from_arg(args.visits) if getattr(args, "visits", None) else None
-    session = load_session(path) if path is not None and path.exists() else None
-    if session is not None and (visits is not None or args_files(args) is not None):
-        raise InputError(path, "session exists: open it without --visits or image files")
-    return session, path, visits
 
 
 def _offer_resume(win) -> tuple[Any, Path | None]:

@@ -1,4 +1,9 @@
-"""Cutout panel: the selected source's difference, science and template stamps (model input)."""
+"""Stamp dock: the selected source's science, template and difference stamps and a score line.
+
+The stamps come from a :class:`diascan.stamps.StampSource` (a visit's :class:`VisitStamps`
+unless one is given) and are painted with the same :class:`StampDisplay` settings as the gallery
+(per-stamp zscale by default, or the frames' stretch and limits), in the frames' order.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,12 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from diascan import viewstate as vs
+from diascan.cutouts import DEFAULT_SIZE, stamp_inside
+from diascan.stamp_display import StampDisplay, render_triplet
+from diascan.stamps import FRAME_ORDER, StampSource
+from diascan.visit_stamps import VisitStamps
 
-STAMP_TITLES = ("difference", "science", "template")
+STAMP_TITLES = FRAME_ORDER
 
 
 class QtCutouts(QWidget):
@@ -40,10 +49,17 @@ class QtCutouts(QWidget):
             titles.addWidget(t, 1)
         lay.addLayout(titles)
         lay.addWidget(self.info)
+        #: The shown triplet: float32 (3, size, size) in FRAME_ORDER, NaN = no pixel.
         self.stamps: np.ndarray | None = None
         #: "Hide model scores while labelling": the text leaves out reliability and score.
         self.hide_scores = False
+        #: Display size of the stamps (pixels of the image), independent of the model's input.
+        self.stamp_size = DEFAULT_SIZE
+        self.display = StampDisplay.per_tile()
         self._shown: tuple[vs.SourceSet, int] | None = None
+        self._source: StampSource | None = None
+        self._source_key: tuple | None = None
+        self._outside = False
 
     def clear(self) -> None:
         self.stamps = None
@@ -58,32 +74,63 @@ class QtCutouts(QWidget):
         if self._shown is not None and self.stamps is not None:
             self._show_info(*self._shown)
 
-    def show_source(self, sources: vs.SourceSet, row: int, images: dict, size: int = 51) -> None:
-        """Cut and show the stamps of source ``row`` exactly as the model sees them."""
+    def set_display(self, display: StampDisplay) -> None:
+        """Paint with ``display`` (the gallery's settings) from now on, the shown source too."""
+        self.display = display
+        self._paint()
+
+    def set_stamp_size(self, size: int) -> None:
+        """Show ``size`` x ``size`` stamps (pixels of the image); re-cuts the shown source."""
+        self.stamp_size = int(size)
+        if self._shown is not None and self._source is not None:
+            self._cut(*self._shown)
+
+    def set_stamp_source(self, source: StampSource | None) -> None:
+        """Take stamps from ``source`` (rows = the sources' rows); None: cut from the images."""
+        self._source = source
+        self._source_key = None if source is None else ("given", id(source))
+
+    def _visit_source(self, sources: vs.SourceSet, images: dict) -> StampSource:
+        key = ("visit", id(sources), *(id(images[n]) for n in FRAME_ORDER))
+        if self._source is None or self._source_key != key:
+            self._source = VisitStamps(images, sources.x, sources.y)
+            self._source_key = key
+        return self._source
+
+    def show_source(self, sources: vs.SourceSet, row: int, images: dict,
+                    size: int = DEFAULT_SIZE) -> None:
+        """Show the display stamps of source ``row``; ``size`` is the model's input size (the
+        text says when the model sees all-zero stamps because its box leaves the image)."""
         try:
-            stamps = vs._stamps(
-                sources.x[row : row + 1],
-                sources.y[row : row + 1],
-                images["difference"],
-                images["science"],
-                images["template"],
-                size,
-            )[0]
-        except (ImportError, KeyError) as exc:
-            self.info.setText(f"cutouts unavailable: {exc}")
+            if self._source_key is None or self._source_key[0] != "given":
+                self._visit_source(sources, images)
+            sci = images["science"]
+        except (KeyError, ValueError) as exc:
+            self.info.setText(f"stamps unavailable: {exc}")
             return
-        self.stamps = stamps
-        for k, item in enumerate(self.items):
-            s = stamps[k]
-            sym = k == 0
-            lo, hi = vs.compute_levels(s, "99.5%", symmetric=sym) if s.any() else (0.0, 1.0)
-            item.setImage(np.ascontiguousarray(s), levels=(lo, hi), autoLevels=False)
-            item.getViewBox().setRange(xRange=(0, s.shape[1]), yRange=(0, s.shape[0]), padding=0)
+        x, y = sources.x[row : row + 1], sources.y[row : row + 1]
+        self._outside = not bool(stamp_inside(x, y, sci, size)[0])
+        self._cut(sources, row)
+
+    def _cut(self, sources: vs.SourceSet, row: int) -> None:
+        t = self._source.triplet(row, self.stamp_size)
+        self.stamps = np.stack([getattr(t, n) for n in FRAME_ORDER])
         self._shown = (sources, row)
+        self._paint()
         self._show_info(sources, row)
 
+    def _paint(self) -> None:
+        if self.stamps is None:
+            return
+        rgba = render_triplet(self.stamps, self.display)
+        for item, im in zip(self.items, rgba, strict=True):
+            item.setImage(im, autoLevels=False)
+            item.getViewBox().setRange(xRange=(0, im.shape[1]), yRange=(0, im.shape[0]),
+                                       padding=0)
+
     def _show_info(self, sources: vs.SourceSet, row: int) -> None:
-        zero = " (outside the image: all-zero stamps)" if not self.stamps.any() else ""
+        zero = " (its box leaves the science image: the model sees all-zero stamps)" \
+            if self._outside else ""
         scores = (
             "scores hidden while labelling" if self.hide_scores else
             f"reliability {sources.original[row]:.4f}  recomputed {sources.score[row]:.4f}"

@@ -1,17 +1,22 @@
-"""Keyboard labelling on the main window: shortcuts, label panel, statistics, autosave.
+"""Keyboard labelling on the main window: label actions, label panel, statistics, autosave.
 
-:class:`QtLabelController` installs one window-wide :class:`QShortcut` per key of the
-:class:`~diascan.session.keymap.KeyMap`; text fields keep their typed keys because Qt lets a
-focused ``QLineEdit`` claim printable keys first (ShortcutOverride). Every action goes through
+:class:`QtLabelController` binds the registry's labelling and session actions
+(:data:`diascan.actions.ACTIONS`) that the window built as QActions with the user's keys;
+text fields keep their typed keys because Qt lets a focused ``QLineEdit`` claim printable keys
+first (ShortcutOverride). Every action goes through
 the Qt-free :class:`~diascan.session.triage.Triage`; every label change is mirrored into the
 window's table/markers and autosaved atomically. Scores the window recomputes
 (``rescore_done``) are written into the visit's sources with the model that made them and
-autosaved; a resumed session shows its saved scores and selects its saved model.
+autosaved; a resumed session shows its saved scores and selects its saved model. A save that
+fails is :class:`~diascan.qt.qt_save.QtSaveGuard`'s business (``self.guard``): dialog, banner,
+Save As, and the question before the session is left (:meth:`QtLabelController.close`,
+:meth:`QtLabelController.set_session`).
 
 The window must provide ``select_source(id)``, ``selection_changed(int)``, ``source_ids()`` and
-``sources`` (a ``viewstate.SourceSet`` or ``None``); ``session_menu``, ``file_menu``,
+``sources`` (a ``viewstate.SourceSet`` or ``None``) and ``actions`` (its QtActions);
 ``add_dock``, ``table``, ``state``, ``data_loaded``, ``rescore_done``, ``model``,
-``model_specs``/``set_models`` and ``statusBar()`` are used when present.
+``model_specs``/``set_models`` are used when present; ``statusBar()``, ``banners``,
+``show_error`` and ``show_errors_as_dialogs`` by the save guard.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from PyQt6.QtCore import QEvent, QObject, Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -37,15 +41,19 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from diascan.errors import SessionError
-from diascan.session.keymap import ACTIONS, KeyMap
+from diascan.qt import qt_session
+from diascan.qt.qt_save import QtSaveGuard
 from diascan.session.labels import Label, SourceId
 from diascan.session.model import Session, VisitEntry
-from diascan.session.recent import remember_last_session
+from diascan.session.recent import new_session_path, remember_last_session
 from diascan.session.store import Autosave
 from diascan.session.triage import Triage
 
 log = logging.getLogger(__name__)
+
+#: Registry actions the controller performs through :meth:`QtLabelController.trigger`.
+LABELLING = ("label_real", "label_bogus", "label_unsure", "clear_label", "next", "previous",
+             "next_unlabelled", "edit_note", "undo", "next_visit")
 
 
 class QtNoteEdit(QLineEdit):
@@ -141,70 +149,64 @@ class QtLabelController(QObject):
         window: Any,
         session: Session | None = None,
         session_path: str | Path | None = None,
-        keymap: KeyMap | None = None,
-        keymap_path: str | Path | None = None,
     ) -> None:
         super().__init__(window)
-        from diascan.qt.qt_session import new_session_path, visit_from_window
-
         self.window = window
         window.label_controller = self  # the window closes (saves) it in closeEvent
         #: A message for the status bar once the visit's data are shown (e.g. model missing).
         self.pending_notice: str | None = None
         given = session is not None
-        self.keymap = keymap if keymap is not None else _load_keymap(keymap_path)
-        self.keymap_path = keymap_path
         if session is None:
-            session = Session(visits=[visit_from_window(window)])
+            session = Session(visits=[qt_session.visit_from_window(window)])
         self.session = session
         self.session_path = Path(session_path) if session_path else new_session_path()
+        #: The visit whose data the window shows (its pan and zoom are that visit's view);
+        #: the session link sets it when a visit's data arrive.
+        self.window_visit: VisitEntry | None = self.shown_visit()
         self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
-        self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
-                                 before_save=self._store_view)
+        #: What happens when a save fails: dialog, banner, Save As, the close question.
+        self.guard = QtSaveGuard(self)
+        self.autosave = self._autosave(session, self.session_path)
         self._watch_visits()
-        self.shortcuts: list[QShortcut] = []
-        self.disabled_window_shortcuts: list[str] = []
         self._build_panel()
-        self._build_menu()
-        self.install_shortcuts()
+        self._bind_actions()
         window.selection_changed.connect(self._window_selected)
         if hasattr(window, "data_loaded"):
             window.data_loaded.connect(self.sync_window)
         if hasattr(window, "rescore_done"):
             window.rescore_done.connect(self._rescored)
-        window.installEventFilter(self)  # a dropped folder of visit folders
         if given:
             self.restore_model()
         self.sync_window()
         self.autosave.save()
         remember_last_session(self.session_path)
 
-    # --- shortcuts -------------------------------------------------------------------------
-    def install_shortcuts(self) -> None:
-        """(Re)create one QShortcut per bound key; window actions using a label key lose it."""
-        for sc in self.shortcuts:
-            sc.setEnabled(False)
-            sc.setParent(None)
-            sc.deleteLater()
-        self.shortcuts = []
-        mine = {k for keys in self.keymap.bindings().values() for k in keys}
-        for act in self.window.findChildren(QAction):
-            if act.shortcut().toString() in mine:  # ambiguous keys would fire neither
-                self.disabled_window_shortcuts.append(f"{act.text()} ({act.shortcut().toString()})")
-                act.setShortcut(QKeySequence())
-        for action in ACTIONS:
-            for key in self.keymap.keys_for(action):
-                sc = QShortcut(QKeySequence(key), self.window)
-                sc.setContext(Qt.ShortcutContext.WindowShortcut)
-                sc.activated.connect(functools.partial(self.trigger, action))
-                self.shortcuts.append(sc)
+    # --- actions and keys -------------------------------------------------------------------
+    def _bind_actions(self) -> None:
+        """Bind the registry's labelling and session actions (the window built them)."""
+        acts = self.window.actions
+        for action_id in LABELLING:
+            acts.bind(action_id, functools.partial(self.trigger, action_id))
+        for action_id, slot in (
+            ("open_session", lambda: qt_session.open_session_dialog(self)),
+            ("open_visits", self.open_visits),
+            ("save_session_as", lambda: self.guard.save_as()),
+            ("export", lambda: qt_session.export_dialog(self)),
+            ("export_view", lambda: qt_session.export_png_dialog(self, "frames")),
+            ("export_plots", lambda: qt_session.export_png_dialog(self, "plots")),
+            ("hide_scores", self.hide_scores_check.setChecked),
+            ("hide_labelled", self.hide_labelled_check.setChecked),
+            ("remaining_bogus", self.label_remaining_bogus),
+        ):
+            acts.bind(action_id, slot)
+        acts.keys_changed.connect(self._update_captions)
         self._update_captions()
 
     def _update_captions(self) -> None:
         """Show the bound keys on the label buttons (``Real [R]``)."""
         for action, (text, button) in self.label_buttons.items():
-            keys = "/".join(self.keymap.keys_for(action))
+            keys = self.window.actions.keys_text(action, "/")
             button.setText(f"{text} [{keys}]" if keys else text)
 
     def trigger(self, action: str) -> bool:
@@ -213,18 +215,16 @@ class QtLabelController(QObject):
             self.note_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
             self.note_edit.selectAll()
             return True
-        if action == "cheat_sheet":
-            self.show_cheat_sheet()
-            return True
         if action == "next_visit":
             return self.next_visit()
         return self.triage.perform(action)
 
     # --- panel / menu ----------------------------------------------------------------------
-    def _button(self, text: str, slot) -> QPushButton:
+    def _button(self, text: str, action_id: str) -> QPushButton:
+        """A panel button that triggers registry action ``action_id`` (as its key and menu do)."""
         b = QPushButton(text)
         b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys keep going to the window
-        b.clicked.connect(slot)
+        b.clicked.connect(lambda _checked=False: self.window.actions[action_id].trigger())
         return b
 
     def _build_panel(self) -> None:
@@ -239,14 +239,13 @@ class QtLabelController(QObject):
         self.label_buttons: dict[str, tuple[str, QPushButton]] = {}
         for i, (text, action) in enumerate((("Real", "label_real"), ("Bogus", "label_bogus"),
                                             ("Unsure", "label_unsure"), ("Clear", "clear_label"))):
-            button = self._button(text, functools.partial(self.trigger, action))
+            button = self._button(text, action)
             self.label_buttons[action] = (text, button)
             grid.addWidget(button, 0, i)
-        grid.addWidget(self._button("Undo", functools.partial(self.trigger, "undo")), 1, 0)
-        grid.addWidget(self._button("Next unlabelled",
-                                    functools.partial(self.trigger, "next_unlabelled")), 1, 1)
-        grid.addWidget(self._button("Remaining → bogus…", self.label_remaining_bogus), 1, 2)
-        grid.addWidget(self._button("Next visit", self.next_visit), 1, 3)
+        grid.addWidget(self._button("Undo", "undo"), 1, 0)
+        grid.addWidget(self._button("Next unlabelled", "next_unlabelled"), 1, 1)
+        grid.addWidget(self._button("Remaining → bogus…", "remaining_bogus"), 1, 2)
+        grid.addWidget(self._button("Next visit", "next_visit"), 1, 3)
         self.hide_scores_check = QCheckBox("Hide model scores while labelling")
         self.hide_labelled_check = QCheckBox("Hide labelled sources")
         for cb in (self.hide_scores_check, self.hide_labelled_check):
@@ -266,52 +265,19 @@ class QtLabelController(QObject):
         if hasattr(self.window, "add_dock"):
             self.dock = self.window.add_dock("Labels", panel)
 
-    def _build_menu(self) -> None:
-        from diascan.qt import qt_session
-
-        menu = getattr(self.window, "session_menu", None)
-        if menu is None:
-            menu = self.window.menuBar().addMenu("&Session")
-        self.menu = menu
-        file_menu = getattr(self.window, "file_menu", None) or menu
-        before = getattr(self.window, "quit_separator", None)
-        self.actions: dict[str, QAction] = {}
-
-        def add(name: str, text: str, slot, checkable: bool = False, where=None) -> QAction:
-            act = QAction(text, self.window)
-            act.setCheckable(checkable)
-            (act.toggled if checkable else act.triggered).connect(slot)
-            if where is file_menu and before is not None and file_menu is not menu:
-                file_menu.insertAction(before, act)
-            else:
-                (where or menu).addAction(act)
-            self.actions[name] = act
-            return act
-
-        # File menu: open a session, export tables / regions / PNGs.
-        add("open", "Open session…", lambda: qt_session.open_session_dialog(self),
-            where=file_menu)
-        add("open_visits", "Open visits…", lambda: qt_session.open_visits(self),
-            where=file_menu)
-        add("export", "Export labels (table, DS9 regions)…",
-            lambda: qt_session.export_dialog(self), where=file_menu)
-        add("export_view", "Export view as PNG…",
-            lambda: qt_session.export_png_dialog(self, "frames"), where=file_menu)
-        add("export_plots", "Export plots as PNG…",
-            lambda: qt_session.export_png_dialog(self, "plots"), where=file_menu)
-        add("hide_scores", "Hide model scores", self.hide_scores_check.setChecked, True)
-        add("hide_labelled", "Hide labelled sources", self.hide_labelled_check.setChecked, True)
-        add("remaining_bogus", "Label all remaining as bogus…", self.label_remaining_bogus)
-        add("next_visit", "Next visit", self.next_visit)
-        menu.addSeparator()
-        add("cheat_sheet", "Keyboard shortcuts…", self.show_cheat_sheet)
-        add("keys", "Labelling keys…", self.show_key_prefs)
-
     # --- actions ---------------------------------------------------------------------------
     def commit_note(self) -> None:
         self.triage.set_note(self.note_edit.text())
         table = getattr(self.window, "table", None)
         (table or self.window).setFocus()
+
+    def label_source(self, sid: SourceId, label: str | None) -> bool:
+        """Label source ``sid`` (None clears it) without moving the selection (the gallery
+        asks so); autosaved and undone like a key press. False for an unknown id."""
+        if sid not in self.triage.store:
+            return False
+        self.triage.store.set_label(sid, label)
+        return True
 
     def label_remaining_bogus(self, confirm: bool = True) -> int:
         """Label every unlabelled source of this visit bogus, after a confirmation dialog."""
@@ -332,14 +298,14 @@ class QtLabelController(QObject):
 
     def set_hide_scores(self, on: bool) -> None:
         self.triage.set_option("hide_scores", on)
-        self.actions["hide_scores"].setChecked(on)
+        self.window.actions["hide_scores"].setChecked(on)
         self.hide_scores_check.setChecked(on)
         self._apply_hide_scores()
         self.autosave.save()
 
     def set_hide_labelled(self, on: bool) -> None:
         self.triage.set_option("hide_labelled", on)
-        self.actions["hide_labelled"].setChecked(on)
+        self.window.actions["hide_labelled"].setChecked(on)
         self.hide_labelled_check.setChecked(on)
         self._apply_hide_labelled()
         self.autosave.save()
@@ -373,6 +339,7 @@ class QtLabelController(QObject):
         index = len(self.session.visits) - 1
         if make_current:
             self.triage.set_visit(index)
+            self.window_visit = visit
         self.sync_window()
         self.autosave.save()
         return index
@@ -382,36 +349,45 @@ class QtLabelController(QObject):
         self.sync_window()
         self.autosave.save()
 
-    def show_cheat_sheet(self) -> None:
-        from diascan.qt.qt_prefs import QtCheatSheet
+    def open_visits(self) -> bool:
+        """File > Open visits…, through the window's session link (which loads the visits)."""
+        link = getattr(self.window, "session_link", None)
+        if link is None:
+            self._notice("no session link: open visits with `diascan view --visits`")
+            return False
+        return link.open_visits()
 
-        self.cheat_sheet = QtCheatSheet(self.keymap, self.window)
-        self.cheat_sheet.show()
+    def close(self) -> bool:
+        """When the window closes: save (selection and view included) and stop autosaving.
 
-    def show_key_prefs(self) -> None:
-        from diascan.qt.qt_prefs import QtKeyPrefsDialog
-
-        dlg = QtKeyPrefsDialog(self.keymap, self.keymap_path, self.window)
-        self.key_prefs = dlg
-        dlg.accepted.connect(self.install_shortcuts)
-        dlg.open()
-
-    def close(self) -> None:
-        """Save (selection and view included) and stop autosaving; call when the window closes."""
-        self.autosave.save()
+        If the session cannot be saved the user chooses Save As…, Discard or Cancel
+        (:meth:`QtSaveGuard.confirm_leave`); ``False`` (Cancel): keep the window open, nothing
+        stopped.
+        """
+        if not self.guard.confirm_leave("close the window"):
+            return False
         self.autosave.detach()
-        self.window.removeEventFilter(self)
+        return True
 
-    def set_session(self, session: Session, path: str | Path) -> None:
-        """Switch to another session (File > Open session, Open visits)."""
-        self.autosave.save()  # the session we leave keeps its selection and view
+    def _autosave(self, session: Session, path: Path) -> Autosave:
+        return Autosave(session, path, on_error=self.guard.failed, on_saved=self.guard.saved,
+                        before_save=self._store_view)
+
+    def set_session(self, session: Session, path: str | Path) -> bool:
+        """Switch to another session (File > Open session, Open visits); ``False`` when the
+        current one cannot be saved and the user cancelled (see :meth:`close`)."""
+        # the session we leave is saved with its selection and view (or saved elsewhere, or
+        # its unsaved changes discarded: the user's choice)
+        if not self.guard.confirm_leave("open another session"):
+            return False
         self.autosave.detach()
+        self.guard.reset()  # the old session's warning goes with it
         self.session = session
         self.session_path = Path(path)
+        self.window_visit = None  # until the new session's visit is shown
         self.triage = self._make_triage(session)
         self.triage.add_selection_listener(self._triage_selected)
-        self.autosave = Autosave(session, self.session_path, on_error=self._save_error,
-                                 before_save=self._store_view)
+        self.autosave = self._autosave(session, self.session_path)
         self._watch_visits()
         self.hide_scores_check.setChecked(self.triage.hide_scores)
         self.hide_labelled_check.setChecked(self.triage.hide_labelled)
@@ -419,6 +395,7 @@ class QtLabelController(QObject):
         self.restore_model()
         self.visit_requested.emit(session.current_visit)
         self.sync_window()
+        return True
 
     # --- scores and model ------------------------------------------------------------------
     def shown_visit(self) -> VisitEntry | None:
@@ -522,21 +499,6 @@ class QtLabelController(QObject):
         if bar is not None:
             bar().showMessage(msg, 15000)
 
-    # --- drops -----------------------------------------------------------------------------
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
-        """A dropped folder of visit folders (or a visit list file) opens those visits."""
-        # type first: also called while Qt tears the window down (attributes may be gone)
-        if event.type() == QEvent.Type.Drop and obj is getattr(self, "window", None):
-            from diascan.qt import qt_session
-
-            mime = event.mimeData()
-            paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-            if qt_session.visits_drop(paths) is not None:
-                event.acceptProposedAction()
-                qt_session.open_visits(self, paths[0])
-                return True
-        return super().eventFilter(obj, event)
-
     # --- window sync -----------------------------------------------------------------------
     def sync_window(self) -> None:
         """Mirror labels, options, view and selection of the current visit into the window."""
@@ -567,6 +529,10 @@ class QtLabelController(QObject):
         self._apply_hide_labelled()
         if visit.current_source is not None and visit.current_source in visit.labels:
             self.window.select_source(visit.current_source)
+        elif ids and (shown := self.window.selected_id()) is not None and shown in visit.labels:
+            # a new visit: the source the window selected by itself (the known transient) is
+            # the one the label keys act on
+            self.triage.select(shown, notify=False)
         self._show_note()
         self.stats.update_from(self.session)
 
@@ -640,11 +606,15 @@ class QtLabelController(QObject):
         )
 
     def _store_view(self) -> None:
+        """Keep the window's view (pan, zoom, display) in the visit it shows, and only there:
+        while the next visit loads, the window still shows the last one (its zoom must not
+        become the new visit's), and before any data it shows nothing."""
         state = getattr(self.window, "state", None)
-        if state is not None and hasattr(state, "to_dict"):
+        visit = self.window_visit
+        if state is not None and hasattr(state, "to_dict") and visit is not None:
             view = dict(state.to_dict())
             view.pop("selected_id", None)
-            self.session.current.view = view
+            visit.view = view
 
     def _restore_view(self, view: dict) -> None:
         state = getattr(self.window, "state", None)
@@ -655,13 +625,6 @@ class QtLabelController(QObject):
         skipped = state.update_from_dict(view, selection=False)
         if skipped:  # a stale or hand-edited setting: skipped, the rest applied
             log.warning("view settings not restored: %s", ", ".join(skipped))
-
-    def _save_error(self, exc: SessionError) -> None:
-        msg = f"Autosave failed: {exc}"
-        bar = getattr(self.window, "statusBar", None)
-        if bar is not None:
-            bar().showMessage(msg, 15000)
-        self.save_failed.emit(msg)
 
 
 def _spec_path(spec: Any) -> Any:
@@ -685,14 +648,6 @@ def _row(src: Any, sid: SourceId) -> int | None:
         return src.index_of(sid)
     except (TypeError, ValueError):  # a string id the window's integer ids cannot hold
         return None
-
-
-def _load_keymap(path) -> KeyMap:
-    try:
-        return KeyMap.load(path)
-    except Exception as exc:  # a broken prefs file must not stop the viewer
-        log.warning("key bindings not loaded (%s); using defaults", exc)
-        return KeyMap()
 
 
 __all__ = ["Label", "QtLabelController", "QtLabelStats"]

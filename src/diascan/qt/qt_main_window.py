@@ -3,14 +3,27 @@
 Hooks for the session controller: :attr:`QtMainWindow.table_model`, :meth:`selection_model`,
 :meth:`select_source`, :meth:`source_ids`, :meth:`displayed_source_ids` (the table's rows in
 its order: the controller's triage moves through them), the ``selection_changed(int)`` signal,
-the "File" and "Session" menus (:attr:`file_menu`, :attr:`session_menu`), the right dock area
-(:meth:`add_dock`), :attr:`label_controller` (closed with the window) and
-``state.hide_scores`` ("hide model scores while labelling": table, markers, cutouts, plots;
-the label controller sets it).
+:attr:`actions` (every registered action as a QAction, in its menu: the controller binds the
+labelling and session ones), the right dock area (:meth:`add_dock`), :attr:`label_controller`
+(closed with the window: its ``close()`` returns ``False`` to keep the window open when the
+session cannot be saved and the user cancels), :attr:`banners` (over the frames: the pipeline's
+warnings, "labels not saved"), :meth:`show_error` and ``state.hide_scores`` ("hide model scores
+while labelling": table, markers, cutouts, plots; the label controller sets it).
 
-Keys: blink is ``]`` (forward) and ``[`` (backward). Imviz uses B / Shift+B, but B labels a
-source bogus here and the labelling keys win; Return rescores only while the table has focus.
-Blinking while the three frames are side by side switches to the single-frame view.
+Keys come from the action registry (:mod:`diascan.actions`) and the user's key file. Blink is
+``]`` (forward) and ``[`` (backward): Imviz uses B / Shift+B, but B labels a source bogus here;
+Return rescores only while the table has focus. Blinking while the three frames are side by
+side switches to the single-frame view, keeping the focus where it was, and centres the
+selected source.
+
+Two scanning views share the window's top half: the linked frames and the gallery of triplets
+(View > Gallery, ``G``; :class:`~diascan.qt.qt_gallery.QtGallery` over a
+:class:`~diascan.gallery.GalleryState`). The gallery's tiles follow the table's filter and sort;
+its selection and the window's are one; Enter or a double click opens the tile in the frames.
+The filter box takes expressions (:mod:`diascan.filter_expressions`) over the table's columns
+(:meth:`~diascan.viewstate.SourceSet.filter_columns`): one mask for the table, the markers and the gallery. A right-click on
+a source (frames, table, gallery) opens the Source menu (copy the position, open it in other
+archives) with the labelling actions.
 
 Workers: a load is never cancelled by a rescore request; the request waits for the load and then
 runs on the loaded data. A rescore request during a rescore replaces it.
@@ -19,45 +32,77 @@ runs on the loaded data. A rescore request during a rescore replaces it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import QItemSelectionModel, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtCore import QItemSelectionModel, QPoint, Qt, QTimer, QUrl, pyqtSignal
+from PyQt6.QtGui import QDesktopServices, QGuiApplication
 from PyQt6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDockWidget,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from diascan import links
 from diascan import viewstate as vs
+from diascan.display import plane_color, plane_list
+from diascan.filter_expressions import CompiledFilter, FilterError, compile_filter
+from diascan.gallery import GALLERY_ACTIONS, GalleryState
+from diascan.io.info import layout_summary
+from diascan.io.mask_planes import spellings
+from diascan.qt.qt_actions import QtActions
+from diascan.qt.qt_banner import install_banners
+from diascan.qt.qt_bind import Binding, bind_check, bind_combo, bind_member, bind_slider
 from diascan.qt.qt_cutouts import QtCutouts
-from diascan.qt.qt_frames import MASK_COLORS, QtFrames, adopt_menus
+from diascan.qt.qt_frames import MASK_COLORS, ZOOM_STEP, QtFrames, adopt_menus
+from diascan.qt.qt_gallery import QtGallery
+from diascan.qt.qt_jobs import Job, QtJobs, error_text, in_background
 from diascan.qt.qt_plots import QtPlots
-from diascan.qt.qt_table import COL, QtSourceFilter, QtSourceTable, QtSourceTableModel
-from diascan.qt.qt_workers import QtWorker
+from diascan.qt.qt_table import QtSourceFilter, QtSourceTable, QtSourceTableModel
+from diascan.qt.qt_train import install_learning
+from diascan.session.keymap import KeyMap
 
 log = logging.getLogger(__name__)
 
-#: A loader runs in a worker: ``loader(progress=..., cancel=..., emit_batch=...) -> result``.
+#: A loader runs in a job: ``loader(progress=..., cancel=...) -> result``.
 Loader = Callable[..., Any]
 
 #: Short frame names of the status-bar readout.
 SHORT_NAMES = {"science": "sci", "template": "tmpl", "difference": "diff"}
+
+#: The window's size where the screen has room, and the share of the screen it takes at most.
+PREFERRED_SIZE = (1500, 950)
+SCREEN_SHARE = 0.9
+#: In a window less high than this the docks share the height as tabs.
+COMPACT_HEIGHT = 800
+
+
+def window_size(available: tuple[int, int], preferred: tuple[int, int] = PREFERRED_SIZE,
+                share: float = SCREEN_SHARE) -> tuple[int, int]:
+    """The window's opening size on a screen whose available area is ``available`` (width,
+    height): ``preferred``, but at most ``share`` of the screen either way."""
+    return (min(preferred[0], int(available[0] * share)),
+            min(preferred[1], int(available[1] * share)))
+
 
 
 class QtMainWindow(QMainWindow):
@@ -69,10 +114,13 @@ class QtMainWindow(QMainWindow):
     rescore_done = pyqtSignal(object)  # (indices, scores) or None when cancelled/failed
     error_shown = pyqtSignal(str)
 
-    def __init__(self, state: vs.ViewerState | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, state: vs.ViewerState | None = None, parent: QWidget | None = None,
+                 keymap: KeyMap | None = None) -> None:
         super().__init__(parent)
+        #: The user's keys (``~/.config/diascan/keys.json`` unless given).
+        self._keymap = keymap
         self.setWindowTitle("diascan")
-        self.resize(1500, 950)
+        self._fit_to_screen()
         self.setAcceptDrops(True)
         self.state = state or vs.ViewerState()
         self.sources: vs.SourceSet | None = None
@@ -82,16 +130,12 @@ class QtMainWindow(QMainWindow):
         #: ``--trust-model-code``: allow an unrecognised package's arch*.py to run.
         self.trust_model_code = False
         self.model_specs: dict[str, Any] = {}
-        #: The worker the progress bar shows (the last started).
-        self.worker: QtWorker | None = None
-        #: The running load, until its result is shown (or it failed / was cancelled).
-        self._load_worker: QtWorker | None = None
-        self._rescore_worker: QtWorker | None = None
-        #: Every started worker, kept referenced until its queued ``done`` was handled: a
-        #: replaced worker collected while its signals are still queued crashes Qt.
-        self._workers: set[QtWorker] = set()
-        #: A rescore request waiting for a worker: (source ids or None for all, batch size).
-        self._pending: tuple[list[int] | None, int] | None = None
+        #: The window's background jobs and their scheduling (``qt_jobs.POLICIES``).
+        self.jobs = QtJobs(self)
+        self.jobs.started.connect(self._job_started)
+        self.jobs.finished.connect(self._job_finished)
+        #: The job the progress bar shows (the last started), until it is done.
+        self.shown_job: Job | None = None
         self.last_error: str | None = None
         #: The session's QtLabelController, when one is attached (closed in closeEvent).
         self.label_controller: Any = None
@@ -112,26 +156,64 @@ class QtMainWindow(QMainWindow):
         self.table = QtSourceTable(self.proxy)
         self.cutouts = QtCutouts()
         self.plots = QtPlots(self.state)
+        #: The gallery of triplets (View > Gallery) and what it shows.
+        self.gallery_state = GalleryState()
+        self.gallery = QtGallery(self.gallery_state)
+        self.gallery.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.gallery.set_frames(self.state.frames)
+        #: The filter box's checked expression (None: no filter) and the rows it keeps.
+        self.row_filter: CompiledFilter | None = None
+        #: Colours of statuses and labels everywhere (View > Colour-blind-safe colours).
+        self.palette_name = "classic"
+        self._order_timer = QTimer(self)
+        self._order_timer.setSingleShot(True)
+        self._order_timer.setInterval(0)
+        self._order_timer.timeout.connect(self.sync_gallery_order)
         self._build_layout()
+        #: Banners over the frames: the pipeline's warnings, "labels not saved".
+        self.banners = install_banners(self)
         self._build_controls()
         self._build_menus()
         self._build_statusbar()
         self._connect()
         adopt_menus(self)
+        # a clash in the user's key file is said, not dropped (once the caller set up the window)
+        QTimer.singleShot(0, self.actions.report_notes)
 
     # -- layout --------------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Open at most SCREEN_SHARE of the available screen (1366 x 768 laptops too)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(*PREFERRED_SIZE)
+            return
+        area = screen.availableGeometry()
+        w, h = window_size((area.width(), area.height()))
+        self.resize(w, h)
+        self.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
+
     def _build_layout(self) -> None:
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("filter rows (any column)")
+        self.filter_edit.setPlaceholderText('filter: snr > 10, status == "matched", '
+                                            "label == none…")
+        self.filter_edit.setToolTip(
+            "Show only the rows that pass: comparisons of the table's columns (== != < <= > "
+            ">=, in), joined by and / or / not; e.g. score < 0.5 and label == none. A plain "
+            "id or value (matched, real) works too. The markers and the gallery follow.")
+        self.filter_error = QLabel("")
+        self.filter_error.setStyleSheet("color: #d33")
+        self.filter_error.setWordWrap(True)
+        self.filter_error.setVisible(False)
         self.goto_edit = QLineEdit()
-        self.goto_edit.setPlaceholderText("go to id or RA,DEC (deg)")
+        self.goto_edit.setPlaceholderText("go to id or RA Dec (deg or hh:mm:ss dd:mm:ss)")
         top = QHBoxLayout()
-        top.addWidget(self.filter_edit)
-        top.addWidget(self.goto_edit)
+        top.addWidget(self.filter_edit, 3)
+        top.addWidget(self.goto_edit, 2)
         table_box = QWidget()
         tl = QVBoxLayout(table_box)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addLayout(top)
+        tl.addWidget(self.filter_error)
         tl.addWidget(self.table)
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(self.cutouts, "Cutouts")
@@ -140,10 +222,18 @@ class QtMainWindow(QMainWindow):
         bottom.addWidget(table_box)
         bottom.addWidget(self.side_tabs)
         bottom.setSizes([900, 500])
+        #: The frames or the gallery (View > Gallery), above the table.
+        self.view_stack = QStackedWidget()
+        self.view_stack.addWidget(self.frames)
+        self.view_stack.addWidget(self.gallery)
         main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(self.frames)
+        main.addWidget(self.view_stack)
         main.addWidget(bottom)
+        main.setStretchFactor(0, 3)
+        main.setStretchFactor(1, 2)
         main.setSizes([560, 360])
+        main.setChildrenCollapsible(False)
+        self.main_split = main
         self.setCentralWidget(main)
 
     def _build_controls(self) -> None:
@@ -187,6 +277,7 @@ class QtMainWindow(QMainWindow):
         self.rescore_all_btn = QPushButton("Rescore all")
         bar2.addWidget(self.rescore_sel_btn)
         bar2.addWidget(self.rescore_all_btn)
+        self.toolbars = (bar, bar2)
 
         # Mask planes dock.
         self.mask_box = QWidget()
@@ -194,63 +285,68 @@ class QtMainWindow(QMainWindow):
         self.mask_layout.addWidget(QLabel("transparency"))
         self.alpha_slider = QSlider(Qt.Orientation.Horizontal)
         self.alpha_slider.setRange(0, 100)
-        self.alpha_slider.setValue(int(self.state.mask_alpha * 100))
         self.mask_layout.addWidget(self.alpha_slider)
         self.mask_checks: dict[str, QCheckBox] = {}
         self.mask_layout.addStretch(1)
-        self.mask_dock = self.add_dock("Mask planes", self.mask_box)
-        self._sync_frame_controls()
+        scroll = QScrollArea()  # a file with many planes must not make the window taller
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.mask_box)
+        self.mask_dock = self.add_dock("Mask planes", scroll)
 
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        file_menu = mb.addMenu("&File")
-        self.file_menu = file_menu
-        self.open_action = QAction("&Open images…", self)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_action.triggered.connect(self.open_dialog)
-        file_menu.addAction(self.open_action)
-        #: Session entries (Open session, Export...) go before this separator.
-        self.quit_separator = file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        view_menu = mb.addMenu("&View")
-        for text, key, slot in (
-            # Not B / Shift+B as in Imviz: B labels bogus (labelling keys win).
-            ("Blink forward", "]", lambda: self.state.blink(1)),
-            ("Blink backward", "[", lambda: self.state.blink(-1)),
-            ("Single/triple frame", "T", self.toggle_single),
-            ("Go to…", "Ctrl+G", self.goto_edit.setFocus),
+        """Menus and keys from the action registry; the window binds the actions it does."""
+        self.actions = QtActions(self, self._keymap)
+        acts = self.actions
+        self.file_menu = acts.menus["File"]
+        self.view_menu = acts.menus["View"]
+        self.session_menu = acts.menus["Session"]
+        self.gallery_menu = acts.menus["Gallery"]
+        self.source_menu = acts.menus["Source"]
+        gallery = self.gallery.actions()
+        for action_id, slot in (
+            ("open_images", self.open_dialog),
+            ("quit", self.close),
+            ("blink_forward", lambda: self.blink(1)),
+            ("blink_backward", lambda: self.blink(-1)),
+            ("toggle_single", self.toggle_single),
+            ("goto", self.goto_edit.setFocus),
+            ("gallery", self.show_gallery),
+            ("fit", self.frames.fit),
+            ("zoom_in", lambda: self.frames.zoom(ZOOM_STEP)),
+            ("zoom_out", lambda: self.frames.zoom(1 / ZOOM_STEP)),
+            ("zoom_source", self.frames.zoom_to_selected),
+            ("zoom_source_scale", self.ask_source_scale),
+            ("markers", self.frames.set_markers_visible),
+            ("legend", self.frames.set_legend_visible),
+            ("palette", lambda on: self.set_palette("okabe-ito" if on else "classic")),
+            ("stamps_follow_frames", lambda on: setattr(self.gallery_state, "follow_frames", on)),
+            ("larger_stamps", self.gallery_state.larger_stamps),
+            ("smaller_stamps", self.gallery_state.smaller_stamps),
+            ("copy_position", self.copy_position),
+            ("open_legacy_survey", lambda: self.open_archive(links.legacy_survey_url)),
+            ("open_simbad", lambda: self.open_archive(links.simbad_url)),
+            ("open_tns", lambda: self.open_archive(links.tns_url)),
+            ("rescore_selected", self.rescore_selected),
+            ("rescore_all", self.rescore_all),
+            ("cheat_sheet", self.show_cheat_sheet),
+            ("key_bindings", self.show_key_prefs),
+            *((action_id, gallery[action_id]) for action_id in GALLERY_ACTIONS),
+            ("file_info", self.show_file_info),
         ):
-            act = QAction(text, self)
-            act.setShortcut(QKeySequence(key))
-            act.triggered.connect(slot)
-            view_menu.addAction(act)
-            self.addAction(act)
-        self.legend_action = QAction("Legend", self)
-        self.legend_action.setCheckable(True)
+            acts.bind(action_id, slot)
+        acts.attach("rescore_selected", self.table)  # Return rescores in the table only
+        for action_id in GALLERY_ACTIONS:  # while the gallery has the focus
+            acts.attach(action_id, self.gallery)
+        acts.set_live("gallery", False)  # the frames are shown first
+        self.legend_action = acts["legend"]
         self.legend_action.setChecked(True)
-        self.legend_action.toggled.connect(self.frames.set_legend_visible)
-        view_menu.addAction(self.legend_action)
-        self.view_menu = view_menu
-        score_menu = mb.addMenu("S&core")
-        act = QAction("Rescore selected", self)
-        act.triggered.connect(self.rescore_selected)
-        score_menu.addAction(act)
-        act = QAction("Rescore all", self)
-        act.setShortcut(QKeySequence("Ctrl+R"))
-        act.triggered.connect(self.rescore_all)
-        score_menu.addAction(act)
-        self.addAction(act)
-        self.session_menu = mb.addMenu("&Session")
-        # Return rescores only with the table focused (not while typing in a text field).
-        self.rescore_shortcuts = []
-        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            sc = QShortcut(QKeySequence(key), self.table)
-            sc.setContext(Qt.ShortcutContext.WidgetShortcut)
-            sc.activated.connect(self.rescore_selected)
-            self.rescore_shortcuts.append(sc)
+        acts["markers"].setChecked(True)
+        for edit in (self.filter_edit, self.goto_edit):
+            acts.guard_search_field(edit)
+        acts.notes_reported.connect(
+            lambda notes: self.show_error("Key bindings", "\n".join(notes), warning=True))
+        install_learning(self)  # Score > Improve model from my labels…, uncertain first
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
@@ -273,33 +369,87 @@ class QtMainWindow(QMainWindow):
         dock.setObjectName(title.replace(" ", "_"))
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        others = [d for d in self.findChildren(QDockWidget)
+                  if d is not dock and self.dockWidgetArea(d) == area and not d.isFloating()]
+        if others and self.compact():  # a short screen: docks share the height as tabs
+            self.tabifyDockWidget(others[0], dock)
+            QTimer.singleShot(0, dock.raise_)  # the newest (the Labels) in front
         if self.isVisible():  # a dock added after show() stays hidden otherwise
             dock.show()
         return dock
 
+    def compact(self) -> bool:
+        """True in a short window (under COMPACT_HEIGHT pixels: what a 768-line laptop gives):
+        docks added then share the height as tabs."""
+        return self.height() < COMPACT_HEIGHT
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """The Model toolbar goes on a second row when both do not fit in one (its rescore
+        buttons must never hide behind the toolbar's overflow arrow)."""
+        super().resizeEvent(event)
+        first, second = self.toolbars
+        need = first.sizeHint().width() + second.sizeHint().width() + 16
+        broken = self.toolBarBreak(second)
+        if need > self.width() and not broken:
+            self.insertToolBarBreak(second)
+        elif need <= self.width() and broken:
+            self.removeToolBarBreak(second)
+
     def _connect(self) -> None:
         self.frames.source_clicked.connect(self._select_row_and_center)
+        self.frames.source_menu_requested.connect(self._source_menu)
         self.plots.source_clicked.connect(self._select_row_and_center)
         self.frames.cursor_moved.connect(self._update_cursor)
         self.table.selectionModel().currentRowChanged.connect(self._table_row_changed)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._table_menu)
+        self.filter_edit.textChanged.connect(self.set_filter)
+        # the gallery's tiles: the table's rows in its order; one selection; labels by id
+        for signal in (self.proxy.layoutChanged, self.proxy.rowsInserted,
+                       self.proxy.rowsRemoved, self.proxy.modelReset):
+            signal.connect(lambda *_: self._order_timer.start())
+        self.gallery_state.events.current.connect(self._gallery_selected)
+        self.gallery_state.open_requested.connect(self.open_in_frames)
+        self.gallery_state.label_requested.connect(self._gallery_label)
+        self.gallery.menu_requested.connect(self._gallery_menu)
+        self.gallery.display_changed.connect(self.cutouts.set_display)
+        self.gallery_state.events.stamp_size.connect(self.cutouts.set_stamp_size)
+        self.gallery_state.events.follow_frames.connect(self._follow_frames_changed)
         self.goto_edit.returnPressed.connect(lambda: self.goto(self.goto_edit.text()))
-        self.frame_combo.currentTextChanged.connect(lambda _: self._sync_frame_controls())
-        self.stretch_combo.currentTextChanged.connect(lambda v: self._set_frame("stretch", v))
-        self.limits_combo.currentTextChanged.connect(lambda v: self._set_frame("limits", v))
-        self.cmap_combo.currentTextChanged.connect(lambda v: self._set_frame("colormap", v))
-        self.symmetric_check.toggled.connect(lambda v: self._set_frame("symmetric", v))
         self.blink_btn.clicked.connect(lambda: self.state.blink(1))
         self.blink_back_btn.clicked.connect(lambda: self.state.blink(-1))
-        self.single_check.toggled.connect(lambda v: setattr(self.state, "single", v))
-        self.threshold_check.toggled.connect(self.plots.set_threshold_enabled)
-        self.alpha_slider.valueChanged.connect(lambda v: setattr(self.state, "mask_alpha", v / 100))
         self.rescore_sel_btn.clicked.connect(self.rescore_selected)
         self.rescore_all_btn.clicked.connect(self.rescore_all)
         self.model_combo.currentIndexChanged.connect(self._model_changed)
-        self.state.connect(self._on_state)
-        for fs in self.state.frames.values():
-            fs.connect(lambda _name, _value: self._sync_frame_controls())
+        self._bind_state()
+
+    def _bind_state(self) -> None:
+        """Controls bound to the state's fields (``qt_bind``); per-field listeners."""
+        state = self.state
+        # the stretch/limits/colormap/symmetric controls show the frame chosen beside them
+        frame = state.frames[self.frame_combo.currentText()]
+        self.frame_bindings = [
+            bind_combo(self.stretch_combo, frame, "stretch"),
+            bind_combo(self.limits_combo, frame, "limits"),
+            bind_combo(self.cmap_combo, frame, "colormap"),
+            bind_check(self.symmetric_check, frame, "symmetric"),
+        ]
+        self.frame_combo.currentTextChanged.connect(
+            lambda name: [b.retarget(state.frames[name]) for b in self.frame_bindings])
+        self.bindings = [
+            bind_check(self.single_check, state, "single"),
+            bind_slider(self.alpha_slider, state, "mask_alpha", 100),
+            # ticking the box turns the threshold on at the plot's line (off: None)
+            Binding(state, "threshold", self.threshold_check.setChecked,
+                    self.threshold_check.toggled, to_widget=lambda v: v is not None,
+                    to_state=lambda on, _old: float(self.plots.line.value()) if on else None,
+                    widget=self.threshold_check),
+        ]
+        state.events.selected_id.connect(self._selected_changed)
+        state.events.hide_scores.connect(self._apply_hide_scores)
+        for fs in state.frames.values():  # tiles that follow the frames' stretch
+            for field in ("stretch", "colormap", "levels", "limits", "symmetric"):
+                fs.events[field].connect(self.gallery.frames_changed)
 
     # -- public API (session engineer, tests) ---------------------------------------------
     def source_ids(self) -> list[int]:
@@ -331,33 +481,26 @@ class QtMainWindow(QMainWindow):
         return True
 
     # -- data ----------------------------------------------------------------------------
-    def load(self, loader: Loader) -> QtWorker:
-        """Run ``loader`` in a worker (progress bar, cancel); its result goes to set_result."""
-        self.cancel_work()
+    def load(self, loader: Loader) -> Job:
+        """Run ``loader`` in a job (progress bar, cancel); its result goes to set_result.
+
+        A load replaces a running load and cancels rescoring (see ``qt_jobs.POLICIES``)."""
         frames = self.state.frames
 
-        def work(progress, cancel, emit_batch):
-            result = loader(progress=progress, cancel=cancel, emit_batch=emit_batch)
-            cancel.check()
+        def work(job: Job) -> tuple:
+            result = loader(progress=job.report, cancel=job.token)
+            job.token.check()
             images = {n: getattr(result, n, None) for n in vs.FRAMES}
-            return result, vs.prepare_display(images, frames, progress)
+            return result, vs.prepare_display(images, frames, job.report)
 
-        worker = QtWorker(work)
-        worker.signals.finished.connect(lambda res: self._load_finished(worker, res))
-        worker.signals.errored.connect(self._load_error)
-        worker.signals.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
-        self._load_worker = worker
-        self._start(worker, "loading")
-        return worker
+        job = Job("load", work, "loading")
+        job.succeeded.connect(lambda res: self.set_result(*res))
+        job.failed.connect(self._load_error)
+        job.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
+        return self.jobs.run(job)
 
-    def _load_finished(self, worker: QtWorker, res: tuple) -> None:
-        if worker is not self._load_worker:
-            return  # a load replaced by a newer one: its result must not be shown
-        # Loaded: rescores asked for from here on (data_loaded listeners) start at once.
-        self._load_worker = None
-        self.set_result(*res)
-
-    def _load_error(self, msg: str) -> None:
+    def _load_error(self, exc: BaseException) -> None:
+        msg = error_text(exc)
         self.show_error("Could not load the data", msg)
         self.load_failed.emit(msg)
 
@@ -366,26 +509,32 @@ class QtMainWindow(QMainWindow):
 
         ``display``: prepared display copies and levels (``viewstate.prepare_display``).
         """
+        self.jobs.data_changed()  # scores computed for the data shown until now are dropped
         self.result = result
         self.images = {
             name: getattr(result, name, None) for name in ("science", "template", "difference")
         }
         self.frames.set_images(self.images, display)
         dets = getattr(result, "detections", None)
-        self.sources = vs.SourceSet.from_table(dets) if dets is not None else None
+        meta = getattr(self.images.get("science"), "metadata", None) or {}
+        self.sources = None if dets is None else vs.SourceSet.from_table(
+            dets, visit=meta.get("visit"), detector=meta.get("detector"))
         sel = self.state.selected_id
         if sel is not None and (self.sources is None or self.sources.index_of(sel) is None):
             self.state.selected_id = None  # another visit: the old selection is not there
         missing_xy = _missing_xy(getattr(result, "missing", None), self.images.get("science"))
         if self.sources is not None:
+            self._compile_filter()  # the filter box's text, over the new sources
+            self.proxy.row_mask = self._row_mask()
+            self.frames.row_mask = self.proxy.row_mask
             self.table_model.set_sources(self.sources)
             self.sources.connect(self._on_sources)
             self.frames.set_sources(self.sources, missing_xy)
             self.plots.set_sources(self.sources)
             self.table.fit_columns(self.sources)
-            if self.state.hide_scores:  # the model reset showed every column again
-                self._apply_hide_scores(True)
+        self._show_stamps()
         self._build_mask_checks()
+        self._show_warnings(getattr(result, "warnings", None) or [])
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
             self.setWindowTitle(f"diascan — {Path(sci.path).name}")
@@ -400,26 +549,48 @@ class QtMainWindow(QMainWindow):
                 self._select_row(int(targets[0]), center=False)
         self.statusBar().showMessage(
             f"{len(self.sources) if self.sources is not None else 0} detections, "
-            f"{len(missing_xy)} catalog rows unmatched",
-            10000,
+            f"{len(missing_xy)} catalog rows unmatched · {layout_summary(self.images)} "
+            "(File > File info…)",
+            15000,
         )
         self.data_loaded.emit()
 
+    def _show_stamps(self) -> None:
+        """One stamp source for the gallery and the stamp dock, over the shown visit."""
+        from diascan.visit_stamps import VisitStamps
+
+        stamps = None
+        if self.sources is not None and all(self.images.get(n) is not None for n in vs.FRAMES):
+            stamps = VisitStamps(self.images, self.sources.x, self.sources.y)
+        self.gallery.set_source(stamps, self.sources if stamps is not None else None)
+        self.cutouts.set_stamp_source(stamps)
+        self.sync_gallery_order()
+
+    def _show_warnings(self, warnings: list[str]) -> None:
+        """The pipeline's warnings of the visit shown, in a dismissable banner (the next
+        visit's replace them)."""
+        if not warnings:
+            self.banners.clear("warnings")
+            return
+        head = ("This visit's inputs make the result meaningless:" if len(warnings) == 1 else
+                f"{len(warnings)} problems with this visit's inputs make the result meaningless:")
+        self.banners.show_banner("warnings", [head, *(f"• {w}" for w in warnings)])
+
     def _build_mask_checks(self) -> None:
+        """One check box per mask plane, however each image spells it (``SAT`` and a DP2
+        file's ``SATURATED`` are one box), coloured as the overlay; its description is the
+        tooltip."""
         for cb in self.mask_checks.values():
             cb.setParent(None)
             cb.deleteLater()
         self.mask_checks = {}
-        planes: dict[str, int] = {}
-        for img in self.images.values():
-            if img is not None:
-                planes.update(img.mask_planes)
-        for name in sorted(planes, key=planes.get):
+        for name, desc in plane_list(self.images.get(n) for n in vs.FRAMES):
             cb = QCheckBox(name)
-            col = MASK_COLORS.get(name, (255, 0, 255))
-            cb.setStyleSheet(f"QCheckBox {{ color: rgb{col}; }}")
-            cb.setChecked(name in self.state.mask_planes_on)
-            cb.toggled.connect(lambda on, n=name: self.state.toggle_mask_plane(n, on))
+            cb.setStyleSheet(f"QCheckBox {{ color: rgb{plane_color(name, MASK_COLORS)}; }}")
+            other = [s for s in spellings(name) if s != name]
+            cb.setToolTip(desc + (f" (also called {other[0]})" if other else ""))
+            # either spelling ticks the box (lives as long as the box)
+            bind_member(cb, self.state, "mask_planes_on", name, aliases=other)
             self.mask_layout.insertWidget(self.mask_layout.count() - 1, cb)
             self.mask_checks[name] = cb
 
@@ -441,11 +612,11 @@ class QtMainWindow(QMainWindow):
         name = self.model_combo.currentText() or None
         self.model = None
         self.state.model_name = name
-        loading = self._load_worker is not None  # then the loaded data get the new model
+        loading = self.jobs.busy("load")  # then the loaded data get the new model
         if name is not None and (loading or self.sources is not None and len(self.sources)):
             self.rescore_all()
 
-    def _resolve_model(self, cancel=None):
+    def _resolve_model(self):
         if self.model is not None:
             return self.model
         spec = self.model_specs.get(self.state.model_name)
@@ -457,96 +628,80 @@ class QtMainWindow(QMainWindow):
 
         return load_model(spec, trust_model_code=self.trust_model_code)
 
-    def rescore_selected(self) -> QtWorker | None:
+    def rescore_selected(self) -> Job | None:
         """Rescore the selected source in the background."""
         if self.sources is None or self.state.selected_id is None:
             self.statusBar().showMessage("select a source first", 3000)
             return None
         return self.rescore([self.sources.index_of(self.state.selected_id)])
 
-    def rescore_all(self) -> QtWorker | None:
+    def rescore_all(self) -> Job | None:
         """Rescore every detection in the background, streaming results per batch.
 
-        During a load it is queued and then rescores the loaded data."""
-        if self.sources is None and self._load_worker is None:
+        During a load it waits and then rescores the loaded data."""
+        if self.sources is None and not self.jobs.busy("load"):
             return None
         return self.rescore(None)
 
-    def rescore(self, indices=None, batch_size: int = 64) -> QtWorker | None:
-        """Start a rescoring worker on rows ``indices`` (``None``: all rows).
+    def rescore(self, indices=None, batch_size: int = 64) -> Job | None:
+        """Ask for a rescoring job on rows ``indices`` (``None``: all rows).
 
         A running load is never cancelled: the request waits for it and runs on the loaded data
-        (rows remembered by source id). A running rescore is cancelled and replaced by this one.
-        Returns the started worker, or None when the request was queued or refused.
+        (rows remembered by source id). A running rescore is cancelled and replaced by this one
+        (``qt_jobs.POLICIES``). Returns the job if it started now, else None (waiting/refused).
         """
-        if self._load_worker is not None:
-            self._queue_rescore(indices, batch_size)
-            self.statusBar().showMessage("rescoring starts when loading has finished", 5000)
-            return None
-        if self.sources is None:
-            return None
-        running = self._rescore_worker
-        if running is not None and running.running:
-            self._queue_rescore(indices, batch_size)
-            running.cancel()
+        if self.sources is None and not self.jobs.busy("load"):
             return None
         if not self.model_specs and self.model is None:
             self.show_error("No model", "no model package found; see `diascan models`")
             return None
+        ids = None if indices is None or self.sources is None else [
+            int(self.sources.ids[i]) for i in indices]
+        job = self.jobs.request("rescore", lambda: self._rescore_job(ids, batch_size))
+        if job is None and self.jobs.busy("load"):
+            self.statusBar().showMessage("rescoring starts when loading has finished", 5000)
+        return job
+
+    def _rescore_job(self, ids: list[int] | None, batch_size: int) -> Job | None:
+        """The rescoring job for source ``ids`` (None: all) of the sources shown now."""
         sources, images = self.sources, dict(self.images)
-        indices = np.arange(len(sources)) if indices is None else np.asarray(indices, dtype=int)
-        if self._pending is not None:  # a queued request this one covers is dropped
-            want = self._pending[0]
-            want = set(sources.ids.tolist()) if want is None else set(want)
-            if want <= set(sources.ids[indices].tolist()):
-                self._pending = None
-        model_holder = {}
+        if sources is None:
+            return None
+        if ids is None:
+            rows = np.arange(len(sources))
+        else:
+            found = [sources.index_of(i) for i in ids]
+            rows = np.array([r for r in found if r is not None], dtype=int)
+            if rows.size == 0:
+                return None
+        holder: dict[str, Any] = {}
 
-        def work(progress, cancel, emit_batch):
-            model = self._resolve_model(cancel)
-            model_holder["model"] = model
-            return vs.rescore_batches(
-                model, sources, indices, images["difference"], images["science"],
-                images["template"], batch_size=batch_size, on_batch=emit_batch,
-                progress=progress, cancel=cancel,
+        def work(job: Job) -> tuple[np.ndarray, np.ndarray]:
+            from diascan.models.scoring import score_sources
+
+            model = holder["model"] = self._resolve_model()
+            job.report("score", 0.0, f"scoring {rows.size} sources")
+            scores = score_sources(
+                model, {"x": sources.x[rows], "y": sources.y[rows]}, images["difference"],
+                images["science"], images["template"], batch_size=batch_size,
+                progress=job.report, cancel=job.token,
+                on_batch=lambda pos, sc: job.emit((rows[pos], sc)),
             )
+            return rows, scores
 
-        worker = QtWorker(work)
+        job = Job("rescore", work, "scoring")
         # Batches go to the sources they were computed for (never to newly loaded ones).
-        worker.signals.batch_done.connect(lambda i, s: self._batch_done(sources, i, s))
-        worker.signals.finished.connect(
-            lambda res: self._rescore_finished(worker, res, model_holder.get("model"))
-        )
-        worker.signals.errored.connect(self._rescore_error)
-        worker.signals.cancelled.connect(self._rescore_cancelled)
-        self._rescore_worker = worker
-        self._start(worker, "scoring")
-        return worker
-
-    def _queue_rescore(self, indices, batch_size: int) -> None:
-        if indices is None:
-            self._pending = (None, batch_size)
-        elif self.sources is not None:
-            self._pending = ([int(self.sources.ids[i]) for i in indices], batch_size)
-
-    def _run_pending(self) -> None:
-        ids, batch_size = self._pending
-        self._pending = None
-        if self.sources is None:
-            return
-        rows = None if ids is None else [
-            r for r in (self.sources.index_of(i) for i in ids) if r is not None
-        ]
-        if rows is None or rows:
-            self.rescore(rows, batch_size)
+        job.partial.connect(lambda batch: self._batch_done(sources, *batch))
+        job.succeeded.connect(lambda res: self._rescore_finished(res, holder.get("model")))
+        job.failed.connect(self._rescore_error)
+        job.cancelled.connect(self._rescore_cancelled)
+        return job
 
     def _batch_done(self, sources: vs.SourceSet, indices, scores) -> None:
         if sources is self.sources:
             sources.set_scores(indices, scores)
 
-    def _rescore_finished(self, worker: QtWorker, res, model) -> None:
-        if self._rescore_worker is worker:  # done: a new request starts at once
-            self._rescore_worker = None
+    def _rescore_finished(self, res, model) -> None:
         if model is not None:
             self.model = model
         self._refresh_timer.stop()
@@ -555,8 +710,8 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(f"rescored {n} source(s) with {self.state.model_name}", 5000)
         self.rescore_done.emit(res)
 
-    def _rescore_error(self, msg: str) -> None:
-        self.show_error("Rescoring failed", msg)
+    def _rescore_error(self, exc: BaseException) -> None:
+        self.show_error("Rescoring failed", error_text(exc))
         self.rescore_done.emit(None)
 
     def _rescore_cancelled(self) -> None:
@@ -564,6 +719,10 @@ class QtMainWindow(QMainWindow):
         self.rescore_done.emit(None)
 
     def _on_sources(self, kind: str, indices) -> None:
+        self.gallery.refresh_rows(indices)  # the tiles' texts (score, badge)
+        if self.row_filter is not None and (
+                {"score": "score", "labels": "label"}.get(kind) in self.row_filter.columns):
+            self._refresh_timer.start()  # a filter on what changed: rows come and go
         # Batches can arrive faster than a repaint: coalesce marker/plot/filter refreshes
         # (napari's qthrottled idea) so the GUI thread does one rebuild per ~50 ms at most.
         if kind == "scores" and not self._refresh_timer.isActive():
@@ -578,6 +737,8 @@ class QtMainWindow(QMainWindow):
     def _refresh_scores(self) -> None:
         if self.sources is None:
             return
+        if self.row_filter is not None and self.row_filter.columns & {"score", "label"}:
+            self._apply_row_mask()  # rows that now pass the filter, or no longer do
         self.frames.refresh_markers()
         self.plots.refresh()
         if self.state.threshold is not None:
@@ -585,49 +746,40 @@ class QtMainWindow(QMainWindow):
         if self.state.selected_id is not None:
             self._show_cutouts()
 
-    # -- workers -------------------------------------------------------------------------
-    def _start(self, worker: QtWorker, what: str) -> None:
-        self._workers.add(worker)
-        self.worker = worker
+    # -- jobs ----------------------------------------------------------------------------
+    def _job_started(self, job: Job) -> None:
+        """The progress bar and Cancel button follow the job started last (not the quiet
+        background ones)."""
+        if in_background(job):
+            return
+        self.shown_job = job
         self.progress.setValue(0)
-        self.progress.setFormat(f"{what} %p%")
+        self.progress.setFormat(f"{job.title} %p%")
         self.progress.setVisible(True)
         self.cancel_btn.setVisible(True)
-        worker.signals.progress.connect(self._progress)
-        worker.signals.done.connect(lambda: self._worker_done(worker))
-        worker.start()
+        job.progress.connect(lambda *a, j=job: self._progress(j, *a))
 
-    def _progress(self, stage: str, fraction: float, message: str) -> None:
+    def _progress(self, job: Job, stage: str, fraction: float, message: str) -> None:
+        if job is not self.shown_job:
+            return
         self.progress.setFormat(f"{stage} %p%")
         self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
         if message:
             self.statusBar().showMessage(f"{stage}: {message}")
 
-    def _worker_done(self, worker: QtWorker) -> None:
-        # Release it after this signal returns (never delete a sender inside its emission).
-        QTimer.singleShot(0, lambda: self._workers.discard(worker))
-        if self._load_worker is worker:  # failed or cancelled
-            self._load_worker = None
-        if self._rescore_worker is worker:
-            self._rescore_worker = None
-        if self.worker is worker:
-            self.worker = None
+    def _job_finished(self, job: Job) -> None:
+        if job is self.shown_job:
+            self.shown_job = None
             self.progress.setVisible(False)
             self.cancel_btn.setVisible(False)
-        if self._pending is not None:
-            self._run_pending()
 
     def cancel_work(self) -> None:
-        """Cancel the running workers (loading and rescoring) and any queued rescore."""
-        self._pending = None
-        for worker in {self.worker, self._load_worker, self._rescore_worker} - {None}:
-            worker.cancel()
+        """Cancel the running jobs (loading and rescoring) and any waiting request."""
+        self.jobs.cancel_all()
 
     def wait_idle(self, msecs: int = 30000) -> None:
-        """Block until the worker thread pool is idle (shutdown and tests)."""
-        from PyQt6.QtCore import QThreadPool
-
-        QThreadPool.globalInstance().waitForDone(msecs)
+        """Block until the job threads are idle (shutdown and tests)."""
+        self.jobs.wait_idle(msecs)
 
     # -- selection -----------------------------------------------------------------------
     def _select_row_and_center(self, row: int) -> None:
@@ -654,40 +806,21 @@ class QtMainWindow(QMainWindow):
             self.state.selected_id = sid
             self.frames.center_on(float(self.sources.x[row]), float(self.sources.y[row]))
 
-    def _on_state(self, name: str, value) -> None:
-        if name == "selected_id" and value is not None:
+    def _selected_changed(self, value: int | None) -> None:
+        if value is not None:
             self._show_cutouts()
+            row = self.sources.index_of(value) if self.sources is not None else None
+            if row is not None:
+                self.gallery_state.select_row(row)  # the gallery follows the window
             self.selection_changed.emit(int(value))
-        elif name == "single" and self.single_check.isChecked() != bool(value):
-            self.single_check.setChecked(bool(value))
-        elif name == "mask_planes_on":  # state restored from a session: mirror in the widgets
-            for plane, cb in self.mask_checks.items():
-                if cb.isChecked() != (plane in value):
-                    cb.blockSignals(True)
-                    cb.setChecked(plane in value)
-                    cb.blockSignals(False)
-        elif name == "mask_alpha" and self.alpha_slider.value() != round(value * 100):
-            self.alpha_slider.blockSignals(True)
-            self.alpha_slider.setValue(round(value * 100))
-            self.alpha_slider.blockSignals(False)
-        elif name == "hide_scores":
-            self._apply_hide_scores(bool(value))
-        elif name == "threshold" and self.threshold_check.isChecked() != (value is not None):
-            self.threshold_check.blockSignals(True)
-            self.threshold_check.setChecked(value is not None)
-            self.threshold_check.blockSignals(False)
 
     def _apply_hide_scores(self, on: bool) -> None:
         """Hide (or show) the model's scores everywhere: table, markers, cutouts, plots."""
-        for col in ("score", "reliability"):
-            self.table.setColumnHidden(COL[col], on)
-        header = self.table.horizontalHeader()
-        if on and header.sortIndicatorSection() in (COL["score"], COL["reliability"]):
-            # rows sorted by score would still give the model's ranking away (and n / p walk
-            # the table's order)
-            self.table.sortByColumn(COL["id"], Qt.SortOrder.AscendingOrder)
+        self.table.set_hide_scores(on)  # and back to id order if sorted by a score (n / p
+        # walk the table's order: it would give the model's ranking away)
         self.side_tabs.setTabVisible(self.side_tabs.indexOf(self.plots), not on)
         self.cutouts.set_hide_scores(on)  # marker tooltips and plots read the state themselves
+        self.gallery_state.hide_scores = on
 
     def _show_cutouts(self) -> None:
         row = self.sources.index_of(self.state.selected_id) if self.sources is not None else None
@@ -697,41 +830,260 @@ class QtMainWindow(QMainWindow):
         self.cutouts.show_source(self.sources, row, self.images, size)
 
     def goto(self, text: str) -> bool:
-        """Go to a source by id or by 'RA,DEC' (nearest detection)."""
+        """Go to a source by id or by position (degrees or sexagesimal: the nearest source);
+        the status bar says what was found, in words."""
         if self.sources is None:
             return False
-        try:
-            row = self.sources.find(text)
-        except ValueError as exc:
-            self.statusBar().showMessage(str(exc), 5000)
+        from diascan.goto import locate_source
+
+        answer = locate_source(text, self.sources.ids, self.sources.ra, self.sources.dec)
+        self.statusBar().showMessage(answer.message, 8000)
+        if answer.row is None:
             return False
-        if row is None:
-            self.statusBar().showMessage(f"no source for {text!r}", 5000)
-            return False
-        self._select_row(row, center=True)
+        self._select_row(answer.row, center=True)
         return True
 
     def toggle_single(self) -> None:
         self.state.single = not self.state.single
 
+    def blink(self, step: int = 1) -> None:
+        """``]`` / ``[``: the next (previous) frame in the single view, centred on the selected
+        source (from the gallery: the frames come back first)."""
+        if self.gallery_shown():
+            self.actions["gallery"].setChecked(False)
+        self.state.blink(step)
+        row = self.sources.index_of(self.state.selected_id) if (
+            self.sources is not None and self.state.selected_id is not None) else None
+        if row is not None:
+            self.frames.center_on(float(self.sources.x[row]), float(self.sources.y[row]))
+
+    def ask_source_scale(self) -> None:
+        """View > Zoom-to-source scale…: screen pixels per image pixel of ``Z``."""
+        value, ok = QInputDialog.getDouble(
+            self, "Zoom to the source", "screen pixels per image pixel:",
+            self.frames.source_scale, 1.0, 64.0, 1)
+        if ok:
+            self.set_source_scale(value)
+
+    def set_source_scale(self, scale: float) -> None:
+        """The zoom of ``Z`` (screen pixels per image pixel)."""
+        self.frames.source_scale = float(scale)
+        self.statusBar().showMessage(f"Z zooms to the source at {scale:g} screen pixels per "
+                                     "image pixel", 5000)
+
+    # -- the gallery ---------------------------------------------------------------------
+    def gallery_shown(self) -> bool:
+        """True while the gallery (not the frames) is the view on screen."""
+        return self.view_stack.currentWidget() is self.gallery
+
+    def show_gallery(self, on: bool = True) -> None:
+        """View > Gallery (``G``): the gallery of triplets in place of the frames, or back.
+
+        The actions of the view shown are live (the gallery's while it has the focus, which
+        it takes); the selected source stays selected."""
+        act = self.actions["gallery"]
+        if act.isChecked() != bool(on):
+            act.setChecked(bool(on))  # comes back here through the action
+            return
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and self.view_stack.isAncestorOf(focus)
+        self.view_stack.setCurrentWidget(self.gallery if on else self.frames)
+        self.actions.set_live("gallery", on)
+        self.actions.set_live("frames", not on)
+        if on:
+            self.sync_gallery_order()
+            self.gallery.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif had_focus:  # the focus does not fall into the filter box (typed keys)
+            self.frames.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def sync_gallery_order(self) -> None:
+        """The gallery's tiles: the rows the table shows, in its order (filter and sort)."""
+        self._order_timer.stop()
+        proxy = self.proxy
+        rows = [proxy.mapToSource(proxy.index(r, 0)).row() for r in range(proxy.rowCount())]
+        self.gallery_state.set_order(rows if self.sources is not None else [])
+        row = self.sources.index_of(self.state.selected_id) if (
+            self.sources is not None and self.state.selected_id is not None) else None
+        if row is not None:
+            self.gallery_state.select_row(row)
+
+    def _gallery_selected(self, *_args) -> None:
+        """The gallery's selection is the window's (no centring: the frames are hidden)."""
+        row = self.gallery_state.selected_row
+        if row is None or self.sources is None or not self.gallery_shown():
+            return
+        if int(self.sources.ids[row]) != self.state.selected_id:
+            self._select_row(row, center=False)
+
+    def open_in_frames(self, row: int) -> None:
+        """Enter / double click on a tile: the frames, centred on that source (zoomed to it
+        when the frames showed more than the zoom-to-source view)."""
+        if self.sources is None:
+            return
+        self.show_gallery(False)
+        self._select_row(row, center=False)
+        x, y = float(self.sources.x[row]), float(self.sources.y[row])
+        if self.frames.pixel_size() * self.frames.source_scale > 1.0:
+            self.frames.zoom_to(x, y)
+        else:
+            self.frames.center_on(x, y)
+
+    def _gallery_label(self, row: int, label) -> None:
+        """A label asked by the gallery: through the label controller (autosave, undo)."""
+        if self.sources is None:
+            return
+        ctl = self.label_controller
+        if ctl is not None and hasattr(ctl, "label_source"):
+            ctl.label_source(int(self.sources.ids[row]), label)
+        else:
+            self.sources.set_label(row, label)
+
+    def _follow_frames_changed(self, on: bool) -> None:
+        act = self.actions["stamps_follow_frames"]
+        if act.isChecked() != bool(on):
+            act.setChecked(bool(on))
+
+    # -- filter box ----------------------------------------------------------------------
+    def set_filter(self, text: str) -> bool:
+        """Filter the table, the markers and the gallery by the expression ``text`` (the filter
+        box); a filter that cannot be used says why next to the box (the last good one stays).
+        Returns True when ``text`` was applied."""
+        if self.filter_edit.text() != text:
+            self.filter_edit.setText(text)  # comes back here
+            return self.filter_error.isHidden()
+        ok = self._compile_filter()
+        if ok:
+            self._apply_row_mask()
+        return ok
+
+    def _compile_filter(self) -> bool:
+        text = self.filter_edit.text()
+        if self.sources is None:
+            return True
+        try:
+            self.row_filter = compile_filter(text, self.sources.filter_columns())
+        except FilterError as exc:
+            self.filter_error.setText(str(exc))
+            self.filter_error.setVisible(True)
+            self.filter_edit.setStyleSheet("QLineEdit { border: 1px solid #d33; }")
+            return False
+        self.filter_error.setVisible(False)
+        self.filter_edit.setStyleSheet("")
+        return True
+
+    def _row_mask(self) -> np.ndarray | None:
+        if self.row_filter is None or self.sources is None:
+            return None
+        return self.row_filter(self.sources.filter_columns())
+
+    def _apply_row_mask(self) -> None:
+        """One mask of the filter box's rows for the table, the markers and the gallery."""
+        mask = self._row_mask()
+        self.proxy.set_row_mask(mask)
+        self.frames.set_row_mask(mask)
+        self.sync_gallery_order()
+
+    # -- colours -------------------------------------------------------------------------
+    def set_palette(self, name: str) -> None:
+        """Colour statuses and labels with palette ``name`` in the frames, the gallery, the
+        table and region exports (:mod:`diascan.palettes`)."""
+        from diascan.palettes import get_palette
+
+        self.palette_name = get_palette(name).name
+        act = self.actions["palette"]
+        if act.isChecked() != (self.palette_name != "classic"):
+            act.setChecked(self.palette_name != "classic")
+        self.frames.set_palette(self.palette_name)
+        self.gallery_state.palette = self.palette_name
+        self.table_model.set_palette(self.palette_name)
+
+    # -- the selected source: context menu, position, archives ----------------------------
+    def _selected_row(self) -> int | None:
+        if self.sources is None or self.state.selected_id is None:
+            return None
+        return self.sources.index_of(self.state.selected_id)
+
+    def selected_position(self) -> tuple[float, float] | None:
+        """RA, Dec (degrees) of the selected source; None (and a status message) without."""
+        row = self._selected_row()
+        if row is None:
+            self.statusBar().showMessage("select a source first", 3000)
+            return None
+        ra, dec = float(self.sources.ra[row]), float(self.sources.dec[row])
+        if not (np.isfinite(ra) and np.isfinite(dec)):
+            self.statusBar().showMessage("this source has no sky position (no WCS)", 5000)
+            return None
+        return ra, dec
+
+    def copy_position(self) -> str | None:
+        """Source > Copy position: RA, Dec in degrees and sexagesimal, to the clipboard."""
+        pos = self.selected_position()
+        if pos is None:
+            return None
+        text = links.position_text(*pos)
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage(f"copied {text}", 5000)
+        return text
+
+    def archive_url(self, build: Callable[[float, float], str]) -> str | None:
+        """The URL ``build`` (a :mod:`diascan.links` function) makes for the selected source."""
+        pos = self.selected_position()
+        return None if pos is None else build(*pos)
+
+    def open_archive(self, build: Callable[[float, float], str]) -> str | None:
+        """Open the selected source's position in another archive, in the browser."""
+        url = self.archive_url(build)
+        if url is not None:
+            QDesktopServices.openUrl(QUrl(url))
+            self.statusBar().showMessage(f"opened {url}", 5000)
+        return url
+
+    def source_context_menu(self) -> QMenu:
+        """The right-click menu of a source: the Source menu's actions and the labelling
+        actions (the same QActions, with their keys)."""
+        menu = QMenu(self)
+        menu.addActions(self.source_menu.actions())
+        menu.addSeparator()
+        for action_id in ("label_real", "label_bogus", "label_unsure", "clear_label"):
+            act = self.actions[action_id]
+            if act.isEnabled():
+                menu.addAction(act)
+        return menu
+
+    def _source_menu(self, row: int, pos: QPoint) -> None:
+        """Right-click on source ``row`` at global ``pos``: select it, then the menu."""
+        if self.sources is None:
+            return
+        self._select_row(row, center=False)
+        self.last_context_menu = self.source_context_menu()
+        self.last_context_menu.popup(pos)
+
+    def _table_menu(self, pos: QPoint) -> None:
+        idx = self.table.indexAt(pos)
+        if idx.isValid():
+            row = self.proxy.mapToSource(idx).row()
+            self._source_menu(row, self.table.viewport().mapToGlobal(pos))
+
+    def _gallery_menu(self, row: int, pos: QPoint) -> None:
+        self._source_menu(row, pos)
+
+    def show_cheat_sheet(self) -> None:
+        """``?``: every action and its keys."""
+        from diascan.qt.qt_prefs import QtCheatSheet
+
+        self.cheat_sheet = QtCheatSheet(self.actions, self)
+        self.cheat_sheet.show()
+
+    def show_key_prefs(self) -> None:
+        """Session > Key bindings…: remap any action's keys (saved on OK)."""
+        from diascan.qt.qt_prefs import QtKeyPrefsDialog
+
+        dlg = QtKeyPrefsDialog(self.actions.keymap, parent=self)
+        self.key_prefs = dlg
+        dlg.accepted.connect(lambda: self.actions.set_keymap(dlg.keymap))
+        dlg.open()
+
     # -- display controls ----------------------------------------------------------------
-    def _sync_frame_controls(self) -> None:
-        fs = self.state.frames[self.frame_combo.currentText()]
-        for combo, value in (
-            (self.stretch_combo, fs.stretch),
-            (self.limits_combo, fs.limits),
-            (self.cmap_combo, fs.colormap),
-        ):
-            combo.blockSignals(True)
-            combo.setCurrentText(value)
-            combo.blockSignals(False)
-        self.symmetric_check.blockSignals(True)
-        self.symmetric_check.setChecked(fs.symmetric)
-        self.symmetric_check.blockSignals(False)
-
-    def _set_frame(self, attr: str, value) -> None:
-        setattr(self.state.frames[self.frame_combo.currentText()], attr, value)
-
     def _update_cursor(self, x: float, y: float) -> None:
         self.cursor_label.setText(self.cursor_text(x, y))
 
@@ -760,18 +1112,34 @@ class QtMainWindow(QMainWindow):
         return "   ".join(parts)
 
     # -- errors, files -------------------------------------------------------------------
-    def show_error(self, title: str, message: str) -> None:
-        """Show an error in a (non-blocking) dialog and the log."""
-        log.error("%s: %s", title, message)
+    def show_error(self, title: str, message: str, warning: bool = False,
+                   buttons: Sequence[tuple[str, Callable[[], object]]] = ()) -> QMessageBox | None:
+        """Show an error (or a ``warning``) in a non-blocking dialog and the status bar.
+
+        ``buttons``: ``(text, slot)`` offered next to OK (e.g. Save As…); the slot runs once the
+        dialog is closed. Returns the dialog, ``None`` without dialogs (``--screenshot``). The
+        log gets it at INFO only: the dialog is the user's channel, and under ``--screenshot``
+        ``run_viewer`` prints the one error line itself.
+        """
+        log.info("%s: %s", title, message)
         self.last_error = message
         self.statusBar().showMessage(f"{title}: {message}", 10000)
+        box = None
         if self.show_errors_as_dialogs:
-            box = QMessageBox(QMessageBox.Icon.Critical, title, message, parent=self)
+            icon = QMessageBox.Icon.Warning if warning else QMessageBox.Icon.Critical
+            box = QMessageBox(icon, title, message, QMessageBox.StandardButton.Ok, self)
+            actions = {box.addButton(text, QMessageBox.ButtonRole.ActionRole): slot
+                       for text, slot in buttons}
+            box.setEscapeButton(QMessageBox.StandardButton.Ok)  # Esc and close() still work
             box.setModal(False)
             box.finished.connect(lambda _=0, b=box: self._dialogs.remove(b))
+            # the chosen action runs once the box is gone (it may open a modal dialog)
+            box.finished.connect(
+                lambda _=0, b=box: actions.get(b.clickedButton(), lambda: None)())
             self._dialogs.append(box)
             box.show()
         self.error_shown.emit(message)
+        return box
 
     def open_dialog(self) -> None:
         """File > Open: pick science, difference, template(s) and catalog files."""
@@ -808,9 +1176,18 @@ class QtMainWindow(QMainWindow):
             return
         self.open_files(files)
 
+    def show_file_info(self) -> Any:
+        """File > File info…: what was read from each loaded file."""
+        from diascan.qt.qt_info import show_file_info
+
+        return show_file_info(self)
+
     def closeEvent(self, event) -> None:  # noqa: N802
-        if self.label_controller is not None:
-            self.label_controller.close()  # final save (selection and view included)
+        # final save (selection and view included); when it fails the user chooses Save As,
+        # Discard or Cancel (then the window stays open, every label in memory)
+        if self.label_controller is not None and not self.label_controller.close():
+            event.ignore()
+            return
         self.cancel_work()
         self.wait_idle(10000)
         for box in list(self._dialogs):

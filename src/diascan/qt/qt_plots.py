@@ -51,7 +51,8 @@ class QtPlots(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.compare, 1)
         lay.addWidget(self.hist, 1)
-        state.connect(self._on_state)
+        state.events.hide_scores.connect(self.refresh)
+        state.events.threshold.connect(self._show_threshold)
 
     def set_sources(self, sources: vs.SourceSet) -> None:
         self.sources = sources
@@ -80,21 +81,15 @@ class QtPlots(QWidget):
         counts, edges = np.histogram(vals, bins=40, range=(0.0, 1.0))
         self.bars.setData(edges, counts)
 
-    def set_threshold_enabled(self, on: bool) -> None:
-        self.line.setVisible(on)
-        self.state.threshold = float(self.line.value()) if on else None
-
     def _line_moved(self) -> None:
         if self.line.isVisible():
             self.state.threshold = float(self.line.value())
 
-    def _on_state(self, name: str, value) -> None:
-        if name == "hide_scores":
-            self.refresh()
-        elif name == "threshold":
-            self.line.setVisible(value is not None)
-            if value is not None and abs(self.line.value() - value) > 1e-9:
-                self.line.setValue(value)
+    def _show_threshold(self, value: float | None) -> None:
+        """The line shows the threshold (hidden while it is off)."""
+        self.line.setVisible(value is not None)
+        if value is not None and abs(self.line.value() - value) > 1e-9:
+            self.line.setValue(value)
 
     def _clicked(self, item, points, ev=None) -> None:
         if len(points):

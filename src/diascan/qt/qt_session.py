@@ -1,16 +1,12 @@
-"""Session dialogs: open a session or visits, export (tables/regions/PNG), resume offer, locate
-moved input files."""
+"""Session dialogs: open a session, ask for visits, export (tables/regions/PNG), resume offer,
+locate moved input files; the session's file checks as jobs."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PyQt6.QtCore import QTimer, pyqtSignal
+from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -30,173 +26,70 @@ from PyQt6.QtWidgets import (
 )
 
 from diascan.errors import InputError
-from diascan.qt.qt_workers import QtWorker
+from diascan.qt.qt_jobs import Job, QtJobs, error_text
 from diascan.session.export import export_sources
 from diascan.session.labels import Label
-from diascan.session.model import FileRef, Session, SourceRecord, VisitEntry, sha256_file
+from diascan.session.model import FileRef, Session, VisitEntry
 from diascan.session.recent import last_session
 from diascan.session.store import load_session
 from diascan.session.verify import FileProblem, locate_in_folder, relocate, verify_inputs
+from diascan.session.visits import files_to_hash, hash_files, store_hashes, visit_from_view
 
 EXPORT_FILTER = (
     "CSV (*.csv);;ECSV (*.ecsv);;FITS (*.fits);;Parquet (*.parquet);;DS9 regions (*.reg)"
 )
 
 
-def sessions_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "diascan" / "sessions"
-
-
-def new_session_path() -> Path:
-    """A fresh autosave file, ``$XDG_DATA_HOME/diascan/sessions/session-<time>.json`` (``-2``,
-    ``-3``... appended when a session of the same second exists: never an existing file)."""
-    d = sessions_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    stem = f"session-{datetime.now():%Y%m%d-%H%M%S}"
-    path, n = d / f"{stem}.json", 1
-    while path.exists():
-        n += 1
-        path = d / f"{stem}-{n}.json"
-    return path
-
-
-def _num(a, i):
-    v = float(a[i])
-    return None if np.isnan(v) else v
-
-
-def sources_from_window(window: Any) -> list[SourceRecord]:
-    """Source records of the detections the window shows."""
-    src = getattr(window, "sources", None)
-    sources = []
-    if src is not None:
-        for i in range(len(src)):
-            sources.append(SourceRecord(
-                id=int(src.ids[i]), ra=_num(src.ra, i), dec=_num(src.dec, i), x=_num(src.x, i),
-                y=_num(src.y, i), psfFlux=_num(src.flux, i), snr=_num(src.snr, i),
-                score=_num(src.score, i), original_reliability=_num(src.original, i),
-                status=str(src.status[i]),
-            ))
-    return sources
-
-
 def visit_from_window(window: Any, checksum: bool = False) -> VisitEntry:
-    """A visit built from what the main window shows (its SourceSet and input files).
-
-    The input files are the loader's (``result.input_files``: science, difference, template or
-    template patches, catalog), else the images' own paths. ``checksum=False`` (default)
-    records sizes only: large files are hashed off the GUI thread by :func:`checksum_worker`.
-    """
-    sources = sources_from_window(window)
-    images = getattr(window, "images", {}) or {}
+    """A visit of what the main window shows (:func:`diascan.session.visits.visit_from_view`):
+    its sources, the loader's input files, the model of the scores shown."""
     result = getattr(window, "result", None)
-    files = dict(getattr(result, "input_files", None) or {})
-
-    def path_of(name):
-        if files.get(name):
-            return str(files[name])
-        img = images.get(name)
-        return getattr(img, "path", None) if img is not None and name != "template" else None
-
-    sci = images.get("science")
-    meta = getattr(sci, "metadata", {}) or {}
-    # The model is recorded with scores only (the viewer's rescoring records its own).
-    scored = any(s.score is not None for s in sources)
     model = getattr(window, "model", None)
     name = getattr(result, "model_name", None) or getattr(model, "name", None) or getattr(
         getattr(window, "state", None), "model_name", None)
     version = getattr(result, "model_version", None) or getattr(model, "version", None)
-    return VisitEntry.create(
-        sources, science=path_of("science"), difference=path_of("difference"),
-        template=path_of("template"),
-        template_patches=[str(p) for p in files.get("template_patches") or []],
-        catalog=path_of("catalog") or getattr(result, "catalog_path", None),
-        checksum=checksum, visit=meta.get("visit"), detector=meta.get("detector"),
-        band=meta.get("band"),
-        model_name=name if scored else None,
-        model_version=None if not scored or version is None else str(version),
+    return visit_from_view(
+        getattr(window, "sources", None), getattr(window, "images", {}) or {},
+        getattr(result, "input_files", None), model_name=name, model_version=version,
+        catalog_path=getattr(result, "catalog_path", None), checksum=checksum,
     )
 
 
-def visit_files(visit: VisitEntry) -> dict[str, Any]:
-    """The ``files`` dict (``app.files_loader``) that loads a visit's inputs again."""
-    files: dict[str, Any] = {}
-    for role in ("science", "difference", "template", "catalog"):
-        ref = getattr(visit, role)
-        if ref is not None:
-            files[role] = Path(ref.path)
-    if visit.template_patches:
-        files["template_patches"] = [Path(r.path) for r in visit.template_patches]
-    if "science" in files and (files["science"].parent / "target.json").exists():
-        from diascan.pipeline import read_target
-
-        with contextlib.suppress(InputError):  # the demo's known transient (start there)
-            files["target"] = read_target(files["science"].parent / "target.json")
-    return files
-
-
-def _hash_refs(refs: list[FileRef], progress=None, cancel=None, emit_batch=None) -> dict:
-    """Worker body: sha256 of each existing file whose size still matches; path -> hex."""
-    out: dict[str, str] = {}
-    for k, ref in enumerate(refs):
-        if cancel is not None:
-            cancel.check()
-        p = Path(ref.path)
-        if p.is_file() and (ref.size is None or p.stat().st_size == ref.size):
-            out[ref.path] = sha256_file(p)
-        if progress is not None:
-            progress("checksum", (k + 1) / len(refs), p.name)
-    return out
-
-
-def checksum_worker(visits: list[VisitEntry], on_done=None) -> QtWorker | None:
-    """Fill missing sha256 of the visits' input files in a worker (off the GUI thread).
+def checksum_job(jobs: QtJobs, visits: list[VisitEntry], on_done=None) -> Job | None:
+    """Fill missing sha256 of the visits' input files in a job (off the GUI thread).
 
     The hashes are written into the FileRefs in the GUI thread, then ``on_done()`` runs
     (e.g. an autosave). ``None`` when every file already has one.
     """
-    refs = [r for v in visits for _, r in v.files() if r.sha256 is None]
+    refs = files_to_hash(visits)
     if not refs:
         return None
 
     def apply(hashes: dict) -> None:
-        for r in refs:
-            if r.sha256 is None and r.path in hashes:
-                r.sha256 = hashes[r.path]
+        store_hashes(refs, hashes)
         if on_done is not None:
             on_done()
 
-    worker = QtWorker(_hash_refs, refs)
-    worker.signals.finished.connect(apply)
-    return _start(worker)
+    job = Job("checksum", lambda job: hash_files(refs, job.report, job.token), "checksums")
+    job.succeeded.connect(apply)
+    return jobs.run(job)
 
 
-def verify_worker(session: Session, on_done) -> QtWorker:
-    """``verify_inputs`` (sizes and sha256) in a worker; ``on_done(problems)`` in the GUI."""
-    worker = QtWorker(lambda progress=None, cancel=None, emit_batch=None:
-                      verify_inputs(session, checksum=True))
-    worker.signals.finished.connect(on_done)
-    worker.signals.errored.connect(lambda msg: on_done([]))
-    return _start(worker)
-
-
-#: Workers started here, kept referenced until they are done (a collected QRunnable crashes).
-_RUNNING: set[QtWorker] = set()
-
-
-def _start(worker: QtWorker) -> QtWorker:
-    _RUNNING.add(worker)
-    # released after ``done`` returns (never delete a sender inside its own emission)
-    worker.signals.done.connect(lambda: QTimer.singleShot(0, lambda: _RUNNING.discard(worker)))
-    return worker.start()
+def verify_job(jobs: QtJobs, session: Session, on_done) -> Job:
+    """``verify_inputs`` (sizes and sha256) in a job; ``on_done(problems)`` in the GUI (a
+    check that fails lists no problems: the files are then read, and report their own)."""
+    job = Job("verify", lambda job: verify_inputs(session, checksum=True), "checking files")
+    job.succeeded.connect(on_done)
+    job.failed.connect(lambda exc: on_done([]))
+    return jobs.run(job)
 
 
 # --- export ------------------------------------------------------------------------------------
 def export_to(controller, path: str | Path, labels=None, ask: bool = True,
               visits: list[int] | None = None, frame: str = "icrs") -> int | None:
     """Export to ``path`` (``labels``/``visits``/``frame`` as :func:`export_sources` takes
-    them); asks before replacing an existing file (``None`` when declined)."""
+    them; region colours from the window's palette); asks before replacing an existing file
+    (``None`` when declined)."""
     path = Path(path)
     overwrite = False
     if path.exists():
@@ -206,7 +99,9 @@ def export_to(controller, path: str | Path, labels=None, ask: bool = True,
         overwrite = True
     try:
         n = export_sources(controller.session, path, labels=labels, overwrite=overwrite,
-                           visits=visits, frame=frame)  # fmt: skip
+                           visits=visits, frame=frame,
+                           palette=getattr(controller.window, "palette_name", None),
+                           session_path=getattr(controller, "session_path", None))
     except InputError as exc:
         _error(controller.window, "Export failed", str(exc))
         return None
@@ -317,7 +212,7 @@ def export_png_dialog(controller, what: str) -> Path | None:
 def open_session_file(controller, path: str | Path, locate: bool = True) -> bool:
     """Load a session and switch the controller to it once its inputs are checked.
 
-    The check (sizes, sha256) runs in a worker; moved or changed inputs open
+    The check (sizes, sha256) runs in a job; moved or changed inputs open
     :class:`QtLocateFilesDialog` first (Cancel keeps the current session). Returns ``False``
     when the file cannot be read (an error dialog was shown), else ``True``.
     """
@@ -327,15 +222,14 @@ def open_session_file(controller, path: str | Path, locate: bool = True) -> bool
         _error(controller.window, "Cannot open session", str(exc))
         return False
     if not locate:
-        controller.set_session(session, path)
-        return True
+        return controller.set_session(session, path)
 
     def checked(problems: list) -> None:
         if problems and not locate_files(session, problems, controller.window, controller):
             return
         controller.set_session(session, path)
 
-    controller.verify = verify_worker(session, checked)
+    controller.verify = verify_job(controller.window.jobs, session, checked)
     return True
 
 
@@ -348,54 +242,7 @@ def locate_files(session: Session, problems: list[FileProblem], parent=None,
     return dlg.exec() == QDialog.DialogCode.Accepted
 
 
-def visits_drop(paths: list[Path]) -> Path | None:
-    """The folder of visit folders or visit list file among dropped ``paths``, else ``None``
-    (one visit's files or folder are the window's own business)."""
-    from diascan.inputs import guess_roles, visits_from_arg
-
-    if len(paths) != 1 or guess_roles(list(paths)) is not None:
-        return None
-    p = paths[0]
-    if not (p.is_dir() or (p.is_file() and p.stat().st_size < 1 << 20)):  # not an image
-        return None
-    try:
-        visits_from_arg(p)
-    except InputError:
-        return None
-    return p
-
-
-def open_visits(controller, path: str | Path | None = None) -> bool:
-    """File > Open visits…: a folder of visit folders or a visit list file (``--visits``).
-
-    Asks for it when ``path`` is ``None``. The visits become a new session (its own autosave
-    file; the current session is saved and left as it is) and the first visit is shown.
-    Errors are shown by the window; returns ``False`` then or when cancelled.
-    """
-    from diascan.inputs import visits_from_arg
-    from diascan.qt.qt_session_link import QtSessionLink
-
-    window = controller.window
-    if path is None:
-        path = _ask_visits_path(window)
-        if path is None:
-            return False
-    try:
-        visits = visits_from_arg(path)
-    except InputError as exc:
-        if hasattr(window, "show_error"):
-            window.show_error("Cannot open visits", str(exc))
-        else:
-            _error(window, "Cannot open visits", str(exc))
-        return False
-    link = getattr(window, "session_link", None)
-    if link is None or link.ctl is not controller:
-        link = QtSessionLink.for_controller(controller)
-    link.start_visits(visits)
-    return True
-
-
-def _ask_visits_path(parent) -> str | None:
+def ask_visits_path(parent) -> str | None:
     """Folder of visit folders, or a text file listing visit folders; ``None`` if cancelled."""
     box = QMessageBox(QMessageBox.Icon.Question, "Open visits",
                       "Open a folder of visit folders, or a text file listing visit folders?",
@@ -432,7 +279,7 @@ def offer_resume(parent: QWidget | None = None) -> Path | None:
 class QtLocateFilesDialog(QDialog):
     """Lists missing or changed input files; locate them one by one or by searching a folder.
 
-    Checking files (sha256 of large images) runs in a worker; ``checked`` is emitted when the
+    Checking files (sha256 of large images) runs in a job; ``checked`` is emitted when the
     list is up to date. ``problems`` given: shown at once without a first check.
     """
 
@@ -443,7 +290,8 @@ class QtLocateFilesDialog(QDialog):
         super().__init__(parent)
         self.session = session
         self.problems: list[FileProblem] = []
-        self.worker: QtWorker | None = None
+        self.jobs = QtJobs(self)
+        self.job: Job | None = None
         self.setWindowTitle("Input files moved or changed")
         self.info = QLabel(
             "Some input files of this session are missing or differ from when it was saved.\n"
@@ -472,21 +320,21 @@ class QtLocateFilesDialog(QDialog):
         else:
             self._show(problems)
 
-    def _run(self, fn, then) -> QtWorker:
-        """Run ``fn()`` (file checks) in a worker; ``then(result)`` in the GUI thread."""
+    def _run(self, fn, then) -> Job:
+        """Run ``fn()`` (file checks) in a job; ``then(result)`` in the GUI thread."""
         for w in (self.locate_btn, self.folder_btn):
             w.setEnabled(False)
         self.info_status = "checking files…"
         self.list.clear()
         self.list.addItem(self.info_status)
-        worker = QtWorker(lambda progress=None, cancel=None, emit_batch=None: fn())
-        worker.signals.finished.connect(then)
-        worker.signals.errored.connect(lambda msg: (_error(self, "Check failed", msg),
-                                                    self._show(self.problems)))
-        self.worker = worker
-        return _start(worker)
+        job = Job("verify", lambda job: fn(), "checking files")
+        job.succeeded.connect(then)
+        job.failed.connect(lambda exc: (_error(self, "Check failed", error_text(exc)),
+                                        self._show(self.problems)))
+        self.job = job
+        return self.jobs.run(job)
 
-    def refresh(self) -> QtWorker:
+    def refresh(self) -> Job:
         """Check every input again (in a worker); ``checked`` when done."""
         return self._run(lambda: verify_inputs(self.session, checksum=True), self._show)
 
@@ -501,7 +349,7 @@ class QtLocateFilesDialog(QDialog):
             w.setEnabled(True)
         self.checked.emit()
 
-    def locate(self, ref: FileRef, new_path: str | Path) -> QtWorker:
+    def locate(self, ref: FileRef, new_path: str | Path) -> Job:
         """Point ``ref`` (and equal references) at ``new_path`` if it is the same file."""
 
         def work():
@@ -517,7 +365,7 @@ class QtLocateFilesDialog(QDialog):
 
         return self._run(work, done)
 
-    def search_folder(self, folder: str | Path) -> QtWorker:
+    def search_folder(self, folder: str | Path) -> Job:
         """Find missing inputs by name (and size/sha256) under ``folder``; then re-check."""
         self.found = 0
 
@@ -550,4 +398,10 @@ def _confirm(parent, title: str, text: str) -> bool:
 
 
 def _error(parent, title: str, text: str) -> None:
-    QMessageBox.warning(parent, title, text)
+    """An error naming the file and the problem: the window's (non-blocking) error dialog,
+    else a message box."""
+    show = getattr(parent, "show_error", None)
+    if show is not None:
+        show(title, text)
+    else:
+        QMessageBox.warning(parent, title, text)

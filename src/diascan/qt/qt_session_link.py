@@ -4,14 +4,16 @@
 
 * a new session is made from whatever the window loads first (``start_new``);
 * a saved session (``--session FILE``, resume, File > Open session) has its inputs checked in a
-  worker (sizes, sha256), moved or changed ones are located in :class:`QtLocateFilesDialog`,
+  job (sizes, sha256), moved or changed ones are located in :class:`QtLocateFilesDialog`,
   then its current visit's files are loaded (``open_session``);
 * many visits (``--visits``, File > Open visits…, a dropped folder of visit folders) become one
   session whose visits are filled with their sources the first time they are opened
   (``start_visits``);
 * ``visit_requested(i)`` (next visit, the visit list) loads visit ``i``; images opened by the
   user while a session runs become a new visit of it;
-* sha256 of the (large) input files is computed in workers, never on the GUI thread.
+* File > Open visits… and a dropped folder of visit folders (or visit list) start a new
+  session over those visits (:func:`open_visits`);
+* sha256 of the (large) input files is computed in jobs, never on the GUI thread.
 """
 
 from __future__ import annotations
@@ -20,25 +22,41 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QEvent, QObject, pyqtSignal
 
+from diascan.errors import InputError
+from diascan.inputs import dropped_visits, files_loader, visits_from_arg
 from diascan.qt import qt_session
+from diascan.qt.qt_labels import QtLabelController
 from diascan.session.model import Session, VisitEntry
+from diascan.session.recent import new_session_path
+from diascan.session.visits import session_from_visits, source_records, visit_files
 
 log = logging.getLogger(__name__)
 
 
-def session_from_visits(visits: list[dict[str, Any]]) -> Session:
-    """A session listing the visits' files; sources are filled when a visit is opened."""
-    entries = []
-    for files in visits:
-        entries.append(VisitEntry.create(
-            [], science=files.get("science"), difference=files.get("difference"),
-            template=files.get("template"),
-            template_patches=[str(p) for p in files.get("template_patches") or []],
-            catalog=files.get("catalog"), checksum=False,  # hashed later, in a worker
-        ))
-    return Session(visits=entries)
+def open_visits(controller: Any, path: str | Path | None = None) -> bool:
+    """File > Open visits…: a folder of visit folders or a visit list file (``--visits``).
+
+    Asks for it when ``path`` is ``None``. The visits become a new session (its own autosave
+    file; the current session is saved and left as it is) and the first visit is shown; a
+    controller made without a link gets one. Errors are shown by the window; returns ``False``
+    then or when cancelled.
+    """
+    window = controller.window
+    if path is None:
+        path = qt_session.ask_visits_path(window)
+        if path is None:
+            return False
+    try:
+        visits = visits_from_arg(path)
+    except InputError as exc:
+        window.show_error("Cannot open visits", str(exc))
+        return False
+    link = getattr(window, "session_link", None)
+    if link is None or link.ctl is not controller:
+        link = QtSessionLink.for_controller(controller)
+    return link.start_visits(visits)
 
 
 class QtSessionLink(QObject):
@@ -53,17 +71,16 @@ class QtSessionLink(QObject):
     failed = pyqtSignal(str)
 
     def __init__(self, window: Any, session_path: str | Path | None = None,
-                 interactive: bool = True, keymap_path: str | Path | None = None) -> None:
+                 interactive: bool = True) -> None:
         super().__init__(window)
         self.window = window
         self.session_path = Path(session_path) if session_path else None
         self.interactive = interactive
-        self.keymap_path = keymap_path
         self.ctl: Any = None
         self.loading_visit: int | None = None
-        self.workers: list = []
         window.session_link = self  # File > Open visits… finds it
         window.data_loaded.connect(self._on_loaded)  # before the controller's own sync
+        window.installEventFilter(self)  # a dropped folder of visit folders
 
     @classmethod
     def for_controller(cls, ctl: Any) -> QtSessionLink:
@@ -73,29 +90,49 @@ class QtSessionLink(QObject):
         ctl.visit_requested.connect(link.load_visit)
         return link
 
+    def open_visits(self, path: str | Path | None = None) -> bool:
+        """File > Open visits… for this link's controller (see :func:`open_visits`)."""
+        return open_visits(self.ctl, path)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        """A dropped folder of visit folders (or a visit list file) opens those visits."""
+        # type first: also called while Qt tears the window down (attributes may be gone)
+        if (event.type() == QEvent.Type.Drop and obj is getattr(self, "window", None)
+                and self.ctl is not None):
+            paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+            if dropped_visits(paths) is not None:
+                event.acceptProposedAction()
+                open_visits(self.ctl, paths[0])
+                return True
+        return super().eventFilter(obj, event)
+
     # --- starting -------------------------------------------------------------------------
     def start_new(self, loader) -> None:
         """Load with ``loader``; the session is made from what it loaded."""
         self.window.load(loader)
 
-    def start_visits(self, visits: list[dict[str, Any]]) -> None:
+    def start_visits(self, visits: list[dict[str, Any]]) -> bool:
         """A new session over several visits; shows the first one.
 
         While a session runs (File > Open visits…) the new one gets a fresh autosave file and
-        the running one is saved and left as it is.
+        the running one is saved and left as it is; ``False`` when it cannot be saved and the
+        user chose to stay (nothing changes then).
         """
         session = session_from_visits(visits)
         if self.ctl is not None:
-            self.session_path = qt_session.new_session_path()
-            self.ctl.set_session(session, self.session_path)  # asks for the first visit
+            path = new_session_path()
+            if not self.ctl.set_session(session, path):  # asks for the first visit
+                return False
+            self.session_path = path
         else:
             self._attach(session, self.session_path)
             self.load_visit(session.current_visit)
         self._checksum(session.visits)
+        return True
 
     def open_session(self, session: Session, path: str | Path) -> None:
-        """Check a saved session's inputs (worker), locate moved ones, then show it."""
-        self.session_path = Path(path)
+        """Check a saved session's inputs (a job), locate moved ones, then show it (unless the
+        current session cannot be saved and the user chooses to stay)."""
 
         def checked(problems: list) -> None:
             if problems:
@@ -108,20 +145,20 @@ class QtSessionLink(QObject):
                     self.failed.emit(f"{path}: session inputs not located")
                     return
             if self.ctl is not None:  # switching sessions: the controller asks for the visit
-                self.ctl.set_session(session, path)
+                if self.ctl.set_session(session, path):
+                    self.session_path = Path(path)
                 return
+            self.session_path = Path(path)
             self._attach(session, path)
             self.load_visit(session.current_visit)
 
-        self.workers.append(qt_session.verify_worker(session, checked))
+        qt_session.verify_job(self.window.jobs, session, checked)
 
     # --- visits ---------------------------------------------------------------------------
     def load_visit(self, index: int) -> bool:
-        """Load visit ``index``'s input files into the window (in the window's worker)."""
-        from diascan.inputs import files_loader
-
+        """Load visit ``index``'s input files into the window (a load job)."""
         visit = self.ctl.session.visits[index]
-        files = qt_session.visit_files(visit)
+        files = visit_files(visit)
         if "science" not in files or "difference" not in files:
             self.window.show_error("Cannot show visit",
                                    f"{visit.name}: the session has no science/difference files")
@@ -132,10 +169,7 @@ class QtSessionLink(QObject):
         return True
 
     def _attach(self, session: Session, path: str | Path | None) -> None:
-        from diascan.qt.qt_labels import QtLabelController
-
-        self.ctl = QtLabelController(self.window, session=session, session_path=path,
-                                     keymap_path=self.keymap_path)
+        self.ctl = QtLabelController(self.window, session=session, session_path=path)
         self.ctl.visit_requested.connect(self.load_visit)
         self.session_path = self.ctl.session_path
         self.ready.emit()
@@ -151,14 +185,17 @@ class QtSessionLink(QObject):
         index, self.loading_visit = self.loading_visit, None
         if index is None:  # the user opened other images: a new visit of this session
             visit = qt_session.visit_from_window(win, checksum=False)
+            self.ctl.window_visit = None  # the view on screen is the new visit's already
             self.ctl.add_visit(visit)
             self._checksum([visit])
             return
         if index != session.current_visit:
             return  # the user moved on while this one loaded; its own load follows
         visit = session.visits[index]
+        self.ctl.window_visit = visit  # its view is the window's from now on
         if not visit.is_loaded:  # first time this visit is opened: its sources are known now
-            visit.fill_sources(qt_session.sources_from_window(win))
+            flags = [] if win.sources is None else win.sources.flag_names
+            visit.fill_sources(source_records(win.sources), flags)
             meta = getattr(win.images.get("science"), "metadata", {}) or {}
             for key in ("visit", "detector", "band"):
                 if getattr(visit, key) is None and meta.get(key) is not None:
@@ -168,6 +205,4 @@ class QtSessionLink(QObject):
 
     def _checksum(self, visits: list[VisitEntry]) -> None:
         auto = self.ctl.autosave  # the session these visits belong to, even after a switch
-        w = qt_session.checksum_worker(visits, auto.save)
-        if w is not None:
-            self.workers = [x for x in self.workers if x.running] + [w]
+        qt_session.checksum_job(self.window.jobs, visits, auto.save)

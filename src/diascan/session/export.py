@@ -1,28 +1,32 @@
 """Export labelled sources of a session: tables (CSV, ECSV, FITS, Parquet) and DS9 regions.
 
 The format follows the file extension. Tables have one row per source with visit, detector, id,
-RA/Dec, x/y, flux, SNR, scores (and the model that computed them), status, label, label time
-and note. Region files hold one sky region per source (ICRS or FK5, colour by label,
-text = id), written with astropy-regions.
+diaSourceId, RA/Dec, x/y, flux, SNR, scores (and the model that computed them), status, label,
+label time, note and the pixel flags; a value nobody knows (no diaSourceId: a detection the
+catalog lacks; a flag of a visit whose table had no such column) is an empty cell (masked;
+FITS has no empty logical: an unknown flag reads false there). Region files hold one sky
+region per source (ICRS or FK5; the label shown by shape, text and colour; diaSourceId, visit,
+detector and flags as DS9 tags), written with astropy-regions.
 An existing file is never replaced unless ``overwrite=True``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.table import Table
+from astropy.table import MaskedColumn, Table
 
-from diascan.errors import InputError
-from diascan.session.labels import LABEL_COLORS, Label, format_time, parse_label
-from diascan.session.model import Session
+from diascan.atomic import atomic_write
+from diascan.errors import OutputError, describe_os_error
+from diascan.io.tables import WRITABLE, table_format, write_table
+from diascan.palettes import get_palette, hex_color
+from diascan.safety import check_output_path
+from diascan.session.labels import Label, format_time, parse_label
+from diascan.session.model import Session, SourceRecord, VisitEntry
 
 #: Extension -> astropy table format.
 TABLE_FORMATS = {
@@ -41,7 +45,7 @@ EXPORT_EXTENSIONS = tuple(TABLE_FORMATS) + REGION_EXTENSIONS
 UNLABELLED_COLOR = "cyan"
 
 
-class ExportError(InputError):
+class ExportError(OutputError):
     """An export that cannot be written (unknown format, file exists, nothing to export)."""
 
 
@@ -84,11 +88,10 @@ def export_table(
     ids = [src.id for _, src, _ in rows]
     all_int = all(isinstance(i, int) for i in ids)
     t = Table()
-    t["visit"] = np.array([-1 if v.visit is None else v.visit for v, _, _ in rows], dtype=np.int64)
-    t["detector"] = np.array(
-        [-1 if v.detector is None else v.detector for v, _, _ in rows], dtype=np.int64
-    )
+    t["visit"] = _int_column([_own(s.visit, v.visit) for v, s, _ in rows])
+    t["detector"] = _int_column([_own(s.detector, v.detector) for v, s, _ in rows])
     t["id"] = np.array(ids, dtype=np.int64) if all_int else np.array([str(i) for i in ids])
+    t["diaSourceId"] = _int_column([s.diaSourceId for _, s, _ in rows])
     for name, unit in (("ra", u.deg), ("dec", u.deg), ("x", u.pix), ("y", u.pix),
                        ("psfFlux", None), ("snr", None), ("score", None),
                        ("original_reliability", None)):
@@ -102,7 +105,58 @@ def export_table(
     t["label"] = np.array(["" if r.label is None else r.label.value for *_, r in rows], dtype=str)
     t["label_time"] = np.array([format_time(r.time) or "" for *_, r in rows], dtype=str)
     t["note"] = np.array([r.note for *_, r in rows], dtype=str)
+    for name in _flag_names(rows):
+        known = [name in v.flag_columns for v, _, _ in rows]
+        values = np.array([k and name in s.flags for k, (_, s, _) in zip(known, rows,
+                                                                          strict=True)])
+        # fill_value: what FITS (no empty logical) writes for an unknown flag; astropy's
+        # default for bool is True, which would claim the flag is set
+        t[name] = values if all(known) else MaskedColumn(values, mask=np.logical_not(known),
+                                                         fill_value=False)
     return t
+
+
+def _own(value: int | None, default: int | None) -> int | None:
+    """A source's own visit/detector (an alert's), else its visit entry's."""
+    return default if value is None else value
+
+
+def _int_column(values: list[int | None]) -> np.ndarray:
+    """int64, masked where None (an empty cell in every format)."""
+    data = np.array([0 if v is None else v for v in values], dtype=np.int64)
+    mask = np.array([v is None for v in values], dtype=bool)
+    return MaskedColumn(data, mask=mask) if mask.any() else data
+
+
+def _flag_names(rows: list[tuple[VisitEntry, SourceRecord, object]]) -> list[str]:
+    """Every pixel flag column of the exported sources' visits (first seen first)."""
+    names: dict[str, None] = {}
+    for v, _, _ in rows:
+        names.update(dict.fromkeys(v.flag_columns))
+    return list(names)
+
+
+#: Region shape per label, so labels differ by shape and text as well as by colour (DS9 shows
+#: all three): real = circle, bogus = box, unsure = diamond (a box turned 45 deg), no label = a
+#: cross point.
+LABEL_SHAPES: dict[Label | None, str] = {
+    Label.REAL: "circle",
+    Label.BOGUS: "box",
+    Label.UNSURE: "diamond",
+    None: "cross",
+}
+
+
+def _region(shape: str, centre: SkyCoord, radius, meta: dict, visual: dict):
+    from regions import CircleSkyRegion, PointSkyRegion, RectangleSkyRegion
+
+    if shape == "circle":
+        return CircleSkyRegion(centre, radius, meta=meta, visual=visual)
+    if shape in ("box", "diamond"):
+        angle = (45 if shape == "diamond" else 0) * u.deg
+        return RectangleSkyRegion(centre, 2 * radius, 2 * radius, angle=angle, meta=meta,
+                                  visual=visual)
+    return PointSkyRegion(centre, meta=meta, visual={**visual, "marker": "x"})
 
 
 def export_regions(
@@ -111,27 +165,46 @@ def export_regions(
     visits: Sequence[int] | None = None,
     frame: str = "icrs",
     radius_arcsec: float = 2.0,
+    palette: str | None = None,
 ):
-    """A :class:`regions.Regions` with one circle per selected source that has RA/Dec."""
-    from regions import CircleSkyRegion, Regions
+    """A :class:`regions.Regions` with one region per selected source that has RA/Dec.
+
+    The label shows three ways: the shape (:data:`LABEL_SHAPES`), the text (``"<id> <label>"``)
+    and the colour of ``palette`` (:mod:`diascan.palettes`; unlabelled sources are cyan).
+    """
+    from regions import Regions
 
     if frame not in ("icrs", "fk5"):
         raise ExportError(None, f"region frame must be icrs or fk5, not {frame!r}")
+    try:
+        pal = get_palette(palette)
+    except ValueError as exc:
+        raise ExportError(None, str(exc)) from None
+    radius = radius_arcsec * u.arcsec
     regs = []
-    for _, src, rec in _selected(session, labels, visits):
+    for visit, src, rec in _selected(session, labels, visits):
         if src.ra is None or src.dec is None:
             continue
         centre = SkyCoord(src.ra * u.deg, src.dec * u.deg, frame=frame)
-        color = UNLABELLED_COLOR if rec.label is None else LABEL_COLORS[rec.label]
-        regs.append(
-            CircleSkyRegion(
-                centre,
-                radius_arcsec * u.arcsec,
-                meta={"text": str(src.id)},
-                visual={"color": color},
-            )
-        )
+        label = rec.label
+        color = UNLABELLED_COLOR if label is None else hex_color(pal.label_color(label.value))
+        text = str(src.id) if label is None else f"{src.id} {label.value}"
+        meta = {"text": text, "tag": _region_tags(visit, src)}
+        regs.append(_region(LABEL_SHAPES[label], centre, radius, meta, {"color": color}))
     return Regions(regs)
+
+
+def _region_tags(visit: VisitEntry, src: SourceRecord) -> list[str]:
+    """DS9 tags of a source: ``diaSourceId=...`` (when matched), ``visit=...``,
+    ``detector=...`` (when known) and ``flags=a,b`` (the set ones, when any)."""
+    tags = [] if src.diaSourceId is None else [f"diaSourceId={src.diaSourceId}"]
+    for key, value in (("visit", _own(src.visit, visit.visit)),
+                       ("detector", _own(src.detector, visit.detector))):
+        if value is not None:
+            tags.append(f"{key}={value}")
+    if src.flags:
+        tags.append("flags=" + ",".join(src.flags))
+    return tags
 
 
 def export_sources(
@@ -141,11 +214,14 @@ def export_sources(
     visits: Sequence[int] | None = None,
     overwrite: bool = False,
     frame: str = "icrs",
+    palette: str | None = None,
+    session_path: str | Path | None = None,
 ) -> int:
     """Write the selected sources to ``out`` (format by extension); returns how many.
 
-    Raises :class:`ExportError` for an unknown extension or an existing file without
-    ``overwrite``. The file is written to a temporary name and renamed into place.
+    Raises :class:`ExportError` for an unknown extension, an existing file without
+    ``overwrite``, or an ``out`` that is one of the session's input files or the session file
+    ``session_path`` itself (never, :mod:`diascan.safety`). The file is written atomically.
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -153,51 +229,31 @@ def export_sources(
         raise ExportError(
             out, f"unknown export format {ext or '(none)'}; use one of {', '.join(EXPORT_EXTENSIONS)}"
         )
+    check_output_path(out, [("session file", session_path), *session.input_files()], "export")
+    if out.is_dir():
+        raise ExportError(out, "is a folder; give a file name")
     if out.exists() and not overwrite:
         raise ExportError(out, "file exists; use --overwrite to replace it")
     if not out.parent.is_dir():
         raise ExportError(out, "folder does not exist")
     if ext in REGION_EXTENSIONS:
-        regions = export_regions(session, labels, visits, frame=frame)
+        regions = export_regions(session, labels, visits, frame=frame, palette=palette)
         n = len(regions)
-        _write_via_temp(out, lambda tmp: regions.write(tmp, format="ds9", overwrite=True))
+        _write_atomic(out, lambda tmp: regions.write(str(tmp), format="ds9", overwrite=True))
     else:
         table = export_table(session, labels, visits)
         n = len(table)
-        fmt = TABLE_FORMATS[ext]
-        try:  # the IO engineer's writer (same extensions, temp file, refuses overwrite)
-            from diascan.io.tables import write_table
-        except ImportError:
-            write_table = None
-        if write_table is not None and ext in (".csv", ".ecsv", ".fits", ".parquet"):
+        if table_format(out) in WRITABLE:  # masks as empty cells / nulls, atomically
             write_table(table, out, overwrite=overwrite)
-        elif fmt == "parquet":
-            _write_via_temp(out, lambda tmp: _write_parquet(table, tmp))
-        else:
-            _write_via_temp(out, lambda tmp: table.write(tmp, format=fmt, overwrite=True))
+        else:  # .fts: FITS under a name diascan.io.tables does not know
+            fmt = TABLE_FORMATS[ext]
+            _write_atomic(out, lambda tmp: table.write(str(tmp), format=fmt, overwrite=True))
     return n
 
 
-def _write_via_temp(out: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
+def _write_atomic(out: Path, write) -> None:
     try:
-        write(tmp)
-        os.replace(tmp, out)
+        atomic_write(out, write)
     except OSError as exc:
-        raise ExportError(out, f"cannot write ({exc.strerror or exc})") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        raise ExportError(out, f"cannot write: {describe_os_error(exc)}") from None
 
-
-def _write_parquet(table: Table, path: str) -> None:
-    """Parquet through pyarrow directly (astropy's parquet support needs pandas)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow = pa.table({name: np.asarray(table[name]) for name in table.colnames})
-    units = {name: str(table[name].unit) for name in table.colnames if table[name].unit}
-    if units:
-        arrow = arrow.replace_schema_metadata({"diascan.units": str(units)})
-    pq.write_table(arrow, path)

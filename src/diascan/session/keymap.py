@@ -1,33 +1,25 @@
-"""Keyboard bindings for labelling: action name -> key sequences, persisted as JSON.
+"""The user's keys: the registry's default keys (:mod:`diascan.actions`) with their overrides.
 
 Keys are Qt key-sequence strings (``"R"``, ``"Space"``, ``"Ctrl+Z"``); they are normalised so
-``"r"`` and ``"R"``, ``"ctrl+z"`` and ``"Ctrl+Z"`` compare equal. Actions are dispatched by name
-(:meth:`KeyMap.action_for`), so key handling is testable without a window. The user's bindings
-live in ``$XDG_CONFIG_HOME/diascan/keys.json`` (``~/.config`` without ``XDG_CONFIG_HOME``).
+``"r"`` and ``"R"``, ``"ctrl+z"`` and ``"Ctrl+Z"`` compare equal. Actions are dispatched by id
+(:meth:`KeyMap.action_for`), so key handling is testable without a window. The user's file,
+``$XDG_CONFIG_HOME/diascan/keys.json`` (``~/.config`` without ``XDG_CONFIG_HOME``), holds only
+the actions whose keys differ from the defaults (version 2); a version-1 file (every labelling
+action's keys) still loads. A clash in a file is resolved and reported (:attr:`KeyMap.notes`),
+never dropped silently.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from diascan.actions import BY_ID, clashes
 from diascan.errors import InputError
 
-#: Action name -> (description, default keys). Order is the cheat-sheet order.
-ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "label_real": ("Label real", ("R",)),
-    "label_bogus": ("Label bogus", ("B",)),
-    "label_unsure": ("Label unsure", ("U",)),
-    "clear_label": ("Clear label", ("0",)),
-    "next": ("Next source", ("N", "Right")),
-    "previous": ("Previous source", ("P", "Left")),
-    "next_unlabelled": ("Next unlabelled source", ("Space",)),
-    "edit_note": ("Edit note", ("E",)),
-    "next_visit": ("Next visit", ("Shift+N",)),
-    "undo": ("Undo last label", ("Ctrl+Z",)),
-    "cheat_sheet": ("Show keyboard shortcuts", ("?",)),
-}
+FILE_VERSION = 2
 
 _MODIFIERS = ("Ctrl", "Alt", "Shift", "Meta")
 _NAMED = {
@@ -78,37 +70,52 @@ def normalize_key(key: str) -> str:
 
 
 class KeyMapConflict(ValueError):
-    """Two actions bound to the same key."""
+    """Two actions bound to the same key where both keys are live."""
+
+
+def _defaults() -> dict[str, list[str]]:
+    return {a.id: list(a.keys) for a in BY_ID.values()}
+
+
+def _check_action(action: str) -> None:
+    if action not in BY_ID:
+        raise KeyError(f"unknown action {action!r}")
+
+
+def _normalized(keys: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(normalize_key(k) for k in keys))
 
 
 class KeyMap:
-    """Action -> key sequences, with conflict checks and JSON persistence."""
+    """Action id -> key sequences: the registry's defaults with overrides; clash-checked."""
 
-    def __init__(self, bindings: dict[str, list[str]] | None = None) -> None:
-        self._bindings: dict[str, list[str]] = {
-            name: list(default) for name, (_, default) in ACTIONS.items()
-        }
+    def __init__(self, bindings: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Defaults with ``bindings`` (action id -> keys) applied; raises
+        :class:`KeyMapConflict` on a clash and ``KeyError`` for an unknown action."""
+        self._bindings = _defaults()
+        #: What :meth:`load` changed in the user's file to make it usable (shown to the user).
+        self.notes: list[str] = []
         if bindings:
-            for action, keys in bindings.items():
-                self._check_action(action)
-                self._bindings[action] = [normalize_key(k) for k in keys]
-        conflicts = self.conflicts()
-        if conflicts:
-            raise KeyMapConflict(_describe(conflicts))
+            self.replace_all(bindings)
 
     @classmethod
     def defaults(cls) -> KeyMap:
         return cls()
 
     def bindings(self) -> dict[str, list[str]]:
+        """Every action's keys."""
         return {a: list(k) for a, k in self._bindings.items()}
 
+    def overrides(self) -> dict[str, list[str]]:
+        """The actions whose keys differ from the defaults (what the user's file stores)."""
+        return {a: list(k) for a, k in self._bindings.items() if k != list(BY_ID[a].keys)}
+
     def keys_for(self, action: str) -> list[str]:
-        self._check_action(action)
+        _check_action(action)
         return list(self._bindings[action])
 
     def action_for(self, key: str) -> str | None:
-        """The action bound to ``key`` or ``None``."""
+        """The first action bound to ``key``, or ``None``."""
         try:
             k = normalize_key(key)
         except ValueError:
@@ -118,38 +125,32 @@ class KeyMap:
                 return action
         return None
 
-    def set_keys(self, action: str, keys: list[str]) -> None:
+    def set_keys(self, action: str, keys: Sequence[str]) -> None:
         """Rebind ``action``; raises :class:`KeyMapConflict` if a key is used by another action."""
-        self._check_action(action)
-        new = [normalize_key(k) for k in keys]
-        trial = dict(self._bindings)
-        trial[action] = new
-        conflicts = _conflicts(trial)
-        if conflicts:
-            raise KeyMapConflict(_describe(conflicts))
-        self._bindings = trial
+        self.replace_all({action: keys})
 
-    def replace_all(self, bindings: dict[str, list[str]]) -> None:
+    def replace_all(self, bindings: Mapping[str, Sequence[str]]) -> None:
         """Rebind several actions at once (validated as a whole; unchanged on error)."""
         trial = dict(self._bindings)
         for action, keys in bindings.items():
-            self._check_action(action)
-            trial[action] = [normalize_key(k) for k in keys]
-        conflicts = _conflicts(trial)
-        if conflicts:
-            raise KeyMapConflict(_describe(conflicts))
+            _check_action(action)
+            trial[action] = _normalized(keys)
+        found = clashes(trial)
+        if found:
+            raise KeyMapConflict(_describe(found))
         self._bindings = trial
 
     def conflicts(self) -> dict[str, list[str]]:
-        """Key -> actions for every key bound to more than one action."""
-        return _conflicts(self._bindings)
+        """Key -> actions for every key bound to several actions live at once (none: a
+        KeyMap never holds a clash)."""
+        return clashes(self._bindings)
 
     # --- persistence -----------------------------------------------------------------------
     def to_json(self) -> dict:
-        return {"version": 1, "bindings": self.bindings()}
+        return {"version": FILE_VERSION, "overrides": self.overrides()}
 
     def save(self, path: str | Path | None = None) -> Path:
-        """Write the bindings atomically (default :func:`default_keys_path`)."""
+        """Write the overrides atomically (default :func:`default_keys_path`)."""
         from diascan.session.store import atomic_write_text
 
         path = Path(path) if path is not None else default_keys_path()
@@ -159,31 +160,61 @@ class KeyMap:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> KeyMap:
-        """Read bindings; a missing file gives the defaults, a broken one an :class:`InputError`."""
+        """Read the user's keys; a missing file gives the defaults, a broken one an
+        :class:`InputError`. A usable file with problems loads with what can be kept, and
+        :attr:`notes` says what was not (unknown actions, bad keys, clashes)."""
         path = Path(path) if path is not None else default_keys_path()
         if not path.exists():
             return cls()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            bindings = data["bindings"]
-            if not isinstance(bindings, dict):
-                raise TypeError("bindings is not an object")
-            known = {a: list(k) for a, k in bindings.items() if a in ACTIONS}
-            return cls(known)
+            wanted = data["overrides"] if "overrides" in data else data["bindings"]  # v2 / v1
+            if not isinstance(wanted, dict):
+                raise TypeError("the key bindings are not an object")
+            return cls._resolved(wanted, path.name)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(path, f"not a valid key bindings file ({exc})") from None
 
-    def _check_action(self, action: str) -> None:
-        if action not in ACTIONS:
-            raise KeyError(f"unknown action {action!r}")
+    @classmethod
+    def _resolved(cls, wanted: Mapping[str, object], where: str) -> KeyMap:
+        """The defaults with the file's ``wanted`` keys, every problem resolved and noted.
 
-
-def _conflicts(bindings: dict[str, list[str]]) -> dict[str, list[str]]:
-    users: dict[str, list[str]] = {}
-    for action, keys in bindings.items():
-        for k in dict.fromkeys(keys):
-            users.setdefault(k, []).append(action)
-    return {k: a for k, a in users.items() if len(a) > 1}
+        A key the file gives to two actions is given to neither; a key the file gives to one
+        action is taken from the other action whose default it is (the file's choice wins, as
+        it always did for labelling keys).
+        """
+        km = cls()
+        notes: list[str] = []
+        chosen: dict[str, list[str]] = {}
+        for action, keys in wanted.items():
+            if action not in BY_ID:
+                notes.append(f"{where}: unknown action {action!r} ignored")
+                continue
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                notes.append(f"{where}: keys of {action} are not a list of key names; "
+                             "defaults kept")
+                continue
+            try:
+                chosen[action] = _normalized(keys)
+            except ValueError as exc:
+                notes.append(f"{where}: {action}: {exc}; defaults kept")
+        for key, ids in clashes(chosen).items():
+            for action in ids:
+                if key in chosen.get(action, []):
+                    chosen[action].remove(key)
+            notes.append(f"{where}: key {key} is bound to {', '.join(ids)}; given to none")
+        trial = {**km._bindings, **chosen}
+        for key, ids in clashes(trial).items():
+            for action in ids:
+                if action not in chosen:  # a default loses the key the file gave elsewhere
+                    trial[action] = [k for k in trial[action] if k != key]
+                    owner = next(i for i in ids if i in chosen)
+                    left = ", ".join(trial[action]) or "no key"
+                    notes.append(f"{where}: key {key} is bound to {owner}; "
+                                 f"{BY_ID[action].title} now has {left}")
+        km._bindings = trial
+        km.notes = notes
+        return km
 
 
 def _describe(conflicts: dict[str, list[str]]) -> str:

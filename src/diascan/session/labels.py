@@ -24,14 +24,6 @@ class Label(enum.StrEnum):
     UNSURE = "unsure"
 
 
-#: Display colour per label, shared by the region export and the viewer.
-LABEL_COLORS: dict[Label, str] = {
-    Label.REAL: "green",
-    Label.BOGUS: "red",
-    Label.UNSURE: "yellow",
-}
-
-
 def parse_label(value: str | Label | None) -> Label | None:
     """``"real"``/``"bogus"``/``"unsure"`` (any case) -> :class:`Label`; ``None``/``""``/``"none"``
     -> ``None``. Raises ``ValueError`` naming the valid labels otherwise."""

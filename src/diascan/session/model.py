@@ -23,8 +23,15 @@ import numpy as np
 
 from diascan.session.labels import LabelRecord, LabelStore, SourceId, utc_now
 
-#: Session file schema version written by this code.
+#: Session file schema version written by this code: a new major version needs a migration
+#: (``diascan.session.store.MIGRATIONS``); a minor version only adds fields, which older
+#: readers ignore and this one reads as absent (null, empty) from older files.
 SCHEMA_VERSION = 1
+#: 1: per-source ``diaSourceId``, ``visit``, ``detector``, ``flags``; per-visit
+#: ``flag_columns``.
+SCHEMA_MINOR = 1
+#: Pixel flag columns of a detection table (Rubin's ``pixelFlags_<plane>[Center]``).
+FLAG_PREFIX = "pixelFlags_"
 
 #: File roles of a visit, in display order.
 FILE_ROLES = ("science", "difference", "template", "catalog")
@@ -64,14 +71,24 @@ class FileRef:
         return cls(str(data["path"]), data.get("sha256"), data.get("size"))
 
 
-#: Named source fields, in table order (schema v1). Others go into ``SourceRecord.extra``.
+#: Named source fields, in table order (schema v1; ``diaSourceId``, ``visit``, ``detector``
+#: since 1.1). Besides them a source has ``flags``; other values go into
+#: ``SourceRecord.extra``.
 SOURCE_FIELDS = (
-    "id", "ra", "dec", "x", "y", "psfFlux", "snr", "score", "original_reliability", "status",
+    "id", "diaSourceId", "visit", "detector", "ra", "dec", "x", "y", "psfFlux", "snr", "score",
+    "original_reliability", "status",
 )
+#: The integer fields (None when unknown: an unmatched detection has no ``diaSourceId``).
+INT_FIELDS = ("diaSourceId", "visit", "detector")
+#: The number fields (None for NaN or missing).
+FLOAT_FIELDS = ("ra", "dec", "x", "y", "psfFlux", "snr", "score", "original_reliability")
 
 #: Accepted input column names per field (first match wins) for :func:`sources_from_table`.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "diaSourceId", "source_id", "sourceId"),
+    "diaSourceId": ("diaSourceId",),
+    "visit": ("visit",),
+    "detector": ("detector",),
     "ra": ("ra", "coord_ra_deg", "RA"),
     "dec": ("dec", "coord_dec_deg", "DEC", "Dec"),
     "x": ("x", "base_SdssCentroid_x", "xcentroid"),
@@ -86,7 +103,12 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class SourceRecord:
-    """One scored source (labels live in the visit's :class:`LabelStore`)."""
+    """One scored source (labels live in the visit's :class:`LabelStore`).
+
+    ``diaSourceId``: the matched catalog row's id (None for a detection the catalog lacks);
+    ``visit`` / ``detector``: the source's own (an alert's), else its visit's; ``flags``: the
+    pixel flags set on it (names of its visit's ``flag_columns``).
+    """
 
     id: SourceId
     ra: float | None = None
@@ -98,6 +120,10 @@ class SourceRecord:
     score: float | None = None
     original_reliability: float | None = None
     status: str = ""
+    diaSourceId: int | None = None  # noqa: N815 - Rubin column name
+    visit: int | None = None
+    detector: int | None = None
+    flags: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,6 +132,24 @@ def _num(value: Any) -> float | None:
         return None
     v = float(value)
     return None if math.isnan(v) else v
+
+
+def optional_int(value: Any) -> int | None:
+    """An integer field from a table cell: None for a missing (masked, NaN, None) or negative
+    value (the pipeline writes -1 for "no diaSourceId")."""
+    if value is None or value is np.ma.masked:
+        return None
+    if isinstance(value, float | np.floating) and not (math.isfinite(value)
+                                                       and float(value).is_integer()):
+        return None
+    v = int(value)
+    return None if v < 0 else v
+
+
+def flag_columns(table: Any) -> list[str]:
+    """The pixel flag columns of a table (:data:`FLAG_PREFIX`), in its order."""
+    names = list(table.colnames) if hasattr(table, "colnames") else list(table.keys())
+    return [n for n in names if n.startswith(FLAG_PREFIX)]
 
 
 def _id(value: Any) -> SourceId:
@@ -121,28 +165,36 @@ def sources_from_table(table: Any) -> list[SourceRecord]:
     """Build source records from an astropy Table, a dict of arrays or a pandas-like frame.
 
     Column names may be the Rubin ones (``diaSourceId``, ``reliability``...; see
-    :data:`COLUMN_ALIASES`); ``id`` is required. Missing numeric values become ``None``.
+    :data:`COLUMN_ALIASES`); ``id`` is required. Missing numeric values become ``None``; the
+    set ``pixelFlags_*`` columns of a row become its ``flags`` (the visit's ``flag_columns``
+    are :func:`flag_columns` of the table).
     """
     names = list(table.colnames) if hasattr(table, "colnames") else list(table.keys())
     chosen: dict[str, str] = {}
     for fld, aliases in COLUMN_ALIASES.items():
         for a in aliases:
-            if a in names and a not in chosen.values():
+            # diaSourceId may be the id as well (an alert's, a catalog's)
+            if a in names and (a not in chosen.values() or fld == "diaSourceId"):
                 chosen[fld] = a
                 break
     if "id" not in chosen:
         raise ValueError(f"no source id column (one of {', '.join(COLUMN_ALIASES['id'])})")
     n = len(table[chosen["id"]])
     cols = {fld: list(table[col]) for fld, col in chosen.items()}
+    flags = [(name, np.asarray(table[name], dtype=bool)) for name in flag_columns(table)]
     out = []
     for i in range(n):
         kw: dict[str, Any] = {"id": _id(cols["id"][i])}
-        for fld in SOURCE_FIELDS[1:-1]:
+        for fld in FLOAT_FIELDS:
             if fld in cols:
                 kw[fld] = _num(cols[fld][i])
+        for fld in INT_FIELDS:
+            if fld in cols:
+                kw[fld] = optional_int(cols[fld][i])
         if "status" in cols:
             s = cols["status"][i]
             kw["status"] = s.decode() if isinstance(s, bytes) else str(s)
+        kw["flags"] = tuple(name for name, values in flags if values[i])
         out.append(SourceRecord(**kw))
     return out
 
@@ -152,7 +204,8 @@ class VisitEntry:
     """One visit/detector: input files, model, sources and their labels.
 
     ``model_name``/``model_version``/``model_path``: the model of the last rescoring written into
-    the sources' ``score`` (:meth:`set_scores`).
+    the sources' ``score`` (:meth:`set_scores`). ``flag_columns``: the pixel flag columns of
+    the visit's detection table (a source's ``flags`` are those set on it).
     """
 
     science: FileRef | None = None
@@ -170,6 +223,7 @@ class VisitEntry:
     labels: LabelStore | None = None
     view: dict[str, Any] = field(default_factory=dict)
     current_source: SourceId | None = None
+    flag_columns: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.labels is None:
@@ -236,8 +290,10 @@ class VisitEntry:
         """False for a visit listed but never opened (sources not known yet)."""
         return bool(self.sources)
 
-    def fill_sources(self, sources: Sequence[SourceRecord]) -> int:
-        """Record the sources of a visit that had none (first time its images are loaded).
+    def fill_sources(self, sources: Sequence[SourceRecord],
+                     flag_columns: Sequence[str] = ()) -> int:
+        """Record the sources of a visit that had none (first time its images are loaded),
+        and the pixel flag columns of their table.
 
         The label store keeps its identity (autosave and the GUI keep listening). Returns the
         number of sources added; a visit that already has sources is left alone (0).
@@ -245,6 +301,7 @@ class VisitEntry:
         if self.sources:
             return 0
         self.sources = list(sources)
+        self.flag_columns = list(flag_columns)
         return self.labels.add_ids([s.id for s in self.sources])
 
     def set_scores(
@@ -323,3 +380,8 @@ class Session:
     def progress(self) -> list[tuple[str, int, int]]:
         """``(name, labelled, total)`` per visit."""
         return [(v.name, *v.progress()) for v in self.visits]
+
+    def input_files(self) -> list[tuple[str, str]]:
+        """``(role, path)`` of every input file of every visit: what no session file or export
+        may replace (:mod:`diascan.safety`)."""
+        return [(role.replace("_", " "), ref.path) for v in self.visits for role, ref in v.files()]

@@ -1,9 +1,12 @@
-"""The "resume last session" memory: the path of the last session file, in the config dir."""
+"""Where sessions are kept: new autosave files in the data dir, and the "resume last session"
+memory (the path of the last session file, in the config dir)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+from datetime import datetime
 from pathlib import Path
 
 from diascan.session.keymap import config_dir
@@ -36,3 +39,22 @@ def last_session() -> Path | None:
 def forget_last_session() -> None:
     with contextlib.suppress(OSError):
         recent_path().unlink()
+
+
+def sessions_dir() -> Path:
+    """``$XDG_DATA_HOME/diascan/sessions`` (``~/.local/share`` without ``XDG_DATA_HOME``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "diascan" / "sessions"
+
+
+def new_session_path() -> Path:
+    """A fresh autosave file, ``sessions_dir()/session-<time>.json`` (``-2``, ``-3``...
+    appended when a session of the same second exists: never an existing file)."""
+    d = sessions_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    stem = f"session-{datetime.now():%Y%m%d-%H%M%S}"
+    path, n = d / f"{stem}.json", 1
+    while path.exists():
+        n += 1
+        path = d / f"{stem}-{n}.json"
+    return path

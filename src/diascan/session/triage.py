@@ -1,6 +1,6 @@
 """Qt-free labelling loop: the selected source of the current visit and the named actions.
 
-:class:`Triage` turns action names (see :data:`diascan.session.keymap.ACTIONS`) into label
+:class:`Triage` turns action ids (see :data:`diascan.actions.ACTIONS`) into label
 changes and selection moves, so key handling is testable without a window; the Qt controller
 only maps key presses to :meth:`Triage.perform` and mirrors :attr:`Triage.current` into the
 main window's selection.
