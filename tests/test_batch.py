@@ -190,9 +190,14 @@ def test_resume_key_follows_contents_model_and_settings(demo_visits, tmp_path):
     pkg = tmp_path / "pkg"
     shutil.copytree(Path(base.model_path), pkg)
     assert key(BatchSettings(model=str(pkg)).resolved()) == key()  # same files, same model
+    zipped = Path(shutil.make_archive(str(tmp_path / "pkg"), "zip", pkg))  # a Butler-style zip
     with open(next(pkg.glob("meta*.yaml")), "a") as fh:
         fh.write("\n# retrained\n")
     assert key(BatchSettings(model=str(pkg)).resolved()) != key()
+    # a zipped package is identified by the zip's bytes
+    rezipped = Path(shutil.make_archive(str(tmp_path / "pkg2"), "zip", pkg))
+    keys = {key(BatchSettings(model=str(z)).resolved()) for z in (zipped, rezipped)}
+    assert len(keys) == 2 and key() not in keys
 
 
 def test_score_visit_in_process_resumes_and_drops_stale_outputs(demo_visits, tmp_path):

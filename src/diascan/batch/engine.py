@@ -185,8 +185,9 @@ def check_out_dir(
         pairs += [(f"template patch of visit {job.name}", Path(p))
                   for p in job.files.get("template_patches") or []]  # fmt: skip
     if settings.model_path:
-        pairs += [("model package file", f) for f in sorted(Path(settings.model_path).iterdir())
-                  if f.is_file()]  # fmt: skip
+        from diascan.models.locate import package_files
+
+        pairs += [("model package file", f) for f in package_files(settings.model_path)]
     check_output_folder(out_dir, pairs, "--out-dir")
 
 

@@ -30,7 +30,7 @@ class BatchSettings:
     with_missing: bool = False  #: append unmatched catalog rows (status 'missing')
     rescore: bool = False  #: score every visit again, even when finished with the same key
     torch_threads: int = 1  #: torch intra-op threads in each worker (one per worker process)
-    #: Set by :meth:`resolved`: the package folder (absolute, for the workers) and its checksum.
+    #: Set by :meth:`resolved`: the package path (absolute, for the workers) and its checksum.
     model_path: str | None = None
     model_sha256: str | None = None
 
@@ -41,15 +41,13 @@ class BatchSettings:
         """
         if not self.score:
             return dataclasses.replace(self, model_path=None, model_sha256=None)
-        from diascan.models.locate import resolve_package_path
+        from diascan.models.locate import package_files, resolve_package_path
 
-        folder = resolve_package_path(self.model).absolute()
+        package = resolve_package_path(self.model).absolute()  # a folder, a .zip or a .h5
         digest = hashlib.sha256()
-        # the files a package is made of (diascan.models.package): checkpoint, meta, arch code
-        for pattern in ("*.pt", "meta*.yaml", "arch*.py"):
-            for f in sorted(folder.glob(pattern)):
-                digest.update(f.name.encode() + b"\0" + file_sha256(f).encode())
-        return dataclasses.replace(self, model_path=str(folder), model_sha256=digest.hexdigest())
+        for f in package_files(package):
+            digest.update(f.name.encode() + b"\0" + file_sha256(f).encode())
+        return dataclasses.replace(self, model_path=str(package), model_sha256=digest.hexdigest())
 
     def identity(self) -> dict[str, Any]:
         """Everything the scored tables depend on besides the input files (the model by the

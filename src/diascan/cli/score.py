@@ -116,14 +116,14 @@ def protected_inputs(inputs: PipelineInputs) -> list[tuple[str, Path | None]]:
         ("template image", inputs.template), ("catalog", inputs.catalog),
     ]  # fmt: skip
     pairs += [("template patch", Path(p)) for p in inputs.template_patches]
-    from diascan.models.locate import resolve_package_path
+    from diascan.models.locate import package_files, resolve_package_path
 
     try:
         package = resolve_package_path(inputs.model)
     except ModelPackageError:
         package = None  # reported when the model is loaded
     if package is not None:
-        pairs += [("model package file", f) for f in sorted(package.iterdir()) if f.is_file()]
+        pairs += [("model package file", f) for f in package_files(package)]
     return pairs
 
 
