@@ -91,10 +91,11 @@ def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageDa
 
 
 def read_image_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata (visit, detector, band, mjd, ...) of an image file without its pixels: the
+    """The metadata (visit, detector, band, mjd, ...) of an image without decoding its pixels: the
     same values :func:`read_image` puts in ``ImageData.metadata``, from the same headers (and
-    DP2 JSON tree). Raises :class:`~diascan.errors.ImageReadError` as :func:`read_image` does
-    for a file that is missing, not FITS, truncated or has no image."""
+    DP2 JSON tree); a tile-compressed file's DATASUM is still checked. Raises
+    :class:`~diascan.errors.ImageReadError` as :func:`read_image` does for a file that is
+    missing, not FITS, truncated or has no image."""
     path = Path(path)
     with _open_fits(path) as hdul:
         try:
