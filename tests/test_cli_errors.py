@@ -32,6 +32,7 @@ def one_line(capsys, command: str) -> str:
 BAD_NUMBERS = ["nan", "NaN", "inf", "-inf", "1e400", "-5", "abc", "", "0x10", "1,5"]
 NUMERIC_OPTIONS = [
     ("score", "--threshold"), ("score", "--radius"), ("score", "--visit"), ("score", "--detector"),
+    ("score", "--workers"),
     ("export", "--visit"), ("demo", "--seed"),
     ("train", "--seed"), ("train", "--n-train"), ("train", "--epochs"), ("train", "--batch-size"),
     ("train", "--lr"), ("train", "--threads"), ("train", "--n-eval"), ("train", "--eval-seed"),
@@ -69,7 +70,8 @@ def test_bad_numbers_one_line_exit_2(capsys, command, option, value):
 @pytest.mark.parametrize(
     "option, value",
     [("--threshold", "0"), ("--threshold", "-0"), ("--threshold", "2e6"), ("--radius", "0"),
-     ("--radius", "3601"), ("--visit", "-1"), ("--visit", str(2**63)), ("--detector", "1.5")],
+     ("--radius", "3601"), ("--visit", "-1"), ("--visit", str(2**63)), ("--detector", "1.5"),
+     ("--workers", "0"), ("--workers", "1025")],
 )
 def test_out_of_range(capsys, option, value):
     assert main(["score", *BASE["score"], f"{option}={value}"]) == 2

@@ -12,7 +12,7 @@ from astropy.wcs import WCS, Sip
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from diascan.errors import ImageReadError
-from diascan.io import ImageData, read_image, write_exposure
+from diascan.io import ImageData, read_image, read_image_metadata, write_exposure
 from diascan.io.image_reader import estimate_noise
 
 NY, NX = 60, 80
@@ -290,6 +290,31 @@ def test_truncated_files(tmp_path):
     gz = gzip.compress(raw)
     (tmp_path / "cut.fits.gz").write_bytes(gz[: len(gz) // 2])
     _assert_error(tmp_path / "cut.fits.gz", "truncated")
+
+
+@pytest.mark.parametrize("layout", ["afw", "afw-exttype", "dp2"])
+def test_metadata_alone_is_what_read_image_gives(tmp_path, layout):
+    """read_image_metadata (headers and DP2 tree only) agrees with read_image's metadata."""
+    path = write_exposure(tmp_path / "exp.fits", _exposure(), layout=layout)
+    meta = read_image_metadata(path)
+    assert meta == read_image(path).metadata
+    assert meta["visit"] == 2024120700123 and meta["detector"] == 4
+
+
+def test_metadata_alone_of_plain_fits_and_bad_files(tmp_path):
+    primary = fits.PrimaryHDU()
+    primary.header["EXPTIME"] = 30.0
+    primary.header["VISIT"] = 17
+    _write_hdus(tmp_path / "p.fits", [primary, fits.ImageHDU(_noisy_image(), name="SCI")])
+    assert read_image_metadata(tmp_path / "p.fits") == {"exptime": 30.0, "visit": 17}
+    raw = write_exposure(tmp_path / "full.fits", _exposure()).read_bytes()
+    (tmp_path / "hdr.fits").write_bytes(raw[:1000])  # inside the primary header
+    (tmp_path / "t.fits").write_text("not FITS\n" * 50)
+    for name, fragment in [("hdr.fits", "FITS"), ("t.fits", "not a FITS file"),
+                           ("none.fits", "file not found")]:  # fmt: skip
+        with pytest.raises(ImageReadError, match=fragment) as info:
+            read_image_metadata(tmp_path / name)
+        assert str(tmp_path / name) in str(info.value)
 
 
 def test_no_image_hdu(tmp_path):

@@ -202,13 +202,24 @@ def demo_files(
 ) -> VisitFiles:
     """The cached demo folder's files (generated once, then cached), with its target."""
     from diascan.demo import cached_demo
-    from diascan.pipeline import read_target
 
     folder = Path(cached_demo(small=small, progress=progress))
     files = folder_files(folder)
-    if (folder / "target.json").exists():
-        files["target"] = read_target(folder / "target.json")
+    target = folder_target(folder)
+    if target is not None:
+        files["target"] = target
     return files
+
+
+def folder_target(folder: str | Path) -> tuple[float, float] | None:
+    """The target of a visit folder from its ``target.json`` (as the demo writes); None without.
+
+    Raises :class:`~diascan.errors.InputError` for a ``target.json`` without ``ra``/``dec``.
+    """
+    from diascan.pipeline import read_target
+
+    path = Path(folder) / "target.json"
+    return read_target(path) if path.is_file() else None
 
 
 def check_files_exist(files: VisitFiles) -> None:
@@ -310,6 +321,7 @@ __all__ = [
     "files_loader",
     "files_starter",
     "folder_files",
+    "folder_target",
     "guess_roles",
     "inputs_from_files",
     "is_visit_folder",

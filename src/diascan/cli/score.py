@@ -1,9 +1,11 @@
-"""``diascan score``: load -> template -> detect -> score -> match for one visit/detector.
+"""``diascan score``: load -> template -> detect -> score -> match for one visit/detector, or for
+every visit of a manifest with --visits (on Dask).
 
 Writes one table (Parquet, ECSV, FITS or CSV by the extension of ``--out``) with the detection
 columns plus ``score``, ``original_reliability``, ``status`` and the model name/version; catalog
 rows no detection matched are appended with ``status = 'missing'`` only when ``--with-missing``.
 Progress goes to stderr unless ``--quiet``. Bad input: one line on stderr and exit code 2.
+``--visits`` hands over to :mod:`diascan.cli.batch`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from diascan.cli.batch import add_batch_options, check_one_visit_args, run_visits
 from diascan.cli.models import add_model_options
 from diascan.cli.options import INT64_MAX, add_data_options, number
 from diascan.errors import InputError, ModelPackageError, OutputError
@@ -30,7 +33,8 @@ MAX_RADIUS_ARCSEC = 3600.0
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "score",
-        help="detect, score and match the sources of one visit/detector (headless)",
+        help="detect, score and match the sources of one visit/detector, or of many on Dask "
+        "(--visits) (headless)",
         description=__doc__.split("\n\n")[0],
     )
     src = add_data_options(p, "data")
@@ -43,8 +47,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    default=5.0, help="detection threshold (sigma, > 0)")
     p.add_argument("--radius", type=number(float, 0, MAX_RADIUS_ARCSEC, low_open=True),
                    default=1.0, help="match radius in arcsec (> 0, at most 1 degree)")
-    p.add_argument("--out", metavar="FILE", required=True, help=".parquet, .ecsv, .fits or .csv")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--out", metavar="FILE", help=".parquet, .ecsv, .fits or .csv")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing --out file (with --visits: score every visit again)",
+    )  # fmt: skip
     p.add_argument(
         "--with-missing",
         action="store_true",
@@ -56,6 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="reuse (and store) the warped template and detections in the results cache",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_batch_options(p)
     return p
 
 
@@ -110,14 +118,14 @@ def protected_inputs(inputs: PipelineInputs) -> list[tuple[str, Path | None]]:
         ("template image", inputs.template), ("catalog", inputs.catalog),
     ]  # fmt: skip
     pairs += [("template patch", Path(p)) for p in inputs.template_patches]
-    from diascan.models.locate import resolve_package_path
+    from diascan.models.locate import package_files, resolve_package_path
 
     try:
         package = resolve_package_path(inputs.model)
     except ModelPackageError:
         package = None  # reported when the model is loaded
     if package is not None:
-        pairs += [("model package file", f) for f in sorted(package.iterdir()) if f.is_file()]
+        pairs += [("model package file", f) for f in package_files(package)]
     return pairs
 
 
@@ -179,6 +187,11 @@ class _TerminalProgress:
 def run(args: argparse.Namespace) -> int:
     from diascan.io.table_formats import table_format
 
+    if args.visits is not None:
+        return run_visits(args)
+    check_one_visit_args(args)
+    if not args.out:
+        raise InputError(None, "--out FILE is required (or --visits MANIFEST --out-dir DIR)")
     out = Path(args.out)
     if table_format(out) not in ("parquet", "ecsv", "fits", "csv"):
         raise OutputError(out, "unknown table format: use .parquet, .ecsv, .fits or .csv")

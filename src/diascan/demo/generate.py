@@ -369,6 +369,7 @@ def generate_demo(
     *,
     small: bool = False,
     seed: int = 1,
+    visit: int = VISIT,
     layout: str = "afw",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -377,7 +378,9 @@ def generate_demo(
 
     Deterministic for a given ``seed`` and size, whatever the ``layout`` (``afw``, ``dp2`` or
     ``afw-exttype``, see :data:`diascan.io.image_writer.WRITE_LAYOUTS`). ``small=True`` makes a
-    1024 x 1024 detector with the same structure (two template patches), for tests.
+    1024 x 1024 detector with the same structure (two template patches), for tests. ``visit`` is
+    the visit number in the headers and the catalog (different seeds give different skies, not
+    different visits).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -483,7 +486,7 @@ def generate_demo(
     truth.add(hot.x, hot.y, hot.value, "hot_pixel", False)
     truth.add(badc.x, badc.y, badc.value, "bad_column", False)
     meta = {
-        "visit": VISIT, "detector": DETECTOR, "band": BAND, "mjd": MJD, "psf_sigma": sig,
+        "visit": int(visit), "detector": DETECTOR, "band": BAND, "mjd": MJD, "psf_sigma": sig,
         "exptime": 30.0, "instrument": "LSSTComCam", "telescope": "Rubin:Simonyi",
     }  # fmt: skip
     sci_data = ImageData(sci, mask_sci, var_sci, dict(planes), sci_wcs, 0, 0, "nJy", meta)
@@ -609,7 +612,7 @@ def generate_demo(
     rel = np.where(real, rng.beta(8.0, 1.5, nk), rng.beta(1.2, 6.0, nk))
     rel = np.where(pflux < 0, np.minimum(rel, rng.uniform(0.02, 0.45, nk)), rel)
     ids = (
-        (np.int64(VISIT % 10**9) << np.int64(24))
+        (np.int64(int(visit) % 10**9) << np.int64(24))
         + np.int64(DETECTOR << 16)
         + np.arange(1, nk + 1, dtype=np.int64)
     )
@@ -629,7 +632,7 @@ def generate_demo(
     flags["pixelFlags_offimage"] = np.zeros(nk, dtype=bool)
     dia = {
         "diaSourceId": ids,
-        "visit": np.full(nk, VISIT, dtype=np.int64),
+        "visit": np.full(nk, int(visit), dtype=np.int64),
         "detector": np.full(nk, DETECTOR, dtype=np.int64),
         "band": np.full(nk, BAND, dtype=object),
         "midpointMjdTai": np.full(nk, MJD),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from diascan.io.catalogs import read_catalog
-    from diascan.io.images import ImageData, read_image, write_exposure
+    from diascan.io.images import ImageData, read_image, read_image_metadata, write_exposure
     from diascan.io.tables import read_table, write_table
 
 #: Public name -> the module that defines it.
@@ -21,12 +21,21 @@ _WHERE = {
     "read_catalog": "diascan.io.catalogs",
     "ImageData": "diascan.io.images",
     "read_image": "diascan.io.images",
+    "read_image_metadata": "diascan.io.images",
     "write_exposure": "diascan.io.images",
     "read_table": "diascan.io.tables",
     "write_table": "diascan.io.tables",
 }
 
-__all__ = ["ImageData", "read_catalog", "read_image", "read_table", "write_exposure", "write_table"]
+__all__ = [
+    "ImageData",
+    "read_catalog",
+    "read_image",
+    "read_image_metadata",
+    "read_table",
+    "write_exposure",
+    "write_table",
+]
 
 
 def __getattr__(name: str) -> Any:

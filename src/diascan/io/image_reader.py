@@ -31,6 +31,7 @@ import threading
 import warnings
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -98,6 +99,27 @@ def read_image(path: str | Path, mask_path: str | Path | None = None) -> ImageDa
         if mask_path is not None:
             _apply_mask_file(data, Path(mask_path))
     return data
+
+
+def read_image_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata (visit, detector, band, mjd, ...) of an image without decoding its pixels: the
+    same values :func:`read_image` puts in ``ImageData.metadata``, from the same headers (and
+    DP2 JSON tree); a tile-compressed file's DATASUM is still checked. Raises
+    :class:`~diascan.errors.ImageReadError` as :func:`read_image` does for a file that is
+    missing, not FITS, truncated or has no image."""
+    path = Path(path)
+    with _open_fits(path) as hdul:
+        try:
+            layout = _layout(path, hdul)
+            notes: list[str] = []
+            tree = _tree(hdul, layout, notes)
+            return _metadata(hdul, layout, tree, _inherited(hdul, layout), notes)
+        except ImageReadError:
+            raise
+        except (PlaneCardError, HeaderValueError) as exc:
+            raise ImageReadError(path, str(exc)) from exc
+        except _READ_ERRORS as exc:
+            raise ImageReadError(path, f"truncated or corrupt FITS header ({_first_line(exc)})") from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -297,25 +319,60 @@ def _inherits(hdr: fits.Header) -> bool:
     return hdr.get("INHERIT") is True
 
 
-def _read(path: Path, hdul: fits.HDUList) -> ImageData:
+def _layout(path: Path, hdul: fits.HDUList) -> Layout:
     layout = detect_layout(hdul)
     if layout is None:
         kinds = ", ".join(f"{h.name or '?'} ({type(h).__name__})" for h in hdul)
         raise ImageReadError(path, f"no image HDU in the file (HDUs: {kinds})")
+    return layout
+
+
+def _tree(hdul: fits.HDUList, layout: Layout, notes: list[str]) -> dict | None:
+    """The DP2 JSON tree, None for other layouts."""
+    if layout.json is not None:
+        return dp2_tree.read_tree(hdul[layout.json.index], notes)
+    if layout.name == "dp2":
+        notes.append("no JSON HDU: metadata from the headers only")
+    return None
+
+
+def _inherited(hdul: fits.HDUList, layout: Layout) -> fits.Header | None:
+    """The header whose cards count for the image HDU besides its own (module docstring)."""
+    if layout.image.index == 0:
+        return None
+    hdr, primary = hdul[layout.image.index].header, hdul[0].header
+    if layout.name in ("afw", "afw-exttype", "afw-position"):
+        return primary if _inherits(hdr) else None
+    if layout.name == "dp2":
+        return primary
+    return None if hdr.get("INHERIT") is False else primary
+
+
+def _metadata(
+    hdul: fits.HDUList,
+    layout: Layout,
+    tree: dict | None,
+    inherited: fits.Header | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    """Metadata from the JSON tree (DP2) first, then the image HDU's and inherited headers."""
+    hdr = hdul[layout.image.index].header
+    metadata: dict[str, Any] = {} if tree is None else dp2_tree.tree_metadata(tree, notes)
+    headers = [hdr] if inherited is None else [hdr, inherited]
+    for name, value in metadata_from_headers(headers, notes, afw=layout.name.startswith("afw")).items():
+        metadata.setdefault(name, value)
+    return metadata
+
+
+def _read(path: Path, hdul: fits.HDUList) -> ImageData:
+    layout = _layout(path, hdul)
     notes = list(layout.notes)
     image_hdu = hdul[layout.image.index]
     hdr = image_hdu.header
-    primary = hdul[0].header
     image = _float_plane(path, _as_2d(path, image_hdu, notes))
     _check_finite(path, image)
     shape = image.shape
-    in_primary = layout.image.index == 0
-
-    tree = None
-    if layout.json is not None:
-        tree = dp2_tree.read_tree(hdul[layout.json.index], notes)
-    elif layout.name == "dp2":
-        notes.append("no JSON HDU: metadata from the headers only")
+    tree = _tree(hdul, layout, notes)
 
     descriptions: dict[str, str] = {}
     if layout.masks:
@@ -345,22 +402,8 @@ def _read(path: Path, hdul: fits.HDUList) -> ImageData:
             notes.append("no VARIANCE HDU")
         variance = _estimated_variance(image, notes)
 
-    # Which headers count besides the image HDU's own (see the module docstring).
-    if in_primary:
-        inherited = None
-    elif layout.name in ("afw", "afw-exttype", "afw-position"):
-        inherited = primary if _inherits(hdr) else None
-    elif layout.name == "dp2":
-        inherited = primary
-    else:
-        inherited = None if hdr.get("INHERIT") is False else primary
-    headers = [hdr] if inherited is None else [hdr, inherited]
-    metadata: dict = {}
-    if tree is not None:
-        metadata = dp2_tree.tree_metadata(tree, notes)
-    afw = layout.name.startswith("afw")
-    for name, value in metadata_from_headers(headers, notes, afw=afw).items():
-        metadata.setdefault(name, value)
+    inherited = _inherited(hdul, layout)
+    metadata = _metadata(hdul, layout, tree, inherited, notes)
     bunit = hdr.get("BUNIT") or (inherited.get("BUNIT") if inherited is not None else None)
     if not bunit and tree is not None:
         bunit = dp2_tree.tree_unit(tree)

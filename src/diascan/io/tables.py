@@ -345,10 +345,27 @@ def arrow_to_table(arrow: pa.Table) -> Table:
     return table
 
 
+def read_parquet_meta(path: str | Path) -> dict[str, Any]:
+    """The table ``meta`` of a Parquet file written by :func:`write_table`, read from its footer
+    alone (no column data); ``{}`` when it has none. Raises
+    :class:`~diascan.errors.CatalogReadError` for a missing file or one that is not Parquet."""
+    path = Path(path)
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(_META_KEY)
+    except (OSError, pa.ArrowException) as exc:
+        raise CatalogReadError(path, f"cannot be read as parquet ({exc})") from exc
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 __all__ = [
     "EXTENSIONS",
     "TableWriteError",
     "arrow_to_table",
+    "read_parquet_meta",
     "read_table",
     "sniff_format",
     "table_format",

@@ -137,6 +137,16 @@ def resolve_package_path(spec: str | Path | None) -> Path:
     )
 
 
+def package_files(path: str | Path) -> list[Path]:
+    """The files a resolved package is made of: a folder's files (sorted by name), or the
+    Butler ``.zip`` / Keras ``.h5`` file itself. What a run reads (never an output) and what
+    identifies the model by content (a batch's resume key)."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(f for f in path.iterdir() if f.is_file())
+    return [path]
+
+
 def package_dirs(extra_paths=()) -> list[tuple[Path, str]]:
     """``(package folder or file, source)`` of the packages in the bundled folder, the user
     models folder, ``$MEAS_TRANSINET_DIR/model_packages``, ``$DIASCAN_MODEL_PATH`` and

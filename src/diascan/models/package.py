@@ -61,13 +61,17 @@ SMALL_BATCH = 8
 _THREADS_SET = False
 
 
-def configure_threads() -> int:
+def configure_threads(n: int | None = None) -> int:
     """Set torch's intra-op threads once: CPUs available to us (capped at 4), or $DIASCAN_THREADS.
 
     On the 2-core target machine this gives 2 threads; more threads than cores only thrash.
+    ``n`` sets that many threads now, whatever was set before (a batch worker process: 1).
     """
     global _THREADS_SET
-    if not _THREADS_SET:
+    if n is not None:
+        torch.set_num_threads(max(1, int(n)))
+        _THREADS_SET = True
+    elif not _THREADS_SET:
         env = os.environ.get("DIASCAN_THREADS")
         try:
             n = int(env) if env else min(4, len(os.sched_getaffinity(0)))
