@@ -177,3 +177,26 @@ def test_label_of_an_unmatched_catalog_row_is_saved_and_shown_again(
     qtbot.waitUntil(lambda: set(map(int, kept)) <= set(win.source_ids()), timeout=5000)
     row = win.sources.index_of(int(kept[0]))
     qtbot.waitUntil(lambda: win.sources.labels[row] == "bogus", timeout=5000)
+
+
+def test_prefetch_settings_from_the_session_menu(win, qtbot, small_demo, tmp_path):
+    """Session > Prefetch… opens the dialog; raising 'visits ahead' from 0 to 1 there starts
+    prefetching the next visit, and the setting is saved for the next sessions."""
+    from diascan.prefetch import load_settings
+
+    link = linked(win, tmp_path, 0)
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        link.start_visits(two_visits(small_demo))
+    assert not link.prefetcher.kept
+    action = win.actions["prefetch_settings"]
+    assert action.text().startswith("Prefetch")
+    action.trigger()
+    dlg = win.prefetch_prefs
+    qtbot.waitUntil(dlg.isVisible, timeout=2000)
+    assert dlg.depth.value() == 0
+    dlg.depth.setValue(1)
+    dlg.budget.setValue(2048)
+    with qtbot.waitSignal(link.prefetcher.prefetched, timeout=60000):
+        dlg.accept()
+    assert link.prefetcher.settings.depth == 1 and 1 in link.prefetcher.kept
+    assert load_settings().depth == 1 and load_settings().budget_mb == 2048

@@ -333,6 +333,7 @@ class QtMainWindow(QMainWindow):
             ("rescore_all", self.rescore_all),
             ("cheat_sheet", self.show_cheat_sheet),
             ("key_bindings", self.show_key_prefs),
+            ("prefetch_settings", self.show_prefetch_settings),
             *((action_id, gallery[action_id]) for action_id in GALLERY_ACTIONS),
             ("file_info", self.show_file_info),
         ):
@@ -1099,6 +1100,19 @@ class QtMainWindow(QMainWindow):
         dlg = QtKeyPrefsDialog(self.actions.keymap, parent=self)
         self.key_prefs = dlg
         dlg.accepted.connect(lambda: self.actions.set_keymap(dlg.keymap))
+        dlg.open()
+
+    def show_prefetch_settings(self) -> None:
+        """Session > Prefetch…: visits prefetched ahead and their memory budget (saved on OK)."""
+        link = getattr(self, "session_link", None)
+        if link is None:
+            self.show_error("Prefetch", "Prefetch works in a session (open visits first).",
+                            warning=True)
+            return
+        from diascan.qt.qt_prefetch import QtPrefetchDialog
+
+        dlg = QtPrefetchDialog(link.prefetcher, parent=self)
+        self.prefetch_prefs = dlg
         dlg.open()
 
     # -- display controls ----------------------------------------------------------------
