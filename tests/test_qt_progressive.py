@@ -124,8 +124,8 @@ def test_prefetch_yields_to_a_users_load(win, qtbot, small_demo, tmp_path):
 
 @pytest.fixture
 def demo_with_a_lone_catalog_row(small_demo, tmp_path):
-    """The small demo's images (linked, not copied) with its catalog plus one row 20 arcsec
-    from any source: a catalog source no detection matches."""
+    """The small demo's images (linked, not copied) with its catalog plus two rows 20 arcsec
+    from any source: catalog sources no detection matches."""
     from astropy.table import vstack
 
     from diascan.io.tables import read_table, write_table
@@ -135,8 +135,8 @@ def demo_with_a_lone_catalog_row(small_demo, tmp_path):
     for p in small_demo.glob("*.fits"):
         (folder / p.name).symlink_to(p)
     cat = read_table(small_demo / "dia_source.parquet")
-    extra = cat[:1].copy()
-    extra["diaSourceId"] = int(np.max(cat["diaSourceId"])) + 1
+    extra = cat[:2].copy()
+    extra["diaSourceId"] = int(np.max(cat["diaSourceId"])) + np.array([1, 2])
     extra["dec"] = extra["dec"] + 20 / 3600
     write_table(vstack([cat, extra]), folder / "dia_source.parquet")
     return folder
@@ -157,18 +157,19 @@ def test_label_of_an_unmatched_catalog_row_is_saved_and_shown_again(
         win, gated(files_starter(folder_files(demo_with_a_lone_catalog_row)), gate))
     with qtbot.waitSignal(load.catalog_shown, timeout=20000):
         load.start()
-    cat_ids = [int(i) for i in win.sources.ids]
-    for cid in cat_ids:
+    cat_ids = sorted(int(i) for i in win.sources.ids)
+    lone, labelled = cat_ids[-1], cat_ids[:-1]  # the last lone row is labelled later
+    for cid in labelled:
         assert load.label(cid, "bogus")
     with qtbot.waitSignal(win.data_loaded, timeout=30000):
         gate.set()
     kept = win.sources.ids[win.sources.status == "missing"]
-    assert len(kept) >= 1 and all(int(i) < 0 for i in kept)
-    assert max(cat_ids) in set(np.ma.filled(win.sources.dia_source_id[win.sources.status ==
+    assert len(kept) == 1 and all(int(i) < 0 for i in kept)
+    assert lone - 1 in set(np.ma.filled(win.sources.dia_source_id[win.sources.status ==
                                                                      "missing"], -1))
     saved = load_session(tmp_path / "s.json").visits[0]
     by_dia = {s.diaSourceId: s for s in saved.sources if s.diaSourceId is not None}
-    for cid in cat_ids:  # every label given during the load is in the file
+    for cid in labelled:  # every label given during the load is in the file
         assert cid in by_dia and saved.labels.label(by_dia[cid].id).value == "bogus"
     assert {s.status for s in saved.sources if s.id in set(map(int, kept))} == {"missing"}
     # loading the visit again shows the kept rows with their labels
@@ -177,6 +178,24 @@ def test_label_of_an_unmatched_catalog_row_is_saved_and_shown_again(
     qtbot.waitUntil(lambda: set(map(int, kept)) <= set(win.source_ids()), timeout=5000)
     row = win.sources.index_of(int(kept[0]))
     qtbot.waitUntil(lambda: win.sources.labels[row] == "bogus", timeout=5000)
+    # a catalog row first labelled during a reload is added to the (loaded) visit as well
+    gate2 = threading.Event()
+    link.loading_visit = 0
+    load2 = QtProgressiveLoad(win, gated(files_starter(folder_files(demo_with_a_lone_catalog_row)),
+                                          gate2), keep_rows={-int(kept[0]) - 1})
+    with qtbot.waitSignal(load2.catalog_shown, timeout=20000):
+        load2.start()
+    assert load2.label(lone, "real")
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        gate2.set()
+    visit = link.ctl.session.visits[0]
+    assert set(visit.labels.ids) == set(win.source_ids())
+    new = [s for s in visit.sources if s.diaSourceId == lone]
+    assert len(new) == 1 and new[0].status == "missing"
+    assert visit.labels.label(new[0].id).value == "real"
+    assert visit.labels.label(int(kept[0])).value == "bogus"
+    saved = load_session(tmp_path / "s.json").visits[0]
+    assert saved.labels.label(new[0].id).value == "real"
 
 
 def test_prefetch_settings_from_the_session_menu(win, qtbot, small_demo, tmp_path):

@@ -215,6 +215,10 @@ class QtSessionLink(QObject):
             for key in ("visit", "detector", "band"):
                 if getattr(visit, key) is None and meta.get(key) is not None:
                     setattr(visit, key, meta[key])
+        elif win.sources is not None:  # catalog rows labelled during this reload: kept too
+            new = [r for r in source_records(win.sources) if r.id not in visit.labels]
+            visit.sources.extend(new)
+            visit.labels.add_ids([r.id for r in new])
         self.ctl.sync_window()
         self.ctl.autosave.save()
 
