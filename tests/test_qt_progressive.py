@@ -120,3 +120,102 @@ def test_prefetch_yields_to_a_users_load(win, qtbot, small_demo, tmp_path):
     qtbot.waitUntil(lambda: load_job.finished, timeout=30000)
     qtbot.waitUntil(lambda: win.jobs.busy("prefetch") or bool(link.prefetcher.kept),
                     timeout=10000)  # asked for again once the user's work is done
+
+
+@pytest.fixture
+def demo_with_a_lone_catalog_row(small_demo, tmp_path):
+    """The small demo's images (linked, not copied) with its catalog plus two rows 20 arcsec
+    from any source: catalog sources no detection matches."""
+    from astropy.table import vstack
+
+    from diascan.io.tables import read_table, write_table
+
+    folder = tmp_path / "visit"
+    folder.mkdir()
+    for p in small_demo.glob("*.fits"):
+        (folder / p.name).symlink_to(p)
+    cat = read_table(small_demo / "dia_source.parquet")
+    extra = cat[:2].copy()
+    extra["diaSourceId"] = int(np.max(cat["diaSourceId"])) + np.array([1, 2])
+    extra["dec"] = extra["dec"] + 20 / 3600
+    write_table(vstack([cat, extra]), folder / "dia_source.parquet")
+    return folder
+
+
+def test_label_of_an_unmatched_catalog_row_is_saved_and_shown_again(
+        win, qtbot, demo_with_a_lone_catalog_row, tmp_path):
+    """Every catalog source labelled during the load ends up in the session file: on its
+    matched detection, or (no detection matched it) as a kept source with status 'missing',
+    shown again with its label when the visit is loaded again."""
+    from diascan.qt.qt_loading import QtProgressiveLoad
+    from diascan.qt.qt_session_link import QtSessionLink
+    from diascan.session.store import load_session
+
+    link = QtSessionLink(win, session_path=tmp_path / "s.json", interactive=False)
+    gate = threading.Event()
+    load = QtProgressiveLoad(
+        win, gated(files_starter(folder_files(demo_with_a_lone_catalog_row)), gate))
+    with qtbot.waitSignal(load.catalog_shown, timeout=20000):
+        load.start()
+    cat_ids = sorted(int(i) for i in win.sources.ids)
+    lone, labelled = cat_ids[-1], cat_ids[:-1]  # the last lone row is labelled later
+    for cid in labelled:
+        assert load.label(cid, "bogus")
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        gate.set()
+    kept = win.sources.ids[win.sources.status == "missing"]
+    assert len(kept) == 1 and all(int(i) < 0 for i in kept)
+    assert lone - 1 in set(np.ma.filled(win.sources.dia_source_id[win.sources.status ==
+                                                                     "missing"], -1))
+    saved = load_session(tmp_path / "s.json").visits[0]
+    by_dia = {s.diaSourceId: s for s in saved.sources if s.diaSourceId is not None}
+    for cid in labelled:  # every label given during the load is in the file
+        assert cid in by_dia and saved.labels.label(by_dia[cid].id).value == "bogus"
+    assert {s.status for s in saved.sources if s.id in set(map(int, kept))} == {"missing"}
+    # loading the visit again shows the kept rows with their labels
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        assert link.load_visit(0)
+    qtbot.waitUntil(lambda: set(map(int, kept)) <= set(win.source_ids()), timeout=5000)
+    row = win.sources.index_of(int(kept[0]))
+    qtbot.waitUntil(lambda: win.sources.labels[row] == "bogus", timeout=5000)
+    # a catalog row first labelled during a reload is added to the (loaded) visit as well
+    gate2 = threading.Event()
+    link.loading_visit = 0
+    load2 = QtProgressiveLoad(win, gated(files_starter(folder_files(demo_with_a_lone_catalog_row)),
+                                          gate2), keep_rows={-int(kept[0]) - 1})
+    with qtbot.waitSignal(load2.catalog_shown, timeout=20000):
+        load2.start()
+    assert load2.label(lone, "real")
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        gate2.set()
+    visit = link.ctl.session.visits[0]
+    assert set(visit.labels.ids) == set(win.source_ids())
+    new = [s for s in visit.sources if s.diaSourceId == lone]
+    assert len(new) == 1 and new[0].status == "missing"
+    assert visit.labels.label(new[0].id).value == "real"
+    assert visit.labels.label(int(kept[0])).value == "bogus"
+    saved = load_session(tmp_path / "s.json").visits[0]
+    assert saved.labels.label(new[0].id).value == "real"
+
+
+def test_prefetch_settings_from_the_session_menu(win, qtbot, small_demo, tmp_path):
+    """Session > Prefetch… opens the dialog; raising 'visits ahead' from 0 to 1 there starts
+    prefetching the next visit, and the setting is saved for the next sessions."""
+    from diascan.prefetch import load_settings
+
+    link = linked(win, tmp_path, 0)
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        link.start_visits(two_visits(small_demo))
+    assert not link.prefetcher.kept
+    action = win.actions["prefetch_settings"]
+    assert action.text().startswith("Prefetch")
+    action.trigger()
+    dlg = win.prefetch_prefs
+    qtbot.waitUntil(dlg.isVisible, timeout=2000)
+    assert dlg.depth.value() == 0
+    dlg.depth.setValue(1)
+    dlg.budget.setValue(2048)
+    with qtbot.waitSignal(link.prefetcher.prefetched, timeout=60000):
+        dlg.accept()
+    assert link.prefetcher.settings.depth == 1 and 1 in link.prefetcher.kept
+    assert load_settings().depth == 1 and load_settings().budget_mb == 2048

@@ -182,6 +182,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("cheat_sheet", "Keyboard shortcuts…", ("?",), "Session",
            "list every action and its keys", separator=True),
     Action("key_bindings", "Key bindings…", (), "Session", "change the keys of any action"),
+    Action("prefetch_settings", "Prefetch…", (), "Session",
+           "how many next visits are read, warped and detected ahead (0-3) and their memory "
+           "budget"),
     # Labelling: keys and the Labels panel's buttons
     Action("label_real", "Label real", ("R",), help="label the selected source real"),
     Action("label_bogus", "Label bogus", ("B",), help="label the selected source bogus"),

@@ -657,3 +657,42 @@ def catalog_xy(missing: Any, science: Any) -> np.ndarray:
         )
         return np.column_stack([px + science.x0, py + science.y0])
     return np.empty((0, 2))
+
+
+def missing_source_id(catalog_row: int) -> int:
+    """The source id of catalog row ``catalog_row`` kept as a source no detection matched:
+    ``-(row + 1)``, never a detection's (those count from 1) and the same on every load."""
+    return -(int(catalog_row) + 1)
+
+
+def missing_source_row(source_id: Any) -> int | None:
+    """The catalog row of a source id made by :func:`missing_source_id` (None for others)."""
+    try:
+        sid = int(source_id)
+    except (TypeError, ValueError):
+        return None
+    return -sid - 1 if sid < 0 else None
+
+
+def keep_missing(detections: Any, missing: Any, science: Any, rows: Any) -> tuple[Any, Any]:
+    """``(detections + the catalog rows `rows` of ``missing`` as sources, the rest of
+    ``missing``)``: a catalog source the user labelled that no detection matched is kept as a
+    source with status ``missing`` (as ``diascan score --with-missing`` writes them), id
+    :func:`missing_source_id` of its catalog row, parent-pixel x/y from :func:`catalog_xy`."""
+    rows = {int(r) for r in rows}
+    if not rows or missing is None or len(missing) == 0 or "catalog_row" not in missing.colnames:
+        return detections, missing
+    from astropy.table import vstack
+
+    sel = np.isin(np.asarray(missing["catalog_row"], dtype=np.int64), list(rows))
+    if not sel.any():
+        return detections, missing
+    extra = missing[sel]
+    xy = catalog_xy(extra, science)
+    if len(xy) == len(extra) and not ("x" in extra.colnames and "y" in extra.colnames):
+        extra["x"], extra["y"] = xy[:, 0], xy[:, 1]
+    if "reliability" in extra.colnames and "original_reliability" not in extra.colnames:
+        extra.rename_column("reliability", "original_reliability")
+    extra["id"] = [missing_source_id(r) for r in extra["catalog_row"]]
+    table = vstack([detections, extra], join_type="outer", metadata_conflicts="silent")
+    return table, missing[~sel]

@@ -12,8 +12,9 @@ as partial results, so the window shows each as soon as it is there:
 * the run's result: the detections replace the provisional sources (``set_result``, view
   kept). A label given to a catalog source meanwhile goes to the detection matched to that
   catalog row (same ``diaSourceId``) through the label controller, hence into the session
-  and its autosave; a catalog row no detection matched keeps its label only in
-  :attr:`QtProgressiveLoad.unplaced` (said in the status bar).
+  and its autosave; a labelled catalog row no detection matched is kept as a source with
+  status ``missing`` (``viewstate.keep_missing``, id ``-(catalog_row + 1)``), so its label is
+  in the session too; reloading that visit shows it again (``keep_rows``).
 
 Each product has its own progress in :attr:`QtProgressiveLoad.status` (the status bar's
 "science ✓ difference ✓ catalog ✓ template 40% detect 70%").
@@ -107,14 +108,14 @@ class QtProgressiveLoad(QObject):
     catalog_shown = pyqtSignal()
     template_shown = pyqtSignal()
 
-    def __init__(self, window: Any, start: Starter) -> None:
+    def __init__(self, window: Any, start: Starter, keep_rows: Any = ()) -> None:
         super().__init__(window)
         self.window = window
         self.start_fn = start
+        #: catalog rows kept as sources (a session's visit had labelled them before)
+        self.keep_rows = {int(r) for r in keep_rows}
         #: provisional catalog id -> label value given before the detections arrived
         self.provisional_labels: dict[int, str | None] = {}
-        #: labels of catalog rows no detection matched (kept here, said in the status bar)
-        self.unplaced: dict[int, str | None] = {}
         self.provisional: vs.SourceSet | None = None
         self.stage_done: dict[str, float] = {}
         self.shown: set[str] = set()
@@ -223,8 +224,22 @@ class QtProgressiveLoad(QObject):
         src.set_label(row, label)
         return True
 
-    def _place_labels(self) -> None:
-        """Labels given to catalog sources -> the detections matched to those rows."""
+    def _unmatched_rows(self, result: Any) -> dict[int, int]:
+        """Labelled catalog ids no detection matched -> their catalog rows."""
+        missing = getattr(result, "missing", None)
+        if (not self.provisional_labels or missing is None or len(missing) == 0
+                or "catalog_row" not in missing.colnames):
+            return {}
+        rows = np.asarray(missing["catalog_row"], dtype=np.int64)
+        ids = (np.asarray(missing["diaSourceId"], dtype=np.int64)
+               if "diaSourceId" in missing.colnames else rows)  # as catalog_sources numbers
+        by_id = {int(i): int(r) for i, r in zip(ids, rows, strict=True)}
+        return {cid: by_id[cid] for cid, lab in self.provisional_labels.items()
+                if lab is not None and cid in by_id}
+
+    def _place_labels(self, kept: dict[int, int]) -> None:
+        """Labels given to catalog sources -> the detections matched to those rows, or the
+        catalog rows kept as sources (``kept``: catalog id -> source id)."""
         if not self.provisional_labels:
             return
         win, ctl = self.window, self.window.label_controller
@@ -233,10 +248,12 @@ class QtProgressiveLoad(QObject):
         if src is not None and len(src):
             dia = np.ma.filled(np.ma.asarray(src.dia_source_id), -1)
             by_dia = {int(d): int(i) for d, i in zip(dia, src.ids, strict=True) if d >= 0}
+        by_dia.update(kept)
+        lost = 0
         for cat_id, label in self.provisional_labels.items():
             det_id = by_dia.get(cat_id)
             if det_id is None:
-                self.unplaced[cat_id] = label
+                lost += label is not None  # unlabelled again, or a row the match dropped
                 continue
             if ctl is not None and ctl.label_source(det_id, label):
                 continue  # in the session: autosaved, mirrored into the window
@@ -244,17 +261,18 @@ class QtProgressiveLoad(QObject):
             src.set_label(row, label)
         if ctl is not None:
             ctl.autosave.save()
-        if self.unplaced:
+        if lost:
             win.statusBar().showMessage(
-                f"{len(self.unplaced)} label(s) given to catalog rows no detection matched "
-                "were not kept", 15000)
+                f"{lost} label(s) given to catalog rows the result lacks were not kept", 15000)
 
     def _succeeded(self, res: tuple) -> None:
         result, display = res
         if self.window.loading is not self:
             return
-        self.window.set_result(result, display, fit="frames" not in self.shown)
-        self._place_labels()
+        kept = self._unmatched_rows(result)
+        rows = self.keep_rows | set(kept.values())
+        self.window.set_result(result, display, fit="frames" not in self.shown, keep_rows=rows)
+        self._place_labels({cid: vs.missing_source_id(r) for cid, r in kept.items()})
 
     def _done(self) -> None:
         if self.window.loading is self:
@@ -272,9 +290,10 @@ def status_label(window: Any) -> QLabel:
     return label
 
 
-def load_progressive(window: Any, start: Starter) -> QtProgressiveLoad:
-    """Load a visit into ``window`` progressively (see the module docstring)."""
-    load = QtProgressiveLoad(window, start)
+def load_progressive(window: Any, start: Starter, keep_rows: Any = ()) -> QtProgressiveLoad:
+    """Load a visit into ``window`` progressively (see the module docstring); ``keep_rows``:
+    catalog rows shown as sources (``QtMainWindow.set_result``)."""
+    load = QtProgressiveLoad(window, start, keep_rows)
     load.start()
     return load
 

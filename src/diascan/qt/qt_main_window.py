@@ -335,6 +335,7 @@ class QtMainWindow(QMainWindow):
             ("rescore_all", self.rescore_all),
             ("cheat_sheet", self.show_cheat_sheet),
             ("key_bindings", self.show_key_prefs),
+            ("prefetch_settings", self.show_prefetch_settings),
             *((action_id, gallery[action_id]) for action_id in GALLERY_ACTIONS),
             ("file_info", self.show_file_info),
         ):
@@ -503,24 +504,28 @@ class QtMainWindow(QMainWindow):
         job.cancelled.connect(lambda: self.statusBar().showMessage("loading cancelled"))
         return self.jobs.run(job)
 
-    def load_progressive(self, start: Callable[..., Any]) -> Job:
+    def load_progressive(self, start: Callable[..., Any], keep_rows: Any = ()) -> Job:
         """Load a visit progressively (:mod:`diascan.qt.qt_loading`): frames, catalog markers,
         template and detections are shown as each is ready; ``start`` starts the pipeline
-        (:func:`diascan.inputs.files_starter`). Returns the load job."""
+        (:func:`diascan.inputs.files_starter`); ``keep_rows``: see :meth:`set_result`.
+        Returns the load job."""
         from diascan.qt.qt_loading import load_progressive
 
-        return load_progressive(self, start).job
+        return load_progressive(self, start, keep_rows).job
 
     def _load_error(self, exc: BaseException) -> None:
         msg = error_text(exc)
         self.show_error("Could not load the data", msg)
         self.load_failed.emit(msg)
 
-    def set_result(self, result: Any, display: dict | None = None, fit: bool = True) -> None:
+    def set_result(self, result: Any, display: dict | None = None, fit: bool = True,
+                   keep_rows: Any = ()) -> None:
         """Show a pipeline result (science/template/difference ImageData, detections, missing).
 
         ``display``: prepared display copies and levels (``viewstate.prepare_display``);
-        ``fit=False`` keeps the view (the frames of a progressive load are shown already).
+        ``fit=False`` keeps the view (the frames of a progressive load are shown already);
+        ``keep_rows``: catalog rows no detection matched shown as sources (status 'missing',
+        ``viewstate.keep_missing``): the ones the user labelled.
         """
         self.jobs.data_changed()  # scores computed for the data shown until now are dropped
         self.result = result
@@ -529,13 +534,16 @@ class QtMainWindow(QMainWindow):
         }
         self.frames.set_images(self.images, display, fit=fit)
         dets = getattr(result, "detections", None)
+        missing = getattr(result, "missing", None)
+        if dets is not None:
+            dets, missing = vs.keep_missing(dets, missing, self.images.get("science"), keep_rows)
         meta = getattr(self.images.get("science"), "metadata", None) or {}
         self.sources = None if dets is None else vs.SourceSet.from_table(
             dets, visit=meta.get("visit"), detector=meta.get("detector"))
         sel = self.state.selected_id
         if sel is not None and (self.sources is None or self.sources.index_of(sel) is None):
             self.state.selected_id = None  # another visit: the old selection is not there
-        missing_xy = vs.catalog_xy(getattr(result, "missing", None), self.images.get("science"))
+        missing_xy = vs.catalog_xy(missing, self.images.get("science"))
         if self.sources is not None:
             self._compile_filter()  # the filter box's text, over the new sources
             self.proxy.row_mask = self._row_mask()
@@ -1094,6 +1102,19 @@ class QtMainWindow(QMainWindow):
         dlg = QtKeyPrefsDialog(self.actions.keymap, parent=self)
         self.key_prefs = dlg
         dlg.accepted.connect(lambda: self.actions.set_keymap(dlg.keymap))
+        dlg.open()
+
+    def show_prefetch_settings(self) -> None:
+        """Session > Prefetch…: visits prefetched ahead and their memory budget (saved on OK)."""
+        link = getattr(self, "session_link", None)
+        if link is None:
+            self.show_error("Prefetch", "Prefetch works in a session (open visits first).",
+                            warning=True)
+            return
+        from diascan.qt.qt_prefetch import QtPrefetchDialog
+
+        dlg = QtPrefetchDialog(link.prefetcher, parent=self)
+        self.prefetch_prefs = dlg
         dlg.open()
 
     # -- display controls ----------------------------------------------------------------

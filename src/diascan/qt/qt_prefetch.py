@@ -156,7 +156,7 @@ class QtPrefetcher(QObject):
         win.jobs.request("load", lambda: None)  # a load of another visit stops (and prefetch)
         win.loading = None
         self.link.loading_visit = index
-        win.set_result(result, display)
+        win.set_result(result, display, keep_rows=self.link.kept_rows(index))
         self.used.emit(index)
         return True
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from PyQt6.QtCore import QEvent, QObject, pyqtSignal
 
+from diascan import viewstate as vs
 from diascan.errors import InputError
 from diascan.inputs import dropped_visits, files_starter, visits_from_arg
 from diascan.qt import qt_session
@@ -175,8 +176,12 @@ class QtSessionLink(QObject):
         if self.prefetcher.use(index):  # read, warped and detected in the background already
             return True
         self.loading_visit = index
-        self.window.load_progressive(files_starter(files))
+        self.window.load_progressive(files_starter(files), kept_rows(visit))
         return True
+
+    def kept_rows(self, index: int) -> set[int]:
+        """Catalog rows visit ``index`` keeps as sources (see :func:`kept_rows`)."""
+        return kept_rows(self.ctl.session.visits[index])
 
     def _attach(self, session: Session, path: str | Path | None) -> None:
         self.ctl = QtLabelController(self.window, session=session, session_path=path)
@@ -210,9 +215,22 @@ class QtSessionLink(QObject):
             for key in ("visit", "detector", "band"):
                 if getattr(visit, key) is None and meta.get(key) is not None:
                     setattr(visit, key, meta[key])
+        elif win.sources is not None:  # catalog rows labelled during this reload: kept too
+            new = [r for r in source_records(win.sources) if r.id not in visit.labels]
+            visit.sources.extend(new)
+            visit.labels.add_ids([r.id for r in new])
         self.ctl.sync_window()
         self.ctl.autosave.save()
 
     def _checksum(self, visits: list[VisitEntry]) -> None:
         auto = self.ctl.autosave  # the session these visits belong to, even after a switch
         qt_session.checksum_job(self.window.jobs, visits, auto.save)
+
+
+def kept_rows(visit: VisitEntry) -> set[int]:
+    """Catalog rows no detection matched that ``visit`` keeps as sources (labelled during a
+    load, ``viewstate.keep_missing``): shown again whenever the visit is loaded."""
+    from diascan.matching import MISSING  # astropy.coordinates: not on the start's path
+
+    rows = (vs.missing_source_row(s.id) for s in visit.sources if s.status == MISSING)
+    return {r for r in rows if r is not None}
