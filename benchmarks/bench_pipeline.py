@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchutil import BASELINE_REV, baseline_env, bench, demo_inputs
+from benchutil import BASELINE_REV, baseline_env, bench, demo_inputs, image_bytes, status_kib
 
 #: Targets (seconds / bytes): the benchmark issue and the pipeline issue (template, detection).
 T_TEMPLATE = 2.0
@@ -28,10 +28,6 @@ T_SCORE_CLI = 2.5  #: issue 15 (was 5 s)
 M_SCORE_CLI = 1.5e9
 T_CRITICAL_IMPORTS = 0.5  #: issue 15: imports on diascan score's critical path
 T_CLICK = 0.050
-
-
-def _image_bytes(*images) -> int:
-    return int(sum(a.nbytes for im in images for a in (im.image, im.mask, im.variance)))
 
 
 def _stamp_bytes(n: int, size: int = 51) -> int:
@@ -44,7 +40,7 @@ def test_read_inputs(benchmark, record, stages):
 
     t, loaded = bench(benchmark, lambda: load_inputs(stages["inputs"]), rounds=3)
     images = [loaded.science, loaded.difference, *loaded.templates]
-    record("read the input files", t, _image_bytes(*images),
+    record("read the input files", t, image_bytes(*images),
            note=f"{len(images)} FITS (science, difference, {len(loaded.templates)} template "
                 "patches) + catalog")
 
@@ -54,16 +50,8 @@ def test_template_warp(benchmark, record, stages):
 
     ld = stages["loaded"]
     t, tmpl = bench(benchmark, lambda: make_template(ld.science, ld.templates), rounds=3)
-    record("template warping", t, _image_bytes(tmpl), target=T_TEMPLATE,
+    record("template warping", t, image_bytes(tmpl), target=T_TEMPLATE,
            note=f"{len(ld.templates)} patches onto {tmpl.shape[1]}x{tmpl.shape[0]} px")
-
-
-def _status_kib(key: str) -> int:
-    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def test_template_memory(benchmark, record, stages):
@@ -84,7 +72,7 @@ def test_template_memory(benchmark, record, stages):
     clear = Path("/proc/self/clear_refs")
     try:
         clear.write_text("5")
-        _status_kib("VmHWM")
+        status_kib("VmHWM")
     except (OSError, KeyError) as exc:
         pytest.skip(f"peak RSS cannot be reset here: {exc}")
     ld = stages["loaded"]
@@ -96,13 +84,13 @@ def test_template_memory(benchmark, record, stages):
         gc.collect()
         release_free_memory()
         clear.write_text("5")  # VmHWM := VmRSS
-        before = _status_kib("VmRSS")
+        before = status_kib("VmRSS")
         box["tmpl"] = make_template(ld.science, ld.templates)
-        extras.append((_status_kib("VmHWM") - before) * 1024)
+        extras.append((status_kib("VmHWM") - before) * 1024)
 
     benchmark.pedantic(once, rounds=2, iterations=1)
     tmpl = box.pop("tmpl")
-    out_bytes = _image_bytes(tmpl)
+    out_bytes = image_bytes(tmpl)
     record("template warping, extra peak memory", max(extras), out_bytes, target=M_TEMPLATE,
            unit="B", note=f"VmHWM reset before make_template; worst of {len(extras)} runs "
                           f"({', '.join(f'{e / 1e6:.0f}' for e in extras)} MB), incl. the "
@@ -114,7 +102,7 @@ def test_detection(benchmark, record, stages):
 
     ld = stages["loaded"]
     t, det = bench(benchmark, lambda: detect(ld.difference, ld.science), rounds=3)
-    record("detection and measurement", t, _image_bytes(ld.difference), target=T_DETECT,
+    record("detection and measurement", t, image_bytes(ld.difference), target=T_DETECT,
            note=f"{len(det)} detections")
 
 
@@ -208,7 +196,7 @@ def test_pipeline_in_process(benchmark, record, stages, tmp_path):
     ld = stages["loaded"]
     stage_t = ", ".join(f"{k} {v:.2f}" for k, v in res.timings.items())
     record("pipeline in-process (files -> table)", t,
-           _image_bytes(ld.science, ld.difference, *ld.templates, res.template),
+           image_bytes(ld.science, ld.difference, *ld.templates, res.template),
            note=f"warm imports; last run's stages (s): {stage_t}")
 
 
@@ -296,7 +284,7 @@ def test_score_cli(benchmark, record, full_demo, stages):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     ld, tmpl = stages["loaded"], stages["template"]
-    data = _image_bytes(ld.science, ld.difference, *ld.templates, tmpl)
+    data = image_bytes(ld.science, ld.difference, *ld.templates, tmpl)
     now = runs["now"]
     best = min(now, key=lambda r: r[0])
     walls = ", ".join(f"{r[0]:.2f}" for r in now)

@@ -20,20 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchutil import BASELINE_REV, baseline_tree, module_from_file
+from benchutil import BASELINE_REV, baseline_tree, image_bytes, module_from_file, status_kib
 
 from diascan.memory import release_free_memory
-
-
-def _image_bytes(*images) -> int:
-    return int(sum(a.nbytes for im in images for a in (im.image, im.mask, im.variance)))
-
-
-def _status_kib(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def _timed_peak(fn):
@@ -43,13 +32,13 @@ def _timed_peak(fn):
     release_free_memory()
     try:
         Path("/proc/self/clear_refs").write_text("5")
-        before = _status_kib("VmRSS")
+        before = status_kib("VmRSS")
     except (OSError, KeyError):
         before = None
     t0 = time.perf_counter()
     out = fn()
     t = time.perf_counter() - t0
-    extra = None if before is None else (_status_kib("VmHWM") - before) * 1024
+    extra = None if before is None else (status_kib("VmHWM") - before) * 1024
     return t, extra, out
 
 
@@ -88,7 +77,7 @@ def test_detection_split_vs_unsplit(benchmark, record, stages):
     new_t, new_m, new_s = _summary(box["split"])
     old_t, old_m, old_s = _summary(box["unsplit"])
     same = box["split"][-1][2].as_array().tobytes() == box["unsplit"][-1][2].as_array().tobytes()
-    nbytes = _image_bytes(ld.difference)
+    nbytes = image_bytes(ld.difference)
     record("detection, split into stages", new_t, nbytes,
            note=f"best of 4 ({new_s} s), interleaved with the unsplit function of "
                 f"{BASELINE_REV}: {new_t / old_t:.2f} x its time; tables identical: {same}")
@@ -119,7 +108,7 @@ def test_pipeline_concurrent_vs_sequential(benchmark, record, stages):
     when = ", ".join(f"{k} {a:.2f}-{b:.2f}" for k, (a, b) in
                      sorted(last.stage_times.items(), key=lambda kv: kv[1][0]))  # fmt: skip
     ld = stages["loaded"]
-    nbytes = _image_bytes(ld.science, ld.difference, *ld.templates, last.template)
+    nbytes = image_bytes(ld.science, ld.difference, *ld.templates, last.template)
     record("pipeline in-process, stages at the same time", con_t, nbytes,
            note=f"best of 3 ({con_s} s): {con_t / seq_t:.2f} x the sequential time; "
                 f"last run's stages (s): {when}")
@@ -190,7 +179,7 @@ def test_library_path(benchmark, record, stages):
     lw, ld_, ln, ltmpl = box["library"]
     ow, od, on, _ = min(box["ours"], key=lambda r: r[0] + r[1])
     lib_t, our_t = lw + ld_, ow + od
-    nbytes = _image_bytes(sci, diff, *patches)
+    nbytes = image_bytes(sci, diff, *patches)
     record("library path: reproject_interp + sep.extract (PSF filter)", lib_t, nbytes,
            note=f"reproject_and_coadd of {len(patches)} patches (image plane only) {lw:.2f} s, "
                 f"sep.extract +/- with a matched Gaussian (sigma {sigma:.2f} px) {ld_:.2f} s, "

@@ -63,6 +63,19 @@ def bench(benchmark, fn: Callable[[], Any], rounds: int = 3) -> tuple[float, Any
     return min(box["times"]), box.get("result")
 
 
+def image_bytes(*images) -> int:
+    """Bytes of the image, mask and variance planes of ``images`` (the data a stage touches)."""
+    return int(sum(a.nbytes for im in images for a in (im.image, im.mask, im.variance)))
+
+
+def status_kib(key: str) -> int:
+    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
 def demo_inputs(folder: Path):
     """``PipelineInputs`` for a demo folder (science, difference, template patches, catalog)."""
     from diascan.pipeline import PipelineInputs, read_target
