@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from PyQt6 import sip
 from PyQt6.QtCore import QObject, QThreadPool, QTimer, pyqtSignal
 
 from diascan.errors import Cancelled, DiascanError, error_line
@@ -221,11 +222,14 @@ class QtJobs(QObject):
             if POLICIES[job.kind].stale and job.data_generation != self.data_generation:
                 job.cancel()
 
-    def cancel_all(self) -> None:
-        """Cancel the running jobs and forget the waiting requests (background jobs go on)."""
-        self.waiting = {k: b for k, b in self.waiting.items() if POLICIES[k].background}
+    def cancel_all(self, also: frozenset[str] = frozenset()) -> None:
+        """Cancel the running jobs and forget the waiting requests; background jobs go on,
+        but those of the kinds in ``also`` (closing the window: prefetch and training are of
+        no use after it, while checksums still reach the session file)."""
+        self.waiting = {k: b for k, b in self.waiting.items()
+                        if POLICIES[k].background and k not in also}
         for job in list(self.running):
-            if not POLICIES[job.kind].background:
+            if job.kind in also or not POLICIES[job.kind].background:
                 job.cancel()
 
     @staticmethod
@@ -251,6 +255,8 @@ class QtJobs(QObject):
         return started
 
     def _job_done(self, job: Job) -> None:
+        if sip.isdeleted(self):  # a worker that ended after its window was deleted
+            return
         if job in self.running:
             self.running.remove(job)
         self.finished.emit(job)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from PyQt6 import sip
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QSpinBox, QWidget
 
@@ -124,6 +125,8 @@ class QtPrefetcher(QObject):
         return job
 
     def _keep(self, index: int, key: str, value: tuple) -> None:
+        if sip.isdeleted(self):  # the window closed while the prefetch ran
+            return
         self.kept[index] = (key, value)
         self._trim()
         if index in self.kept:
