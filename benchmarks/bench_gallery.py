@@ -1,5 +1,6 @@
 """Gallery benchmarks (offscreen Qt) on the demo detector run through the pipeline: a page flip
-with 48 tiles (8 x 6) and a selection move, from the action to the completed paint.
+with 48 tiles (8 x 6) and a selection move, from the action to the completed paint; and 100
+sources labelled by key presses in the main window's gallery with the autosave on.
 
 Run: ``make bench`` or ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest
 benchmarks/bench_gallery.py --benchmark-only -s``.
@@ -185,3 +186,75 @@ def test_selection_move(benchmark, record, gallery, app):
     record("gallery: key press to the next tile highlighted (median)", float(np.median(keys)),
            nbytes, target=T_SELECTION,
            note=f"QTest.keyClick Right through a QShortcut; worst {max(keys) * 1e3:.1f} ms")
+
+
+N_LABELS = 100
+
+
+def test_label_100_by_keys(benchmark, record, app, pipeline_result, tmp_path, monkeypatch):
+    """Label 100 sources in the main window's gallery by real key presses (r/b/u through the
+    action registry's shortcuts), autosave on to a real session file; then read the file."""
+    from PyQt6.QtCore import Qt
+    from PyQt6.QtTest import QTest
+    from PyQt6.QtWidgets import QApplication
+
+    from diascan.qt.qt_labels import QtLabelController
+    from diascan.qt.qt_main_window import QtMainWindow
+    from diascan.session import Label, load_session
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    res = pipeline_result
+    display = vs.prepare_display({n: getattr(res, n) for n in vs.FRAMES}, vs.ViewerState().frames)
+    win = QtMainWindow()
+    win.show_errors_as_dialogs = False
+    win.show()
+    win.set_result(res, display)
+    session_path = tmp_path / "session.json"
+    win.ctl = QtLabelController(win, session_path=session_path)
+    win.activateWindow()
+    app.processEvents()
+
+    def key(k) -> None:
+        QTest.keyClick(QApplication.focusWidget() or win, k)
+
+    key(Qt.Key.Key_G)  # the gallery, through its action
+    app.processEvents()
+    assert win.gallery_shown(), "G did not show the gallery"
+    st = win.gallery_state
+    assert len(st.order) >= N_LABELS, f"the demo has {len(st.order)} sources, not {N_LABELS}"
+    key(Qt.Key.Key_Home)
+    app.processEvents()
+    cycle = ((Qt.Key.Key_R, Label.REAL), (Qt.Key.Key_B, Label.BOGUS),
+             (Qt.Key.Key_U, Label.UNSURE))
+    expected: dict[int, Label] = {}
+    times: list[float] = []
+
+    def run():
+        for k in range(N_LABELS):
+            qkey, label = cycle[k % 3]
+            pos = st.current
+            expected[int(win.sources.ids[st.order[pos]])] = label
+            t0 = time.perf_counter()
+            key(qkey)
+            app.processEvents()  # the label, the autosave, the repaint of the two tiles
+            times.append(time.perf_counter() - t0)
+            assert st.current == pos + 1, "the label key did not advance"
+
+    try:
+        benchmark.pedantic(run, rounds=1, iterations=1)
+        saved = load_session(session_path).current.labels
+        wrong = {sid: lab for sid, lab in expected.items() if saved.label(sid) is not lab}
+    finally:
+        win.close()
+        win.deleteLater()
+        app.processEvents()
+    assert len(expected) == N_LABELS and not wrong, f"the session file lost labels: {wrong}"
+    nbytes = 2 * 3 * st.stamp_size**2 * 4
+    record("gallery: label by key press with autosave (median)", float(np.median(times)),
+           nbytes,
+           note=f"{N_LABELS} sources labelled r/b/u in the main window's gallery (QTest.keyClick "
+                f"through the action registry), each key to the saved session and repainted "
+                f"tiles; total {sum(times):.2f} s, worst {max(times) * 1e3:.0f} ms; the session "
+                f"file ({session_path.stat().st_size // 1024} KiB) read back holds all "
+                f"{N_LABELS} labels")

@@ -177,6 +177,26 @@ def test_page_flip_and_selection_repaint_what_changed(harness, qtbot):
     assert xs.min() >= x0 and xs.max() < x0 + 2 * w and ys.min() >= y0 and ys.max() < y0 + h
 
 
+def test_prefetch_composes_neighbours_when_idle_and_stops_when_switched_off(harness, qtbot):
+    from PyQt6.QtWidgets import QApplication
+
+    g, st = harness.gallery, harness.gallery_state
+    harness.resize(600, 450)  # few tiles: three pages or more
+    qtbot.waitUntil(lambda: st.page_count > 2)
+    st.current = st.per_page  # page 2: both neighbours exist
+    g.repaint()
+    near = list(st.order[: 3 * st.per_page])
+    qtbot.waitUntil(lambda: all(r in g._screen for r in near))  # idle: pages 1 and 3 too
+    g.repaint()  # a paint starts the idle timer again
+    g.prefetch = False  # switched off while the timer is pending: its chain must stop
+    g._clear_cache()
+    st.next_page()
+    g.repaint()
+    for _ in range(5):
+        QApplication.processEvents()
+    assert set(g._screen) == set(st.page_rows()), "composed pages beyond the one shown"
+
+
 def test_stamp_size_follows_the_state(harness):
     g, st = harness.gallery, harness.gallery_state
     for size, expect in ((31, 31), (101, 101), (20, 31), (500, 101)):

@@ -233,6 +233,8 @@ class QtGallery(QWidget):
 
     def _prefetch_next(self) -> None:
         """Compose the next page's tiles, then the previous page's (one page per idle turn)."""
+        if not self.prefetch:  # switched off while the timer's chain was running
+            return
         st = self.state
         for page in (st.page + 1, st.page - 1):
             if 0 <= page < st.page_count:
