@@ -573,6 +573,12 @@ class SourceSet:
         self.score[idx] = np.asarray(scores, dtype=float)
         self.changed.emit("scores", idx)
 
+    def columns_changed(self, indices: Sequence[int] | np.ndarray | None = None) -> None:
+        """Say that other columns' values changed in place (``changed("columns", rows)``;
+        ``None``: every row), e.g. alert fields decoded after the first page was shown."""
+        idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.intp)
+        self.changed.emit("columns", idx)
+
     def set_label(self, index: int, label: str | None) -> None:
         self.labels[index] = label
         self.changed.emit("labels", np.array([index]))

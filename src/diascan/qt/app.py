@@ -57,6 +57,7 @@ class ViewRequest:
     session: Any = None  #: a saved session to open
     session_file: Path | None = None  #: where the session is (or will be) saved
     visits: list | None = None  #: ``--visits``: each visit's files
+    alerts: list | None = None  #: ``--alerts``: alert files and folders
     small_demo: bool = False
     model: str | None = None  #: ``--model``: a package path or name
     trust_model_code: bool = False
@@ -85,7 +86,12 @@ def run_viewer(req: ViewRequest) -> int:
     win.session_link = link
     status = {"rc": 0}
 
-    loader = files_loader(files) if files is not None else demo_loader(small=req.small_demo)
+    if req.alerts is not None:
+        from diascan.alerts.viewer import alerts_loader
+
+        loader = alerts_loader(req.alerts)
+    else:
+        loader = files_loader(files) if files is not None else demo_loader(small=req.small_demo)
 
     def after_load() -> None:
         # Rescore with the chosen model once the data are in (scores stream into the table),
@@ -121,7 +127,8 @@ def run_viewer(req: ViewRequest) -> int:
         win.rescore_done.connect(finish)
         win.error_shown.connect(failed)
     win.show()
-    plain_start = files is None and visits is None and session_file is None and not req.small_demo
+    plain_start = (files is None and visits is None and req.alerts is None
+                   and session_file is None and not req.small_demo)
     if plain_start and not screenshot:  # `diascan view` / `--demo`: offer the last session
         session, session_file = _offer_resume(win)
     if session is not None:

@@ -159,7 +159,9 @@ class Policy:
 #: rescore waits for a load (and runs on the loaded data) and replaces a rescore; file checks
 #: and training run beside everything, in the background.
 POLICIES: dict[str, Policy] = {
-    "load": Policy(cancels=frozenset({"load", "rescore"})),
+    "load": Policy(cancels=frozenset({"load", "rescore", "fields"})),
+    # the alerts' fields decoded after the first page shows (quiet: the table fills in)
+    "fields": Policy(cancels=frozenset({"fields"}), background=True, stale=True),
     "rescore": Policy(cancels=frozenset({"rescore"}), after=frozenset({"load", "rescore"}),
                       stale=True),
     "checksum": Policy(background=True),

@@ -125,11 +125,14 @@ class QtSourceTableModel(QAbstractTableModel):
     def _on_sources(self, kind: str, indices: np.ndarray) -> None:
         if len(indices) == 0:
             return
-        col = COL["score"] if kind == "scores" else COL["label"]  # default columns: fixed
         top, bottom = int(np.min(indices)), int(np.max(indices))
+        if kind == "columns":  # values of any column changed in place
+            first, last = 0, len(self.columns) - 1
+        else:
+            first = last = COL["score"] if kind == "scores" else COL["label"]  # fixed columns
         self.updating = True
         try:
-            self.dataChanged.emit(self.index(top, col), self.index(bottom, col))
+            self.dataChanged.emit(self.index(top, first), self.index(bottom, last))
         finally:
             self.updating = False
 

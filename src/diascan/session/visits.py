@@ -130,6 +130,7 @@ def visit_from_view(
         template=path_of("template"),
         template_patches=[str(p) for p in files.get("template_patches") or []],
         catalog=path_of("catalog") or catalog_path, checksum=checksum,
+        alerts=[str(p) for p in files.get("alerts") or []],
         visit=meta.get("visit"), detector=meta.get("detector"), band=meta.get("band"),
         model_name=model_name if scored else None,
         model_version=None if not scored or model_version is None else str(model_version),
@@ -162,6 +163,8 @@ def visit_files(visit: VisitEntry) -> dict[str, Any]:
             files[role] = Path(ref.path)
     if visit.template_patches:
         files["template_patches"] = [Path(r.path) for r in visit.template_patches]
+    if visit.alerts:
+        files["alerts"] = [Path(r.path) for r in visit.alerts]
     if "science" in files and (files["science"].parent / "target.json").exists():
         from diascan.pipeline import read_target
 
