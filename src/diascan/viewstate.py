@@ -448,6 +448,9 @@ class SourceSet:
                 raise ValueError(f"column {name} has {len(arr)} rows, not {n}")
         self.columns: dict[str, Any] = cols
         self._index = {int(i): k for k, i in enumerate(self.ids)}
+        #: Other columns a session records per source (``SourceRecord.extra``) and exports:
+        #: an alert's fields (band, time, magnitude...); a visit's detections have none.
+        self.record_columns: tuple[str, ...] = ()
 
     # -- the core columns, by the names the frames, gallery and plots use ----------------
     @property

@@ -36,6 +36,12 @@ CORE_FIELDS = {"id": "diaSourceId", "survey": "status", "flux": "psfFlux"}
 #: Fields not shown as columns of their own (``reliability`` is the core
 #: ``original_reliability``: Rubin's reliability, else ZTF's drb).
 SKIPPED_FIELDS = ("reliability",)
+#: The alert columns a session records per source (``SourceRecord.extra``) and exports, besides
+#: the core ones (id, diaSourceId, ra, dec, x, y, psfFlux, snr, scores, status).
+RECORD_COLUMNS = tuple(
+    f.name for f in FIELDS
+    if f.name not in (*SKIPPED_FIELDS, *CORE_FIELDS, "ra", "dec", "x", "y", "snr")
+)
 
 @dataclass
 class AlertsResult:
@@ -48,6 +54,8 @@ class AlertsResult:
     input_files: dict[str, Any] = field(default_factory=dict)
     #: One line per file or record that did not become an alert.
     warnings: list[str] = field(default_factory=list)
+    #: Columns the session records and exports per alert (:data:`RECORD_COLUMNS`).
+    record_columns: tuple[str, ...] = RECORD_COLUMNS
     science: None = None
     template: None = None
     difference: None = None
@@ -135,5 +143,5 @@ def status_counts(columns: Mapping[str, Any]) -> str:
     return ", ".join(f"{c} {n}" for n, c in zip(names, counts, strict=True))
 
 
-__all__ = ["AlertsResult", "FIRST_ROWS", "alert_columns", "alerts_loader", "fill_alert_columns",
+__all__ = ["AlertsResult", "FIRST_ROWS", "RECORD_COLUMNS", "alert_columns", "alerts_loader", "fill_alert_columns",
            "status_counts"]

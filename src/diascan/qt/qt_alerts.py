@@ -78,7 +78,7 @@ def show_alerts(window: Any, result: Any) -> None:
     """Show an :class:`~diascan.alerts.viewer.AlertsResult` in ``window`` (whose ``sources``
     are its alerts already, in the table): the collection as the gallery's and the stamp
     dock's stamp source, the gallery in front, then the other alerts' fields decoded in a
-    quiet job."""
+    job."""
     from diascan.alerts.viewer import status_counts
 
     window.gallery.set_source(result.alerts, window.sources)

@@ -160,8 +160,8 @@ class Policy:
 #: and training run beside everything, in the background.
 POLICIES: dict[str, Policy] = {
     "load": Policy(cancels=frozenset({"load", "rescore", "fields"})),
-    # the alerts' fields decoded after the first page shows (quiet: the table fills in)
-    "fields": Policy(cancels=frozenset({"fields"}), background=True, stale=True),
+    # the alerts' fields decoded after the first page shows (the table fills in)
+    "fields": Policy(cancels=frozenset({"fields"}), stale=True),
     "rescore": Policy(cancels=frozenset({"rescore"}), after=frozenset({"load", "rescore"}),
                       stale=True),
     "checksum": Policy(background=True),
@@ -242,14 +242,17 @@ class QtJobs(QObject):
                 continue
             job.data_generation = self.data_generation
             self.running.append(job)
-            job.done.connect(lambda j=job: self._job_done(j))
+            # a bound slot, not a lambda: Qt drops it once this QtJobs is deleted (a background
+            # job may end after its window was closed)
+            job.done.connect(self._job_done)
             job.start()
             self.started.emit(job)
             if kind == wanted:
                 started = job
         return started
 
-    def _job_done(self, job: Job) -> None:
+    def _job_done(self) -> None:
+        job = self.sender()
         if job in self.running:
             self.running.remove(job)
         self.finished.emit(job)

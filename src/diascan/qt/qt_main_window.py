@@ -530,6 +530,7 @@ class QtMainWindow(QMainWindow):
         meta = getattr(self.images.get("science"), "metadata", None) or {}
         if self.alerts is not None:
             self.sources = vs.SourceSet(dets)
+            self.sources.record_columns = tuple(result.record_columns)
         else:
             self.sources = None if dets is None else vs.SourceSet.from_table(
                 dets, visit=meta.get("visit"), detector=meta.get("detector"))
