@@ -6,7 +6,7 @@ alert, the columns of :func:`alert_columns`) and ``alerts`` (the
 :class:`~diascan.alerts.collection.AlertCollection`, the gallery's
 :class:`~diascan.stamps.StampSource`). Only the fields of the first :data:`FIRST_ROWS` alerts
 are decoded before the window shows them (10,000 single-alert files decode in ~5-10 s, the
-first gallery page must show in 2); :func:`fill_alert_columns` writes the rest into the
+first gallery page must show in 2 s); :func:`fill_alert_columns` writes the rest into the
 viewer's columns in place once :meth:`AlertCollection.load_fields` decoded them (a job).
 
 Row ids are ``1..N`` in the collection's order (files sorted by name, records in file order),
@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from diascan.alerts.collection import AlertCollection, alert_files, no_alerts_error, open_alerts
+from diascan.alerts.collection import AlertCollection, no_alerts_error, open_alerts
 from diascan.alerts.fields import FIELDS
 from diascan.progress import CancelToken, ProgressCallback, check, report
 
-#: Alerts whose fields are decoded before the window shows the collection (a few pages).
-FIRST_ROWS = 256
+#: Alerts whose fields are decoded before the window shows the collection (the largest first
+#: page: 12 x 10 tiles, ``diascan.gallery.GRID_MAX``).
+FIRST_ROWS = 128
 
 #: Alert fields under the viewer's core column names (``diascan.viewstate.CORE_COLUMNS``).
 CORE_FIELDS = {"id": "diaSourceId", "survey": "status", "flux": "psfFlux"}
@@ -130,7 +131,7 @@ def alerts_loader(paths: Iterable[str | Path],
         report(progress, "fields", 0.0, f"first {n} of {len(collection)} alerts")
         for i in range(n):
             collection.row(i)  # one block per file: the first pages' fields
-        files = [str(p) for p in alert_files(paths)]
+        files = list(dict.fromkeys(collection.column("file")))  # those that gave alerts
         return AlertsResult(collection, alert_columns(collection), {"alerts": files},
                             [str(note) for note in collection.notes])
 

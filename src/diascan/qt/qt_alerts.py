@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QFileDialog, QLabel
 
 from diascan import viewstate as vs
@@ -31,6 +31,9 @@ ALERT_FILTER = "Alerts (*.avro *.parquet *.pq);;All files (*)"
 #: What the frames' place says while alerts are shown.
 NO_FRAMES_TEXT = ("Alerts carry only their cutouts, not whole images: the gallery (G) and the "
                   "Cutouts tab show them. Open images (Ctrl+O) to see frames again.")
+#: The other alerts' fields are decoded this long after the first page was asked for: the job
+#: would share the GIL with the page's cutout decoding (measured: benchmarks/bench_alerts.py).
+FIELDS_DELAY_MS = 1000
 #: Warning lines shown in the banner at most (the rest are counted).
 BANNER_LINES = 8
 
@@ -91,7 +94,10 @@ def show_alerts(window: Any, result: Any) -> None:
     window.setWindowTitle(f"diascan — {n} alerts")
     window.statusBar().showMessage(f"{n} alerts ({status_counts(result.detections)}), "
                                    f"{len(result.warnings)} file(s) or record(s) not read", 15000)
-    _load_fields(window, result.alerts, window.sources)
+    # once the first page is painted (FIELDS_DELAY_MS)
+    sources = window.sources
+    QTimer.singleShot(FIELDS_DELAY_MS, lambda: window.sources is sources and _load_fields(
+        window, result.alerts, sources))
 
 
 def _show_notes(window: Any, warnings: list[str]) -> None:
