@@ -96,8 +96,12 @@ def show_alerts(window: Any, result: Any) -> None:
                                    f"{len(result.warnings)} file(s) or record(s) not read", 15000)
     # once the first page is painted (FIELDS_DELAY_MS)
     sources = window.sources
-    QTimer.singleShot(FIELDS_DELAY_MS, lambda: window.sources is sources and _load_fields(
+    timer = QTimer(window)  # goes with the window (a closed window starts no job)
+    timer.setSingleShot(True)
+    timer.timeout.connect(lambda: window.sources is sources and _load_fields(
         window, result.alerts, sources))
+    timer.timeout.connect(timer.deleteLater)
+    timer.start(FIELDS_DELAY_MS)
 
 
 def _show_notes(window: Any, warnings: list[str]) -> None:
