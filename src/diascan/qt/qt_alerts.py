@@ -34,6 +34,9 @@ NO_FRAMES_TEXT = ("Alerts carry only their cutouts, not whole images: the galler
 #: The other alerts' fields are decoded this long after the first page was asked for: the job
 #: would share the GIL with the page's cutout decoding (measured: benchmarks/bench_alerts.py).
 FIELDS_DELAY_MS = 1000
+#: Alert columns the table shows besides its default ones (the others: the header's menu).
+SHOWN_COLUMNS = ("diaSourceId", "object_id", "time", "band", "mag", "flags", "is_negative",
+                 "dipole", "ss_match", "rb", "drb")
 #: Warning lines shown in the banner at most (the rest are counted).
 BANNER_LINES = 8
 
@@ -84,6 +87,12 @@ def show_alerts(window: Any, result: Any) -> None:
     job."""
     from diascan.alerts.viewer import status_counts
 
+    for name in SHOWN_COLUMNS:  # unless the user chose otherwise
+        window.table.column_choice.setdefault(name, True)
+    window.table.apply_columns()
+    if window.mask_dock.isVisible():  # alerts have no mask planes: back with the next visit
+        window.mask_dock.hide()
+        window.mask_dock_hidden_for_alerts = True
     window.gallery.set_source(result.alerts, window.sources)
     window.cutouts.set_stamp_source(result.alerts)
     window.view_stack.setCurrentWidget(window.gallery if window.gallery_shown()

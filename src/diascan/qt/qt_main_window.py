@@ -129,6 +129,8 @@ class QtMainWindow(QMainWindow):
         self.result: Any = None
         #: The alerts shown (an AlertCollection: the sources are alerts, no images), or None.
         self.alerts: Any = None
+        #: The mask planes dock was hidden because alerts were shown (shown with a visit).
+        self.mask_dock_hidden_for_alerts = False
         self.model: Any = None
         #: ``--trust-model-code``: allow an unrecognised package's arch*.py to run.
         self.trust_model_code = False
@@ -557,6 +559,9 @@ class QtMainWindow(QMainWindow):
             self._show_warnings(getattr(result, "warnings", None) or [])
             if self.view_stack.currentWidget() is self.no_frames:
                 self.view_stack.setCurrentWidget(self.frames)
+            if self.mask_dock_hidden_for_alerts:
+                self.mask_dock.show()
+                self.mask_dock_hidden_for_alerts = False
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
             self.setWindowTitle(f"diascan — {Path(sci.path).name}")
