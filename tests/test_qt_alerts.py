@@ -79,6 +79,9 @@ def test_alerts_open_in_the_gallery_with_their_fields(qtbot, tmp_path, synth):
     t = w.gallery.source.triplet(0, 51)
     assert np.isnan(t.difference[0, 0]) and np.isfinite(t.difference[25, 25])
     assert np.nanargmax(t.difference) == 25 * 51 + 25
+    # go-to takes the alert's own id as well as the row id
+    assert w.goto("5003") and w.selected_id() == 4
+    assert w.goto("2") and w.selected_id() == 2
     # the filter box's expressions reach the gallery (every third alert is bright)
     assert w.set_filter("snr > 10 and status == 'rubin'")
     qtbot.waitUntil(lambda: len(w.gallery_state.order) == 2)

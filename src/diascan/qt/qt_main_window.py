@@ -877,6 +877,9 @@ class QtMainWindow(QMainWindow):
         from diascan.goto import locate_source
 
         answer = locate_source(text, self.sources.ids, self.sources.ra, self.sources.dec)
+        if self.alerts is not None and answer.row is None:  # the alert's own id (candid...)
+            own = locate_source(text, np.ma.filled(self.sources.dia_source_id, -1))
+            answer = own if own.row is not None else answer
         self.statusBar().showMessage(answer.message, 8000)
         if answer.row is None:
             return False
