@@ -218,6 +218,6 @@ def test_real_rubin_broker_table_in_the_gallery(qtbot, tmp_path, shared_dir):
     assert np.isfinite(w.sources.original).any()  # Rubin's production reliability
     t = w.gallery.source.triplet(0, 51)
     assert np.isfinite(t.difference).sum() > 400  # a ~30 x 30 cutout, blank around it
-    w.wait_idle()  # the session's checksum job of the (large) table
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: w.jobs.current("fields") is not None, timeout=10000)
+    qtbot.waitUntil(lambda: not w.jobs.running, timeout=60000)  # fields, checksums: done
     w.close()

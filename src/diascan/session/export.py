@@ -105,8 +105,9 @@ def export_table(
     t["label"] = np.array(["" if r.label is None else r.label.value for *_, r in rows], dtype=str)
     t["label_time"] = np.array([format_time(r.time) or "" for *_, r in rows], dtype=str)
     t["note"] = np.array([r.note for *_, r in rows], dtype=str)
-    for name in dict.fromkeys(k for _, s, _ in rows for k in s.extra):  # alert fields...
-        t[name] = _extra_column([s.extra.get(name) for _, s, _ in rows])
+    # an alert entry's fields (band, time, mag...); free ``extra`` of visits stays unexported
+    for name in dict.fromkeys(k for v, s, _ in rows if v.alerts for k in s.extra):
+        t[name] = _extra_column([s.extra.get(name) if v.alerts else None for v, s, _ in rows])
     for name in _flag_names(rows):
         known = [name in v.flag_columns for v, _, _ in rows]
         values = np.array([k and name in s.flags for k, (_, s, _) in zip(known, rows,
