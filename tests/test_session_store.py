@@ -119,17 +119,18 @@ def test_missing_file(tmp_path):
 
 def test_migration_hook_runs_for_old_versions(tmp_path, monkeypatch):
     s = make_session(tmp_path)
-    path = save_session(s, tmp_path / "v1.json")
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    path = save_session(s, tmp_path / "old.json")
+    current = store_mod.SCHEMA_VERSION  # the file's version; the code pretends to be newer
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", current + 1)
 
-    def v1_to_v2(doc):
+    def migrate(doc):
         doc["view_settings"]["migrated"] = True
         return doc
 
-    monkeypatch.setitem(store_mod.MIGRATIONS, 1, v1_to_v2)
+    monkeypatch.setitem(store_mod.MIGRATIONS, current, migrate)
     assert load_session(path).view_settings["migrated"] is True
-    monkeypatch.delitem(store_mod.MIGRATIONS, 1)
-    with pytest.raises(SessionError, match="no migration from schema version 1"):
+    monkeypatch.delitem(store_mod.MIGRATIONS, current)
+    with pytest.raises(SessionError, match=f"no migration from schema version {current}"):
         load_session(path)
 
 
@@ -337,8 +338,8 @@ def test_set_scores_records_the_model_and_skips_unknown_ids(tmp_path):
 
 
 def test_schema_1_1_source_context_round_trips_and_1_0_files_load(tmp_path):
-    """diaSourceId, visit, detector and the pixel flags are recorded per source (schema 1.1);
-    the 1.0 fixtures load with them empty."""
+    """diaSourceId, visit, detector and the pixel flags are recorded per source (since schema
+    1.1, kept in 2); the 1.0 fixtures load with them empty."""
     import json
 
     from diascan.session.model import SCHEMA_MINOR
@@ -351,7 +352,7 @@ def test_schema_1_1_source_context_round_trips_and_1_0_files_load(tmp_path):
                           flag_columns=["pixelFlags_sat", "pixelFlags_satCenter", "pixelFlags_edge"])
     path = save_session(Session(visits=[v]), tmp_path / "s.json")
     doc = json.loads(path.read_text())
-    assert doc["schema_version"] == 1 and doc["schema_minor"] == SCHEMA_MINOR == 1
+    assert doc["schema_version"] == 2 and doc["schema_minor"] == SCHEMA_MINOR == 0
     assert doc["visits"][0]["flag_columns"][2] == "pixelFlags_edge"
     assert doc["visits"][0]["sources"][0]["diaSourceId"] == big
     assert doc["visits"][0]["sources"][1]["diaSourceId"] is None
@@ -363,7 +364,7 @@ def test_schema_1_1_source_context_round_trips_and_1_0_files_load(tmp_path):
         assert all(s.diaSourceId is None and s.flags == () and s.visit is None
                    for v in old.visits for s in v.sources)
         assert all(v.flag_columns == [] for v in old.visits)
-        again = load_session(save_session(old, tmp_path / name))  # re-saved as 1.1
+        again = load_session(save_session(old, tmp_path / name))  # re-saved as 2
         assert [v.sources for v in again.visits] == [v.sources for v in old.visits]
 
 

@@ -71,6 +71,8 @@ ACTIONS: tuple[Action, ...] = (
     # File
     Action("open_images", "Open images…", ("Ctrl+O",), "File",
            "open a visit's science, difference, template and catalog files"),
+    Action("open_alerts", "Open alerts…", ("Ctrl+Shift+O",), "File",
+           "open Rubin or ZTF alert files (Avro, broker Parquet tables) in the gallery"),
     Action("open_session", "Open session…", (), "File", "open a saved inspection session"),
     Action("open_visits", "Open visits…", (), "File",
            "open a folder of visit folders (or a list of them) as one session"),

@@ -448,6 +448,9 @@ class SourceSet:
                 raise ValueError(f"column {name} has {len(arr)} rows, not {n}")
         self.columns: dict[str, Any] = cols
         self._index = {int(i): k for k, i in enumerate(self.ids)}
+        #: Other columns a session records per source (``SourceRecord.extra``) and exports:
+        #: an alert's fields (band, time, magnitude...); a visit's detections have none.
+        self.record_columns: tuple[str, ...] = ()
 
     # -- the core columns, by the names the frames, gallery and plots use ----------------
     @property
@@ -572,6 +575,12 @@ class SourceSet:
         idx = np.asarray(indices, dtype=int)
         self.score[idx] = np.asarray(scores, dtype=float)
         self.changed.emit("scores", idx)
+
+    def columns_changed(self, indices: Sequence[int] | np.ndarray | None = None) -> None:
+        """Say that other columns' values changed in place (``changed("columns", rows)``;
+        ``None``: every row), e.g. alert fields decoded after the first page was shown."""
+        idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.intp)
+        self.changed.emit("columns", idx)
 
     def set_label(self, index: int, label: str | None) -> None:
         self.labels[index] = label

@@ -27,6 +27,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="many visits in one session: a folder whose sub-folders each hold a visit's "
         "science/difference/template*/catalog files, or a text file listing such folders",
     )
+    src.add_argument(
+        "--alerts",
+        metavar="PATH",
+        nargs="+",
+        help="Rubin or ZTF alerts in the gallery: Avro alert files, folders of them, broker "
+        "Parquet tables (with the cutouts); their own scores and fields in the table",
+    )
     add_model_options(p)
     p.add_argument(
         "--session",
@@ -76,9 +83,27 @@ def session_args(args: argparse.Namespace, files: Any) -> tuple[Any, Path | None
     path = Path(args.session).expanduser() if getattr(args, "session", None) else None
     visits = visits_from_arg(args.visits) if getattr(args, "visits", None) else None
     session = load_session(path) if path is not None and path.exists() else None
-    if session is not None and (visits is not None or files is not None):
-        raise InputError(path, "session exists: open it without --visits or image files")
+    if session is not None and (visits is not None or files is not None
+                                or getattr(args, "alerts", None)):
+        raise InputError(path, "session exists: open it without --visits, --alerts or image "
+                         "files")
     return session, path, visits
+
+
+def alert_args(args: argparse.Namespace, files: Any) -> list[Path] | None:
+    """``--alerts`` paths (None without), each checked to exist (InputError: exit 2)."""
+    from diascan.errors import InputError
+
+    paths = getattr(args, "alerts", None)
+    if not paths:
+        return None
+    if files is not None or getattr(args, "visits", None):
+        raise InputError(None, "--alerts opens alerts alone: drop --science/--visits")
+    out = [Path(p).expanduser() for p in paths]
+    for p in out:
+        if not p.exists():
+            raise InputError(p, "no such file or folder")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,11 +117,13 @@ def run(args: argparse.Namespace) -> int:
     from diascan.inputs import files_from_args
 
     files = files_from_args(args)  # InputError -> exit 2 before any window opens
+    alerts = alert_args(args, files)
     session, session_file, visits = session_args(args, files)
     from diascan.qt.app import ViewRequest, run_viewer
 
     return run_viewer(ViewRequest(
         files=files, session=session, session_file=session_file, visits=visits,
+        alerts=alerts,
         small_demo=bool(getattr(args, "small_demo", False)), model=getattr(args, "model", None),
         trust_model_code=bool(getattr(args, "trust_model_code", False)),
         screenshot=getattr(args, "screenshot", None),

@@ -57,6 +57,7 @@ class ViewRequest:
     session: Any = None  #: a saved session to open
     session_file: Path | None = None  #: where the session is (or will be) saved
     visits: list | None = None  #: ``--visits``: each visit's files
+    alerts: list | None = None  #: ``--alerts``: alert files and folders
     small_demo: bool = False
     model: str | None = None  #: ``--model``: a package path or name
     trust_model_code: bool = False
@@ -85,8 +86,15 @@ def run_viewer(req: ViewRequest) -> int:
     win.session_link = link
     status = {"rc": 0}
 
-    # progressive: frames and catalog markers are shown as soon as they are read (qt_loading)
-    starter = files_starter(files) if files is not None else demo_starter(small=req.small_demo)
+    # progressive: frames and catalog markers are shown as soon as they are read (qt_loading);
+    # alerts have no frames: one load of the collection
+    loader = starter = None
+    if req.alerts is not None:
+        from diascan.alerts.viewer import alerts_loader
+
+        loader = alerts_loader(req.alerts)
+    else:
+        starter = files_starter(files) if files is not None else demo_starter(small=req.small_demo)
 
     def after_load() -> None:
         # Rescore with the chosen model once the data are in (scores stream into the table),
@@ -122,13 +130,16 @@ def run_viewer(req: ViewRequest) -> int:
         win.rescore_done.connect(finish)
         win.error_shown.connect(failed)
     win.show()
-    plain_start = files is None and visits is None and session_file is None and not req.small_demo
+    plain_start = (files is None and visits is None and req.alerts is None
+                   and session_file is None and not req.small_demo)
     if plain_start and not screenshot:  # `diascan view` / `--demo`: offer the last session
         session, session_file = _offer_resume(win)
     if session is not None:
         link.open_session(session, session_file)
     elif visits is not None:
         link.start_visits(visits)
+    elif loader is not None:
+        link.start_new(loader)
     else:
         link.start_new(starter, progressive=True)
     app.exec()

@@ -101,6 +101,11 @@ class QtCutouts(QWidget):
                     size: int = DEFAULT_SIZE) -> None:
         """Show the display stamps of source ``row``; ``size`` is the model's input size (the
         text says when the model sees all-zero stamps because its box leaves the image)."""
+        if images.get("science") is None and self._source_key is not None \
+                and self._source_key[0] == "given":  # alerts: their own cutouts, no images
+            self._outside = False
+            self._cut(sources, row)
+            return
         try:
             if self._source_key is None or self._source_key[0] != "given":
                 self._visit_source(sources, images)

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PyQt6 import sip
 from PyQt6.QtCore import QObject, QThreadPool, QTimer, pyqtSignal
 
 from diascan.errors import Cancelled, DiascanError, error_line
@@ -160,7 +159,9 @@ class Policy:
 #: rescore waits for a load (and runs on the loaded data) and replaces a rescore; file checks
 #: and training run beside everything, in the background; prefetching yields to all of them.
 POLICIES: dict[str, Policy] = {
-    "load": Policy(cancels=frozenset({"load", "rescore", "prefetch"})),
+    "load": Policy(cancels=frozenset({"load", "rescore", "prefetch", "fields"})),
+    # the alerts' fields decoded after the first page shows (the table fills in)
+    "fields": Policy(cancels=frozenset({"fields"}), stale=True),
     "rescore": Policy(cancels=frozenset({"rescore", "prefetch"}),
                       after=frozenset({"load", "rescore"}), stale=True),
     "checksum": Policy(background=True),
@@ -247,16 +248,19 @@ class QtJobs(QObject):
                 continue
             job.data_generation = self.data_generation
             self.running.append(job)
-            job.done.connect(lambda j=job: self._job_done(j))
+            # a bound slot, not a lambda: Qt drops it once this QtJobs is deleted (a background
+            # job may end after its window was closed)
+            job.done.connect(self._job_done)
             job.start()
             self.started.emit(job)
             if kind == wanted:
                 started = job
         return started
 
-    def _job_done(self, job: Job) -> None:
-        if sip.isdeleted(self):  # a worker that ended after its window was deleted
-            return
+    def _job_done(self) -> None:
+        # a bound slot (not a lambda): Qt disconnects it when this object is deleted, so a
+        # worker that ends after its window went calls nothing
+        job = self.sender()
         if job in self.running:
             self.running.remove(job)
         self.finished.emit(job)

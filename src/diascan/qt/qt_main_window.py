@@ -69,6 +69,7 @@ from diascan.filter_expressions import CompiledFilter, FilterError, compile_filt
 from diascan.gallery import GALLERY_ACTIONS, GalleryState
 from diascan.io.info import layout_summary
 from diascan.io.mask_planes import spellings
+from diascan.qt import qt_alerts
 from diascan.qt.qt_actions import QtActions
 from diascan.qt.qt_banner import install_banners
 from diascan.qt.qt_bind import Binding, bind_check, bind_combo, bind_member, bind_slider
@@ -126,6 +127,10 @@ class QtMainWindow(QMainWindow):
         self.sources: vs.SourceSet | None = None
         self.images: dict[str, Any] = {}
         self.result: Any = None
+        #: The alerts shown (an AlertCollection: the sources are alerts, no images), or None.
+        self.alerts: Any = None
+        #: The mask planes dock was hidden because alerts were shown (shown with a visit).
+        self.mask_dock_hidden_for_alerts = False
         self.model: Any = None
         #: ``--trust-model-code``: allow an unrecognised package's arch*.py to run.
         self.trust_model_code = False
@@ -230,6 +235,9 @@ class QtMainWindow(QMainWindow):
         self.view_stack = QStackedWidget()
         self.view_stack.addWidget(self.frames)
         self.view_stack.addWidget(self.gallery)
+        #: In the frames' place while alerts are shown (they have no images).
+        self.no_frames = qt_alerts.no_frames_label()
+        self.view_stack.addWidget(self.no_frames)
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(self.view_stack)
         main.addWidget(bottom)
@@ -310,6 +318,7 @@ class QtMainWindow(QMainWindow):
         gallery = self.gallery.actions()
         for action_id, slot in (
             ("open_images", self.open_dialog),
+            ("open_alerts", lambda: qt_alerts.open_alerts_dialog(self)),
             ("quit", self.close),
             ("blink_forward", lambda: self.blink(1)),
             ("blink_backward", lambda: self.blink(-1)),
@@ -529,17 +538,25 @@ class QtMainWindow(QMainWindow):
         """
         self.jobs.data_changed()  # scores computed for the data shown until now are dropped
         self.result = result
+        self.alerts = getattr(result, "alerts", None)  # alerts: no images (qt_alerts)
         self.images = {
             name: getattr(result, name, None) for name in ("science", "template", "difference")
         }
-        self.frames.set_images(self.images, display, fit=fit)
+        if self.alerts is None:
+            self.frames.set_images(self.images, display, fit=fit)
+        elif self.view_stack.currentWidget() is self.frames:
+            self.view_stack.setCurrentWidget(self.no_frames)
         dets = getattr(result, "detections", None)
         missing = getattr(result, "missing", None)
-        if dets is not None:
+        if dets is not None and self.alerts is None:
             dets, missing = vs.keep_missing(dets, missing, self.images.get("science"), keep_rows)
         meta = getattr(self.images.get("science"), "metadata", None) or {}
-        self.sources = None if dets is None else vs.SourceSet.from_table(
-            dets, visit=meta.get("visit"), detector=meta.get("detector"))
+        if self.alerts is not None:
+            self.sources = vs.SourceSet(dets)
+            self.sources.record_columns = tuple(result.record_columns)
+        else:
+            self.sources = None if dets is None else vs.SourceSet.from_table(
+                dets, visit=meta.get("visit"), detector=meta.get("detector"))
         sel = self.state.selected_id
         if sel is not None and (self.sources is None or self.sources.index_of(sel) is None):
             self.state.selected_id = None  # another visit: the old selection is not there
@@ -547,15 +564,25 @@ class QtMainWindow(QMainWindow):
         if self.sources is not None:
             self._compile_filter()  # the filter box's text, over the new sources
             self.proxy.row_mask = self._row_mask()
-            self.frames.row_mask = self.proxy.row_mask
+            self.table.sort_for(self.sources.ids)  # no needless sort of 10,000 alerts
             self.table_model.set_sources(self.sources)
             self.sources.connect(self._on_sources)
-            self.frames.set_sources(self.sources, missing_xy)
+            if self.alerts is None:  # the frames keep the last visit's (hidden) with alerts
+                self.frames.row_mask = self.proxy.row_mask
+                self.frames.set_sources(self.sources, missing_xy)
             self.plots.set_sources(self.sources)
             self.table.fit_columns(self.sources)
-        self._show_stamps()
         self._build_mask_checks()
-        self._show_warnings(getattr(result, "warnings", None) or [])
+        if self.alerts is not None:
+            qt_alerts.show_alerts(self, result)
+        else:
+            self._show_stamps()
+            self._show_warnings(getattr(result, "warnings", None) or [])
+            if self.view_stack.currentWidget() is self.no_frames:
+                self.view_stack.setCurrentWidget(self.frames)
+            if self.mask_dock_hidden_for_alerts:
+                self.mask_dock.show()
+                self.mask_dock_hidden_for_alerts = False
         sci = self.images.get("science")
         if sci is not None and getattr(sci, "path", None):
             self.setWindowTitle(f"diascan — {Path(sci.path).name}")
@@ -568,12 +595,16 @@ class QtMainWindow(QMainWindow):
             targets = np.flatnonzero(self.sources.status == "target")
             if targets.size:  # start on the known transient
                 self._select_row(int(targets[0]), center=False)
-        self.statusBar().showMessage(
-            f"{len(self.sources) if self.sources is not None else 0} detections, "
-            f"{len(missing_xy)} catalog rows unmatched · {layout_summary(self.images)} "
-            "(File > File info…)",
-            15000,
-        )
+            elif self.alerts is not None and len(self.sources):  # the gallery's first tile
+                order = self.gallery_state.order
+                self._select_row(order[0] if order else 0, center=False)
+        if self.alerts is None:
+            self.statusBar().showMessage(
+                f"{len(self.sources) if self.sources is not None else 0} detections, "
+                f"{len(missing_xy)} catalog rows unmatched · {layout_summary(self.images)} "
+                "(File > File info…)",
+                15000,
+            )
         self.data_loaded.emit()
 
     def _show_stamps(self) -> None:
@@ -695,6 +726,8 @@ class QtMainWindow(QMainWindow):
             rows = np.array([r for r in found if r is not None], dtype=int)
             if rows.size == 0:
                 return None
+        if self.alerts is not None:
+            return qt_alerts.alert_rescore_job(self, rows, batch_size)
         holder: dict[str, Any] = {}
 
         def work(job: Job) -> tuple[np.ndarray, np.ndarray]:
@@ -744,6 +777,10 @@ class QtMainWindow(QMainWindow):
         if self.row_filter is not None and (
                 {"score": "score", "labels": "label"}.get(kind) in self.row_filter.columns):
             self._refresh_timer.start()  # a filter on what changed: rows come and go
+        if kind == "columns":  # alert fields decoded: a filter on them passes other rows
+            if self.row_filter is not None:
+                self._apply_row_mask()
+            return
         # Batches can arrive faster than a repaint: coalesce marker/plot/filter refreshes
         # (napari's qthrottled idea) so the GUI thread does one rebuild per ~50 ms at most.
         if kind == "scores" and not self._refresh_timer.isActive():
@@ -845,6 +882,9 @@ class QtMainWindow(QMainWindow):
 
     def _show_cutouts(self) -> None:
         row = self.sources.index_of(self.state.selected_id) if self.sources is not None else None
+        if row is not None and self.alerts is not None:  # the alert's own cutouts
+            self.cutouts.show_source(self.sources, row, {})
+            return
         if row is None or any(self.images.get(k) is None for k in vs.FRAMES):
             return
         size = int(getattr(self.model, "stamp_size", 51))
@@ -858,6 +898,9 @@ class QtMainWindow(QMainWindow):
         from diascan.goto import locate_source
 
         answer = locate_source(text, self.sources.ids, self.sources.ra, self.sources.dec)
+        if self.alerts is not None and answer.row is None:  # the alert's own id (candid...)
+            own = locate_source(text, np.ma.filled(self.sources.dia_source_id, -1))
+            answer = own if own.row is not None else answer
         self.statusBar().showMessage(answer.message, 8000)
         if answer.row is None:
             return False
@@ -908,7 +951,8 @@ class QtMainWindow(QMainWindow):
             return
         focus = QApplication.focusWidget()
         had_focus = focus is not None and self.view_stack.isAncestorOf(focus)
-        self.view_stack.setCurrentWidget(self.gallery if on else self.frames)
+        frames = self.frames if self.alerts is None else self.no_frames
+        self.view_stack.setCurrentWidget(self.gallery if on else frames)
         self.actions.set_live("gallery", on)
         self.actions.set_live("frames", not on)
         if on:
@@ -940,6 +984,10 @@ class QtMainWindow(QMainWindow):
         """Enter / double click on a tile: the frames, centred on that source (zoomed to it
         when the frames showed more than the zoom-to-source view)."""
         if self.sources is None:
+            return
+        if self.alerts is not None:  # no frames: the tile grows in place instead
+            self.gallery_state.enlarged = True
+            self.statusBar().showMessage("alerts have no frames: the tile is enlarged", 5000)
             return
         self.show_gallery(False)
         self._select_row(row, center=False)
@@ -1001,7 +1049,8 @@ class QtMainWindow(QMainWindow):
         """One mask of the filter box's rows for the table, the markers and the gallery."""
         mask = self._row_mask()
         self.proxy.set_row_mask(mask)
-        self.frames.set_row_mask(mask)
+        if self.alerts is None:  # the frames do not show alerts
+            self.frames.set_row_mask(mask)
         self.sync_gallery_order()
 
     # -- colours -------------------------------------------------------------------------
@@ -1201,6 +1250,9 @@ class QtMainWindow(QMainWindow):
         from diascan.inputs import guess_roles
 
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if qt_alerts.dropped_alerts(paths) is not None:  # .avro / .parquet alert files
+            qt_alerts.open_alerts(self, paths)
+            return
         files = guess_roles(paths)
         if files is None:
             self.show_error(

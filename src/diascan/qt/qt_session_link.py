@@ -168,6 +168,13 @@ class QtSessionLink(QObject):
         """Load visit ``index``'s input files into the window (a load job)."""
         visit = self.ctl.session.visits[index]
         files = visit_files(visit)
+        if files.get("alerts"):  # an alert entry: its alerts, in the gallery
+            from diascan.alerts.viewer import alerts_loader
+
+            self.loading_visit = index
+            self.window.pending_selection = visit.current_source
+            self.window.load(alerts_loader(files["alerts"]))
+            return True
         if "science" not in files or "difference" not in files:
             self.window.show_error("Cannot show visit",
                                    f"{visit.name}: the session has no science/difference files")

@@ -125,11 +125,14 @@ class QtSourceTableModel(QAbstractTableModel):
     def _on_sources(self, kind: str, indices: np.ndarray) -> None:
         if len(indices) == 0:
             return
-        col = COL["score"] if kind == "scores" else COL["label"]  # default columns: fixed
         top, bottom = int(np.min(indices)), int(np.max(indices))
+        if kind == "columns":  # values of any column changed in place
+            first, last = 0, len(self.columns) - 1
+        else:
+            first = last = COL["score"] if kind == "scores" else COL["label"]  # fixed columns
         self.updating = True
         try:
-            self.dataChanged.emit(self.index(top, col), self.index(bottom, col))
+            self.dataChanged.emit(self.index(top, first), self.index(bottom, last))
         finally:
             self.updating = False
 
@@ -299,6 +302,18 @@ class QtSourceTable(QTableView):
         self.horizontalHeader().setStretchLastSection(True)
         self.sortByColumn(COL["id"], Qt.SortOrder.AscendingOrder)
         self.apply_columns()
+
+    def sort_for(self, ids: np.ndarray) -> None:
+        """Before new sources come in: sorted by id ascending over ids already ascending, the
+        proxy keeps the model's order instead of sorting (Qt's sort of 10,000 rows calls
+        ``data`` ~150,000 times: seconds); any other sort the header shows is applied."""
+        header, proxy = self.horizontalHeader(), self.proxy()
+        column, order = header.sortIndicatorSection(), header.sortIndicatorOrder()
+        by_id = column == COL["id"] and order == Qt.SortOrder.AscendingOrder
+        if by_id and bool(np.all(np.diff(np.asarray(ids, dtype=np.int64)) > 0)):
+            proxy.sort(-1)
+        elif proxy.sortColumn() != column or proxy.sortOrder() != order:
+            proxy.sort(column, order)
 
     # -- which columns show ------------------------------------------------------------------
     def table_model(self) -> QtSourceTableModel:

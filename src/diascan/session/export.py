@@ -105,6 +105,9 @@ def export_table(
     t["label"] = np.array(["" if r.label is None else r.label.value for *_, r in rows], dtype=str)
     t["label_time"] = np.array([format_time(r.time) or "" for *_, r in rows], dtype=str)
     t["note"] = np.array([r.note for *_, r in rows], dtype=str)
+    # an alert entry's fields (band, time, mag...); free ``extra`` of visits stays unexported
+    for name in dict.fromkeys(k for v, s, _ in rows if v.alerts for k in s.extra):
+        t[name] = _extra_column([s.extra.get(name) if v.alerts else None for v, s, _ in rows])
     for name in _flag_names(rows):
         known = [name in v.flag_columns for v, _, _ in rows]
         values = np.array([k and name in s.flags for k, (_, s, _) in zip(known, rows,
@@ -114,6 +117,13 @@ def export_table(
         t[name] = values if all(known) else MaskedColumn(values, mask=np.logical_not(known),
                                                          fill_value=False)
     return t
+
+
+def _extra_column(values: list) -> np.ndarray:
+    """Per-source ``extra`` values as one column: numbers (NaN where missing), else text."""
+    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(["" if v is None else str(v) for v in values], dtype=str)
 
 
 def _own(value: int | None, default: int | None) -> int | None:

@@ -26,10 +26,10 @@ from diascan.session.labels import LabelRecord, LabelStore, SourceId, utc_now
 #: Session file schema version written by this code: a new major version needs a migration
 #: (``diascan.session.store.MIGRATIONS``); a minor version only adds fields, which older
 #: readers ignore and this one reads as absent (null, empty) from older files.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: 1: per-source ``diaSourceId``, ``visit``, ``detector``, ``flags``; per-visit
 #: ``flag_columns``.
-SCHEMA_MINOR = 1
+SCHEMA_MINOR = 0
 #: Pixel flag columns of a detection table (Rubin's ``pixelFlags_<plane>[Center]``).
 FLAG_PREFIX = "pixelFlags_"
 
@@ -213,6 +213,8 @@ class VisitEntry:
     template: FileRef | None = None
     template_patches: list[FileRef] = field(default_factory=list)
     catalog: FileRef | None = None
+    #: An alert entry's alert files (schema 2): its sources are those alerts, it has no images.
+    alerts: list[FileRef] = field(default_factory=list)
     visit: int | None = None
     detector: int | None = None
     band: str | None = None
@@ -241,6 +243,7 @@ class VisitEntry:
         template: str | Path | FileRef | None = None,
         template_patches: Sequence[str | Path | FileRef] = (),
         catalog: str | Path | FileRef | None = None,
+        alerts: Sequence[str | Path | FileRef] = (),
         checksum: bool = True,
         records: dict[SourceId, LabelRecord] | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -260,6 +263,7 @@ class VisitEntry:
             template=ref(template),
             template_patches=[ref(p) for p in template_patches],
             catalog=ref(catalog),
+            alerts=[ref(p) for p in alerts],
             sources=srcs,
             labels=LabelStore([s.id for s in srcs], records, clock=clock),
             **kw,
@@ -273,12 +277,16 @@ class VisitEntry:
             return f"visit {self.visit}{det}"
         if self.difference is not None:
             return Path(self.difference.path).name
+        if self.alerts:
+            return (Path(self.alerts[0].path).name if len(self.alerts) == 1 else
+                    f"{len(self.alerts)} alert files")
         return "visit"
 
     def files(self) -> list[tuple[str, FileRef]]:
         """``(role, ref)`` of every input file (template patches as ``template_patch[i]``)."""
         out = [(r, getattr(self, r)) for r in FILE_ROLES if getattr(self, r) is not None]
         out += [(f"template_patch[{i}]", p) for i, p in enumerate(self.template_patches)]
+        out += [(f"alert[{i}]", p) for i, p in enumerate(self.alerts)]
         return out
 
     def source(self, sid: SourceId) -> SourceRecord:
@@ -305,6 +313,18 @@ class VisitEntry:
         self.sources = list(sources)
         self.flag_columns = list(flag_columns)
         return self.labels.add_ids([s.id for s in self.sources])
+
+    def update_sources(self, sources: Sequence[SourceRecord]) -> int:
+        """Replace the records of sources already known (same ids; labels untouched): an
+        alert entry's fields decoded after its first page was shown. Returns how many."""
+        by_id = {s.id: k for k, s in enumerate(self.sources)}
+        n = 0
+        for rec in sources:
+            k = by_id.get(rec.id)
+            if k is not None:
+                self.sources[k] = rec
+                n += 1
+        return n
 
     def set_scores(
         self,

@@ -59,6 +59,16 @@ def register_migration(from_version: int):
     return deco
 
 
+@register_migration(1)
+def _v1_to_v2(doc: dict) -> dict:
+    """Schema 2 adds alert entries (``files.alerts``: the alert files whose alerts are the
+    entry's sources); every version-1 entry is a visit's, with no alert files."""
+    for visit in doc.get("visits") or []:
+        if isinstance(visit, dict) and isinstance(visit.get("files"), dict):
+            visit["files"].setdefault("alerts", [])
+    return doc
+
+
 # --- to / from JSON ----------------------------------------------------------------------------
 def _jsonable(value: Any) -> Any:
     """Plain JSON values from numpy scalars/arrays, paths, tuples; NaN/inf become ``None``."""
@@ -107,6 +117,7 @@ def session_to_json(session: Session) -> dict[str, Any]:
                     "template": _ref(v.template),
                     "template_patches": [p.to_json() for p in v.template_patches],
                     "catalog": _ref(v.catalog),
+                    "alerts": [p.to_json() for p in v.alerts],
                 },
                 "model": {"name": v.model_name, "version": v.model_version,
                           "path": v.model_path},
@@ -225,6 +236,7 @@ def _visit_from_json(d: dict[str, Any]) -> VisitEntry:
         template=_opt_ref(files.get("template")),
         template_patches=[FileRef.from_json(p) for p in files.get("template_patches") or []],
         catalog=_opt_ref(files.get("catalog")),
+        alerts=[FileRef.from_json(p) for p in files.get("alerts") or []],
         records=records,
         visit=d.get("visit"),
         detector=d.get("detector"),

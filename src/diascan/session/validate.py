@@ -202,11 +202,12 @@ def _visit(where: str, v: Any) -> None:
     files = v.get("files") or {}
     for role in ("science", "difference", "template", "catalog"):
         _file_ref(f"{where}.files.{role}", files.get(role))
-    patches = files.get("template_patches")
-    if patches is not None and not isinstance(patches, list):
-        raise _Bad(f"{where}.files.template_patches: must be an array, got {_short(patches)}")
-    for i, ref in enumerate(patches or []):
-        _file_ref(f"{where}.files.template_patches[{i}]", ref)
+    for key in ("template_patches", "alerts"):  # arrays of file refs (alerts: schema 2)
+        refs = files.get(key)
+        if refs is not None and not isinstance(refs, list):
+            raise _Bad(f"{where}.files.{key}: must be an array, got {_short(refs)}")
+        for i, ref in enumerate(refs or []):
+            _file_ref(f"{where}.files.{key}[{i}]", ref)
     model = v.get("model") or {}
     for key in ("name", "version", "path"):
         _check(f"{where}.model.{key}", model.get(key), text)

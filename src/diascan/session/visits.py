@@ -74,6 +74,16 @@ def _num(a: Any, i: int) -> float | None:
     return None if math.isnan(v) else v
 
 
+def _plain(values: Any, i: int) -> Any:
+    """Value ``i`` of a column as JSON takes it (None for missing, NaN or masked)."""
+    if np.ma.is_masked(values[i]):
+        return None
+    v = values[i].item() if hasattr(values[i], "item") else values[i]
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return None if v == "" else v
+
+
 def source_records(sources: SourceArrays | None) -> list[SourceRecord]:
     """Session records of the sources the viewer shows (scores as they are now), with their
     diaSourceId, visit, detector and set pixel flags."""
@@ -82,6 +92,8 @@ def source_records(sources: SourceArrays | None) -> list[SourceRecord]:
     flags = [(name, np.asarray(sources.columns[name], dtype=bool))
              for name in sources.flag_names]
     dia, visit, det = sources.dia_source_id, sources.visit, sources.detector
+    # other columns a session keeps per source (an alert's fields: band, time, mag...)
+    extra = [(name, sources.columns[name]) for name in getattr(sources, "record_columns", ())]
     return [
         SourceRecord(
             id=int(sources.ids[i]), ra=_num(sources.ra, i), dec=_num(sources.dec, i),
@@ -91,6 +103,7 @@ def source_records(sources: SourceArrays | None) -> list[SourceRecord]:
             diaSourceId=optional_int(dia[i]), visit=optional_int(visit[i]),
             detector=optional_int(det[i]),
             flags=tuple(name for name, values in flags if values[i]),
+            extra={name: _plain(values, i) for name, values in extra},
         )
         for i in range(len(sources))
     ]  # fmt: skip
@@ -130,6 +143,7 @@ def visit_from_view(
         template=path_of("template"),
         template_patches=[str(p) for p in files.get("template_patches") or []],
         catalog=path_of("catalog") or catalog_path, checksum=checksum,
+        alerts=[str(p) for p in files.get("alerts") or []],
         visit=meta.get("visit"), detector=meta.get("detector"), band=meta.get("band"),
         model_name=model_name if scored else None,
         model_version=None if not scored or model_version is None else str(model_version),
@@ -162,6 +176,8 @@ def visit_files(visit: VisitEntry) -> dict[str, Any]:
             files[role] = Path(ref.path)
     if visit.template_patches:
         files["template_patches"] = [Path(r.path) for r in visit.template_patches]
+    if visit.alerts:
+        files["alerts"] = [Path(r.path) for r in visit.alerts]
     if "science" in files and (files["science"].parent / "target.json").exists():
         from diascan.pipeline import read_target
 
