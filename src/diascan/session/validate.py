@@ -234,7 +234,7 @@ def _visit(where: str, v: Any) -> None:
         id_key = (type(s["id"]), s["id"])
         if id_key in seen:
             raise _Bad(f"{here}.id: duplicate source id {_short(s['id'])}")
-        seen.add(key)
+        seen.add(id_key)
 
 
 def validate_document(doc: Any, path: str | Path | None = None) -> None:
