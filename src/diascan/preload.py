@@ -63,6 +63,16 @@ def require(module: str) -> ModuleType:
     return importlib.import_module(module)  # at once when loaded; raises its ImportError
 
 
+def wait_all() -> None:
+    """Wait until every module queued so far is imported (or failed): memory and time
+    measured afterwards no longer include a background import still under way."""
+    with _lock:
+        events = list(_done.values())
+    if threading.current_thread() is not _thread:
+        for event in events:
+            event.wait()
+
+
 def _work() -> None:
     global _thread
     while True:

@@ -63,6 +63,11 @@ class Bounds:
         if warm_up is not None:
             outcome = run(warm_up)
             assert outcome.rc == 0, outcome.err
+        # the warm-up's background imports (torch, pyarrow: diascan.preload) may still run:
+        # their memory is not an example's
+        from diascan.preload import wait_all
+
+        wait_all()
         self.start_rss = peak_rss()
 
     def check(self, outcome: Outcome, command: str, named: Path | str | None,
