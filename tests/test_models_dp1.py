@@ -6,19 +6,8 @@ import numpy as np
 import pytest
 
 from diascan.models import load_model
-
-REFERENCE = [0.4863438, 0.7466753, 0.4382546, 0.0575457, 0.0251055]
-
-
-def reference_inputs() -> np.ndarray:
-    i, j = np.mgrid[0:51, 0:51]
-    g = 100.0 * np.exp(-((i - 25.0) ** 2 + (j - 25.0) ** 2) / (2 * 2.0**2))
-    z = np.zeros_like(g)
-    c = np.arange(3)[:, None, None]
-    wave = (c + 1) * 10.0 * np.sin(0.3 * i + 0.2 * j)
-    return np.stack(
-        [np.stack([z, z, z]), np.stack([g, g, z]), np.stack([z, g, g]), np.stack([-g, z, g]), wave]
-    ).astype(np.float32)
+from tests._independent import DP1_REFERENCE as REFERENCE
+from tests._independent import reference_inputs
 
 
 @pytest.fixture(scope="module")

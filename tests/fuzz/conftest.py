@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -36,6 +37,15 @@ settings.register_profile(
     ],
 )
 settings.load_profile("diascan-fuzz")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_results_cache(tmp_path_factory):
+    """Each fuzz target's runs share one results cache of their own (``--cache`` examples)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DIASCAN_RESULTS_CACHE", str(tmp_path_factory.mktemp("fuzz_rcache")))
+    yield
+    mp.undo()
 
 
 def pytest_sessionfinish(session, exitstatus):

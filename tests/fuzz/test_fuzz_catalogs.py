@@ -34,14 +34,6 @@ def visit(tmp_path_factory):
     return paths, np.asarray(truth["ra"]), np.asarray(truth["dec"])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIASCAN_RESULTS_CACHE", str(tmp_path_factory.mktemp("fuzz_rcache")))
-    yield
-    mp.undo()
-
-
 odd_floats = st.floats(allow_nan=True, allow_infinity=True)
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 

@@ -44,14 +44,6 @@ def visit(tmp_path_factory):
     return tiny_visit(tmp_path_factory.mktemp("fuzz_options_visit"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIASCAN_RESULTS_CACHE", str(tmp_path_factory.mktemp("fuzz_options_rcache")))
-    yield
-    mp.undo()
-
-
 def test_fuzz_score_options(visit, tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz_options")
     bounds = Bounds(score_args(visit, folder / "warm.parquet", "--no-score", "--quiet",
