@@ -75,7 +75,7 @@ def test_slider_and_member_bindings(qtbot):
     from PyQt6.QtCore import Qt
     from PyQt6.QtWidgets import QCheckBox, QSlider
 
-    from diascan.qt.qt_bind import bind_member, bind_slider
+    from diascan.qt.qt_bind import bind_plane, bind_slider
 
     st = vs.ViewerState()
     slider = QSlider(Qt.Orientation.Horizontal)
@@ -84,8 +84,8 @@ def test_slider_and_member_bindings(qtbot):
     for w in (slider, sat, bad):
         qtbot.addWidget(w)
     keep = bind_slider(slider, st, "mask_alpha", 100)
-    bind_member(sat, st, "mask_planes_on", "SAT")
-    bind_member(bad, st, "mask_planes_on", "BAD")
+    bind_plane(sat, st, "mask_planes_on", "SAT")
+    bind_plane(bad, st, "mask_planes_on", "BAD")
     alphas = _emissions(st, "mask_alpha")
     st.mask_alpha = 0.333  # the slider shows 33 and does not round the state to 0.33
     assert slider.value() == 33 and st.mask_alpha == 0.333 and alphas == [0.333]
@@ -104,11 +104,11 @@ def test_a_deleted_widget_stops_listening(qtbot):
     from PyQt6 import sip
     from PyQt6.QtWidgets import QCheckBox
 
-    from diascan.qt.qt_bind import bind_member
+    from diascan.qt.qt_bind import bind_plane
 
     st = vs.ViewerState()
     box = QCheckBox("EDGE")
-    bind_member(box, st, "mask_planes_on", "EDGE")
+    bind_plane(box, st, "mask_planes_on", "EDGE")
     assert len(st.events.mask_planes_on) == 1
     sip.delete(box)  # the C++ widget goes (as a visit's mask boxes do)
     assert len(st.events.mask_planes_on) == 0

@@ -394,6 +394,15 @@ def plane_is_on(name: str, on: Iterable[str]) -> bool:
     return any(n in on for n in spellings(name))
 
 
+def planes_with(on: Iterable[str], name: str, shown: bool) -> frozenset[str]:
+    """The planes ``on`` with plane ``name`` shown or hidden, under either spelling (``SAT``
+    is ``SATURATED``: hiding one hides both)."""
+    planes = set(on) - set(spellings(name))
+    if shown:
+        planes.add(name)
+    return frozenset(planes)
+
+
 __all__ = [
     "COLORMAPS",
     "LEVEL_SAMPLE",
@@ -410,6 +419,7 @@ __all__ = [
     "mask_overlay",
     "plane_color",
     "plane_is_on",
+    "planes_with",
     "plane_list",
     "sample",
     "stretch_curve",

@@ -17,9 +17,15 @@ from typing import Any, ClassVar
 import numpy as np
 from psygnal import Signal, SignalGroupDescriptor
 
-from diascan.display import COLORMAPS, LIMIT_MODES, STRETCHES, compute_levels, display_copy
+from diascan.display import (
+    COLORMAPS,
+    LIMIT_MODES,
+    STRETCHES,
+    compute_levels,
+    display_copy,
+    planes_with,
+)
 from diascan.evented import batch
-from diascan.io.mask_planes import spellings
 from diascan.session.model import FLAG_PREFIX
 from diascan.stamps import FRAME_ORDER as FRAMES
 
@@ -229,10 +235,7 @@ class ViewerState(_Checked):
 
     def toggle_mask_plane(self, name: str, on: bool) -> None:
         """Show or hide plane ``name``, under either spelling (``SAT`` is ``SATURATED``)."""
-        planes = set(self.mask_planes_on) - set(spellings(name))
-        if on:
-            planes.add(name)
-        self.mask_planes_on = frozenset(planes)
+        self.mask_planes_on = planes_with(self.mask_planes_on, name, on)
 
     def to_dict(self) -> dict[str, Any]:
         """The view settings as JSON-able values (see :meth:`from_dict`)."""

@@ -14,10 +14,12 @@ Hand-written because neither psygnal nor superqt binds widgets to plain evented 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QSlider
+
+from diascan.display import plane_is_on, planes_with
 
 
 class Binding:
@@ -90,17 +92,13 @@ def bind_check(check: QCheckBox, target: Any, field: str) -> Binding:
     return Binding(target, field, check.setChecked, check.toggled, bool, widget=check)
 
 
-def bind_member(check: QCheckBox, target: Any, field: str, member: str,
-                aliases: Iterable[str] = ()) -> Binding:
-    """A check box <-> whether ``member`` is in a frozenset field (e.g. one mask plane).
-
-    ``aliases`` are other names of the same member (a plane's other spelling): any of them
-    ticks the box, and unticking removes them all."""
-    names_of = frozenset({member, *aliases})
+def bind_plane(check: QCheckBox, target: Any, field: str, plane: str) -> Binding:
+    """A check box <-> whether mask plane ``plane`` is in a frozenset field, under either
+    spelling (:func:`diascan.display.plane_is_on`: ``SAT`` ticks a ``SATURATED`` box too)."""
     return Binding(
         target, field, check.setChecked, check.toggled,
-        to_widget=lambda names: not names_of.isdisjoint(names),
-        to_state=lambda on, names: (names - names_of) | ({member} if on else set()),
+        to_widget=lambda names: plane_is_on(plane, names),
+        to_state=lambda on, names: planes_with(names, plane, on),
         widget=check,
     )  # fmt: skip
 
@@ -114,4 +112,4 @@ def bind_slider(slider: QSlider, target: Any, field: str, scale: float) -> Bindi
     )  # fmt: skip
 
 
-__all__ = ["Binding", "bind_check", "bind_combo", "bind_member", "bind_slider"]
+__all__ = ["Binding", "bind_check", "bind_combo", "bind_plane", "bind_slider"]

@@ -72,7 +72,7 @@ from diascan.io.mask_planes import spellings
 from diascan.qt import qt_alerts
 from diascan.qt.qt_actions import QtActions
 from diascan.qt.qt_banner import install_banners
-from diascan.qt.qt_bind import Binding, bind_check, bind_combo, bind_member, bind_slider
+from diascan.qt.qt_bind import Binding, bind_check, bind_combo, bind_plane, bind_slider
 from diascan.qt.qt_cutouts import QtCutouts
 from diascan.qt.qt_frames import MASK_COLORS, ZOOM_STEP, QtFrames, adopt_menus
 from diascan.qt.qt_gallery import QtGallery
@@ -641,8 +641,7 @@ class QtMainWindow(QMainWindow):
             cb.setStyleSheet(f"QCheckBox {{ color: rgb{plane_color(name, MASK_COLORS)}; }}")
             other = [s for s in spellings(name) if s != name]
             cb.setToolTip(desc + (f" (also called {other[0]})" if other else ""))
-            # either spelling ticks the box (lives as long as the box)
-            bind_member(cb, self.state, "mask_planes_on", name, aliases=other)
+            bind_plane(cb, self.state, "mask_planes_on", name)  # lives as long as the box
             self.mask_layout.insertWidget(self.mask_layout.count() - 1, cb)
             self.mask_checks[name] = cb
 
