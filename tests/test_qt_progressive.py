@@ -25,12 +25,13 @@ def win(qtbot, tmp_path, monkeypatch):
     w.wait_idle()
 
 
-def gated(start, gate: threading.Event):
-    """A starter whose detection stage waits for ``gate`` (a real slow stage)."""
+def gated(start, gate: threading.Event, stage_gated: str = "detect"):
+    """A starter whose ``stage_gated`` stage (detection by default) waits for ``gate`` (a real
+    slow stage)."""
 
     def start_gated(progress=None, cancel=None):
         def report(stage, fraction, message=""):
-            if stage == "detect":
+            if stage == stage_gated:
                 gate.wait(30)
             progress(stage, fraction, message)
 
@@ -69,6 +70,57 @@ def test_frames_and_catalog_before_detections_and_labels_survive(win, qtbot, sma
     assert link.ctl.session.current.labels.label(det_id).value == "real"
     saved = load_session(tmp_path / "s.json").visits[0]
     assert saved.labels.label(det_id).value == "real"
+
+
+def test_labels_are_in_the_session_file_at_once_and_detections_before_the_template(
+        win, qtbot, small_demo, tmp_path):
+    """A label given to a catalog source is in the session file before the detections exist;
+    the detections are shown (matched, unscored) while the template is still being warped,
+    and a label given to one then is an ordinary autosaved label."""
+    from diascan.qt.qt_loading import QtProgressiveLoad
+    from diascan.qt.qt_session_link import QtSessionLink
+    from diascan.session.model import HELD
+    from diascan.session.store import load_session
+
+    path = tmp_path / "s.json"
+    link = QtSessionLink(win, session_path=path, interactive=False)
+    detect, warp = threading.Event(), threading.Event()
+    start = gated(gated(files_starter(folder_files(small_demo)), detect), warp, "template")
+    load = QtProgressiveLoad(win, start)
+    with qtbot.waitSignal(load.catalog_shown, timeout=20000):
+        load.start()
+    cat_id = int(win.sources.ids[0])
+    win.select_source(cat_id)
+    assert link.ctl is None  # no session until a label needs one
+    assert load.label(cat_id, "bogus")
+    held = [s for s in load_session(path).visits[0].sources if s.diaSourceId == cat_id]
+    assert len(held) == 1 and held[0].status == HELD  # in the file, the load still running
+    assert load_session(path).visits[0].labels.label(held[0].id).value == "bogus"
+    assert not load.job.finished
+    with qtbot.waitSignal(load.detections_shown, timeout=30000):
+        detect.set()
+    assert win.images["template"] is None and not load.job.finished  # the warp waits
+    assert set(win.sources.status) <= {"matched", "unmatched", "target"}
+    assert np.isnan(win.sources.score).all()  # unscored
+    row = int(np.flatnonzero(np.ma.filled(win.sources.dia_source_id, -1) == cat_id)[0])
+    det_id = int(win.sources.ids[row])
+    assert win.sources.labels[row] == "bogus"
+    saved = load_session(path).visits[0]
+    assert saved.labels.label(det_id).value == "bogus" and HELD not in {
+        s.status for s in saved.sources}
+    # a detection labelled by key while the template is warped: autosaved at once
+    other = int(win.sources.ids[(row + 1) % len(win.sources)])
+    win.select_source(other)
+    assert link.ctl.trigger("label_real")
+    assert load_session(path).visits[0].labels.label(other).value == "real"
+    assert "detections ✓" in load.status() and "template" in load.status()
+    with qtbot.waitSignal(win.data_loaded, timeout=30000):
+        warp.set()
+    assert win.images["template"] is not None
+    assert win.sources.labels[win.sources.index_of(other)] == "real"
+    assert win.sources.labels[win.sources.index_of(det_id)] == "bogus"
+    saved = load_session(path)
+    assert len(saved.visits) == 1 and saved.visits[0].labels.label(other).value == "real"
 
 
 def two_visits(small_demo):

@@ -151,3 +151,36 @@ def test_triage_actions_by_name():
     assert tr.session.view_settings["hide_labelled"] is True
     assert not tr.perform("edit_note")  # UI action
     assert moves[:2] == [10, 11]
+
+
+def test_held_catalog_labels_move_to_their_detections_or_stay_on_the_kept_row():
+    """Labels given to catalog rows before a visit's detections exist (a progressive load)
+    are in the visit at once; its first sources take them over by diaSourceId."""
+    from diascan.session.model import HELD
+
+    visit = VisitEntry()
+    assert not visit.is_loaded
+    seen = []
+    visit.labels.add_listener(seen.append)
+    assert visit.hold_label(SourceRecord(id=-1, diaSourceId=500), "real") == -1
+    assert visit.hold_label(SourceRecord(id=-3, diaSourceId=502), "bogus") == -3
+    assert [s.status for s in visit.sources] == [HELD, HELD] and not visit.is_loaded
+    assert visit.labels.label(-1) == Label.REAL  # what the autosave writes now
+    # the detections: row 0 (id 500) matched detection 7, row 2 kept as source -3
+    dets = [SourceRecord(id=7, diaSourceId=500, status="matched"),
+            SourceRecord(id=8, status="unmatched"),
+            SourceRecord(id=-3, diaSourceId=502, status="missing")]
+    assert visit.fill_sources(dets) == 2
+    assert visit.is_loaded and [s.id for s in visit.sources] == [7, 8, -3]
+    assert visit.labels.ids == [7, 8, -3] and -1 not in visit.labels
+    assert visit.labels.label(7) == Label.REAL and visit.labels.label(-3) == Label.BOGUS
+    assert visit.labels.label(8) is None and [7] in seen  # listeners told of the move
+    visit.labels.undo()  # the held row's undo step went with it; the kept row's stays
+    assert visit.labels.label(-3) is None and visit.labels.label(7) == Label.REAL
+    # a reload: a matched row's label goes to its detection, an unmatched one is held
+    assert visit.hold_label(SourceRecord(id=-1, diaSourceId=500), "bogus") == 7
+    assert visit.labels.label(7) == Label.BOGUS
+    assert visit.hold_label(SourceRecord(id=-5, diaSourceId=504), "real") == -5
+    assert visit.source(-5).status == HELD
+    assert visit.settle_held([SourceRecord(id=-5, diaSourceId=504, status="missing")]) == 1
+    assert visit.source(-5).status == "missing" and visit.labels.label(-5) == Label.REAL

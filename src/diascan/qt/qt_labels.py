@@ -170,7 +170,8 @@ class QtLabelController(QObject):
         self._build_panel()
         self._bind_actions()
         window.selection_changed.connect(self._window_selected)
-        window.data_loaded.connect(self.sync_window)
+        window.sources_shown.connect(lambda _final: self.sync_window())  # a progressive
+        # load's detections too
         window.rescore_done.connect(self._rescored)
         if given:
             self.restore_model()

@@ -5,19 +5,28 @@ one ``load`` job (:mod:`diascan.qt.qt_jobs`: progress, Cancel, errors, a newer l
 it). The job's worker waits for the products as they come and streams them to the GUI thread
 as partial results, so the window shows each as soon as it is there:
 
-* ``science`` + ``difference``: both frames are painted (the template frame is blank);
+* ``science``, then ``difference``: each frame is painted as soon as it is read (the others
+  blank until theirs arrive);
 * ``catalog``: the catalog's rows are shown as provisional sources (status ``catalog``,
   id = the catalog's ``diaSourceId``): the user can select, pan, zoom and label them;
-* ``template``: the template frame fills in, keeping the user's view;
-* the run's result: the detections replace the provisional sources (``set_result``, view
-  kept). A label given to a catalog source meanwhile goes to the detection matched to that
-  catalog row (same ``diaSourceId``) through the label controller, hence into the session
-  and its autosave; a labelled catalog row no detection matched is kept as a source with
-  status ``missing`` (``viewstate.keep_missing``, id ``-(catalog_row + 1)``), so its label is
-  in the session too; reloading that visit shows it again (``keep_rows``).
+* ``detections``: matched to the catalog in the worker (milliseconds; the pipeline itself
+  matches only after the template is warped) and shown in the table and on the frames, with
+  no scores yet (``set_result(..., final=False)``, view kept, ``sources_shown(False)``): the
+  session's visit gets its sources now, so labels from here on are ordinary autosaved ones;
+* ``template``: the template frame fills in, keeping the user's view (the gallery and the
+  stamps, which need all three frames, follow);
+* the run's result: ``set_result`` (frames not uploaded again, ``data_loaded``), after which
+  the window rescores.
+
+A label given to a catalog source goes into the session file at once
+(``VisitEntry.hold_label``: a record keyed as that row kept unmatched would be,
+``viewstate.missing_source_id``); when the detections arrive it moves to the detection matched
+to that catalog row (same ``diaSourceId``, ``VisitEntry.fill_sources``), or the row is kept as a
+source with status ``missing`` (``viewstate.keep_missing``), so its label stays in the session;
+reloading that visit shows it again (``keep_rows``).
 
 Each product has its own progress in :attr:`QtProgressiveLoad.status` (the status bar's
-"science ✓ difference ✓ catalog ✓ template 40% detect 70%").
+"science ✓ · difference ✓ · catalog ✓ · detections ✓ · template 40% · scores pending").
 """
 
 from __future__ import annotations
@@ -38,8 +47,12 @@ Starter = Callable[..., Any]
 
 #: The products streamed before the result, in the order they are shown.
 EARLY = ("science", "difference", "catalog", "template")
+#: Products shown, in the status text's order.
+SHOWN_NAMES = ("science", "difference", "catalog", "detections", "template")
 #: Pipeline progress stages shown per product in the status text (stage -> shown name).
-STAGE_NAMES = {"load": "read", "template": "template", "detect": "detect", "match": "match"}
+STAGE_NAMES = {"load": "read", "template": "template", "detect": "detect"}
+#: Shown stage -> the product that ends it (its progress is left out once that is shown).
+STAGE_PRODUCTS = {"detect": "detections", "template": "template"}
 #: Status of a provisional (catalog) source.
 CATALOG_STATUS = "catalog"
 
@@ -64,34 +77,63 @@ def catalog_sources(catalog: Any, science: Any, visit=None, detector=None) -> vs
     return vs.SourceSet.from_table(table, visit=visit, detector=detector)
 
 
+class Partial:
+    """What a progressive load shows before the run's result: the result's fields that are
+    there (``set_result`` reads them), the rest None."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.science = self.difference = self.template = self.catalog = None
+        self.detections = self.missing = None
+        self.input_files: dict = {}
+        self.warnings: list[str] = []
+        self.__dict__.update(fields)
+
+
+def _frame(job: Job, name: str, image: Any, frames: dict, display: dict) -> None:
+    """Prepare one frame for display (in the worker) and send it to the GUI thread."""
+    prepared = vs.prepare_display({name: image}, frames)
+    display.update(prepared)
+    job.emit(("frame", name, image, prepared[name]))
+
+
 def _stream(job: Job, start: Starter, frames: dict) -> tuple[Any, dict]:
-    """The load job's work: start the run, emit the early products as they arrive, return
-    ``(result, display)``."""
+    """The load job's work: start the run, emit the products as they arrive, each frame as
+    soon as it is read, the detections as soon as they are made (matched to the catalog
+    here: the pipeline matches only once the template is warped, and matching takes
+    milliseconds), return ``(result, display)``."""
+    from diascan.pipeline import input_files_of, match
+
     run = start(progress=job.report, cancel=job.token)
     try:
-        pending = {run.future(name): name for name in EARLY}
+        pending = {run.future(name): name for name in (*EARLY, "detections")}
         got: dict[str, Any] = {}
         display: dict = {}
         shown: set[str] = set()
+        job.emit(("files", input_files_of(run.inputs)))
         while pending:
             done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             job.token.check()
             for fut in done:
                 got[pending.pop(fut)] = fut.result()  # a failed stage raises its error here
-            if "frames" not in shown and "science" in got and "difference" in got:
-                images = {n: got[n] for n in ("science", "difference")}
-                display.update(vs.prepare_display(images, frames))
-                job.emit(("frames", images, dict(display)))
-                shown.add("frames")
-            if "frames" in shown:
-                if "catalog" in got and "catalog" not in shown:
-                    job.emit(("catalog", got["catalog"], got["science"]))
-                    shown.add("catalog")
-                if "template" in got and "template" not in shown:
-                    tmpl = vs.prepare_display({"template": got["template"]}, frames)
-                    display.update(tmpl)
-                    job.emit(("template", got["template"], tmpl["template"]))
-                    shown.add("template")
+            for name in ("science", "difference"):  # each frame painted once it is read
+                if name in got and name not in shown:
+                    _frame(job, name, got[name], frames, display)
+                    shown.add(name)
+            if "science" not in shown:
+                continue
+            if "catalog" in got and "catalog" not in shown:
+                job.emit(("catalog", got["catalog"], got["science"]))
+                shown.add("catalog")
+            if ("detections" in got and "catalog" in shown and "difference" in shown
+                    and "detections" not in shown):
+                inputs = run.inputs
+                matched = match(got["detections"], got["catalog"], inputs.target,
+                                inputs.match_radius_arcsec)
+                job.emit(("detections", matched.detections, matched.missing))
+                shown.add("detections")
+            if "template" in got and "template" not in shown:
+                _frame(job, "template", got["template"], frames, display)
+                shown.add("template")
         result = run.result()
     except BaseException:
         run.cancel()
@@ -106,6 +148,8 @@ class QtProgressiveLoad(QObject):
     #: science and difference painted
     frames_shown = pyqtSignal()
     catalog_shown = pyqtSignal()
+    #: the detections in the table and on the frames (before the template and the result)
+    detections_shown = pyqtSignal()
     template_shown = pyqtSignal()
 
     def __init__(self, window: Any, start: Starter, keep_rows: Any = ()) -> None:
@@ -117,6 +161,8 @@ class QtProgressiveLoad(QObject):
         #: provisional catalog id -> label value given before the detections arrived
         self.provisional_labels: dict[int, str | None] = {}
         self.provisional: vs.SourceSet | None = None
+        #: the run's input files by role (``PipelineResult.input_files``), once it started
+        self.input_files: dict[str, Any] = {}
         self.stage_done: dict[str, float] = {}
         self.shown: set[str] = set()
         self.job: Job | None = None
@@ -149,11 +195,15 @@ class QtProgressiveLoad(QObject):
 
     def status(self) -> str:
         """Per-product progress: what is shown and how far the rest is."""
-        parts = [f"{n} ✓" for n in ("frames", "catalog", "template") if n in self.shown]
-        for name, frac in self.stage_done.items():
-            if name == "template" and "template" in self.shown:
+        parts = [f"{n} ✓" for n in SHOWN_NAMES if n in self.shown]
+        done = dict.fromkeys(STAGE_PRODUCTS, 0.0) | self.stage_done
+        for name, frac in done.items():
+            if STAGE_PRODUCTS.get(name, name) in self.shown or (
+                    name == "read" and {"science", "difference"} <= self.shown):
                 continue
             parts.append(f"{name} {'✓' if frac >= 1 else f'{100 * frac:.0f}%'}")
+        if "detections" in self.shown:
+            parts.append("scores pending")  # rescored once the load is done
         return " · ".join(parts)
 
     def _show_status(self) -> None:
@@ -165,28 +215,37 @@ class QtProgressiveLoad(QObject):
         if self.window.loading is not self:
             return  # a newer load owns the window
         kind = value[0]
-        if kind == "frames":
-            self._show_frames(value[1], value[2])
+        if kind == "files":
+            self.input_files = value[1]
+        elif kind == "frame":
+            self._show_frame(*value[1:])
         elif kind == "catalog":
             self._show_catalog(value[1], value[2])
-        elif kind == "template":
-            self.window.frames.add_image("template", value[1], value[2])
-            self.window.images["template"] = value[1]
-            self.shown.add("template")
-            self.template_shown.emit()
+        elif kind == "detections":
+            self._show_detections(value[1], value[2])
         self._show_status()
 
-    def _show_frames(self, images: dict, display: dict) -> None:
+    def _show_frame(self, name: str, image: Any, display: tuple) -> None:
         win = self.window
-        win.jobs.data_changed()  # rescoring of the previous visit's data stops
-        win.result = None
-        win.images = {"science": images["science"], "template": None,
-                      "difference": images["difference"]}
-        win.frames.set_images(win.images, display)
-        self._set_sources(vs.SourceSet.empty())
-        win.state.selected_id = None
-        self.shown.add("frames")
-        self.frames_shown.emit()
+        if not self.shown & set(vs.FRAMES):  # the first frame of this visit: the last goes
+            win.jobs.data_changed()  # rescoring of the previous visit's data stops
+            win.result = None
+            win.images = dict.fromkeys(vs.FRAMES)
+            win.images[name] = image
+            win.frames.set_images(win.images, {name: display})
+            self._set_sources(vs.SourceSet.empty())
+            win.state.selected_id = None
+        else:
+            win.images[name] = image
+            win.frames.add_image(name, image, display)
+        self.shown.add(name)
+        if name == "template":
+            if "detections" in self.shown:
+                win._show_stamps()  # the gallery and the stamps need all three frames
+            self.template_shown.emit()
+        elif {"science", "difference"} <= self.shown and "frames" not in self.shown:
+            self.shown.add("frames")
+            self.frames_shown.emit()
 
     def _show_catalog(self, catalog: Any, science: Any) -> None:
         meta = getattr(science, "metadata", None) or {}
@@ -195,6 +254,23 @@ class QtProgressiveLoad(QObject):
         self._set_sources(src)
         self.shown.add("catalog")
         self.catalog_shown.emit()
+
+    def _show_detections(self, detections: Any, missing: Any) -> None:
+        """The detections, matched, in the table and on the frames (scores and the template
+        follow): the session's visit gets its sources now (``sources_shown(False)``), so every
+        label from here on is a normal, autosaved one; labels given to catalog sources move
+        to their detections."""
+        win = self.window
+        part = Partial(science=win.images["science"], difference=win.images["difference"],
+                       template=win.images["template"], detections=detections, missing=missing,
+                       input_files=self.input_files)
+        kept = self._unmatched_rows(missing)
+        self.keep_rows |= set(kept.values())
+        self.provisional = None  # labels go to the detections (the session) from now on
+        win.set_result(part, fit=False, keep_rows=self.keep_rows, final=False)
+        self.shown.add("detections")
+        self._place_labels({cid: vs.missing_source_id(r) for cid, r in kept.items()})
+        self.detections_shown.emit()
 
     def _set_sources(self, src: vs.SourceSet) -> None:
         win = self.window
@@ -213,7 +289,8 @@ class QtProgressiveLoad(QObject):
         return sid is not None and self.label(sid, label)
 
     def label(self, sid: int, label: str | None) -> bool:
-        """Label provisional source ``sid`` (a catalog id); moved to its detection on arrival."""
+        """Label provisional source ``sid`` (a catalog id): autosaved at once in the session's
+        visit (``VisitEntry.hold_label``), moved to its detection when that arrives."""
         src = self.provisional
         if src is None or self.window.sources is not src:
             return False
@@ -222,11 +299,27 @@ class QtProgressiveLoad(QObject):
             return False
         self.provisional_labels[int(sid)] = label
         src.set_label(row, label)
+        self._hold(src, row, label)
         return True
 
-    def _unmatched_rows(self, result: Any) -> dict[int, int]:
+    def _hold(self, src: vs.SourceSet, row: int, label: str | None) -> None:
+        """The label of catalog row ``row`` into the session file now (a crash before the
+        detections arrive keeps it)."""
+        from diascan.session.visits import source_records
+
+        link = getattr(self.window, "session_link", None)
+        if link is None:
+            return
+        visit = link.loading_visit_entry(self.input_files, self.window.images)
+        if visit is None:
+            return
+        rec = source_records(src)[row]
+        rec.id = vs.missing_source_id(row)  # as the row kept unmatched would be numbered
+        visit.hold_label(rec, label)
+        link.ctl.autosave.save()
+
+    def _unmatched_rows(self, missing: Any) -> dict[int, int]:
         """Labelled catalog ids no detection matched -> their catalog rows."""
-        missing = getattr(result, "missing", None)
         if (not self.provisional_labels or missing is None or len(missing) == 0
                 or "catalog_row" not in missing.colnames):
             return {}
@@ -239,7 +332,8 @@ class QtProgressiveLoad(QObject):
 
     def _place_labels(self, kept: dict[int, int]) -> None:
         """Labels given to catalog sources -> the detections matched to those rows, or the
-        catalog rows kept as sources (``kept``: catalog id -> source id)."""
+        catalog rows kept as sources (``kept``: catalog id -> source id). With a session the
+        visit has them already (held, moved by ``fill_sources``): this only shows them."""
         if not self.provisional_labels:
             return
         win, ctl = self.window, self.window.label_controller
@@ -259,6 +353,7 @@ class QtProgressiveLoad(QObject):
                 continue  # in the session: autosaved, mirrored into the window
             row = src.index_of(det_id)
             src.set_label(row, label)
+        self.provisional_labels.clear()
         if ctl is not None:
             ctl.autosave.save()
         if lost:
@@ -269,10 +364,8 @@ class QtProgressiveLoad(QObject):
         result, display = res
         if self.window.loading is not self:
             return
-        kept = self._unmatched_rows(result)
-        rows = self.keep_rows | set(kept.values())
-        self.window.set_result(result, display, fit="frames" not in self.shown, keep_rows=rows)
-        self._place_labels({cid: vs.missing_source_id(r) for cid, r in kept.items()})
+        self.window.set_result(result, display, fit="frames" not in self.shown,
+                               keep_rows=self.keep_rows)
 
     def _done(self) -> None:
         if self.window.loading is self:

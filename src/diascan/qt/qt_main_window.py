@@ -110,6 +110,10 @@ class QtMainWindow(QMainWindow):
     """diascan's viewer window. ``set_result`` shows a pipeline result; ``load`` makes one."""
 
     selection_changed = pyqtSignal(int)
+    #: A visit's sources are shown (``True``: the load is done; ``False``: a progressive
+    #: load's detections, before its template and result, ``qt_loading``).
+    sources_shown = pyqtSignal(bool)
+    #: A load is done: its result is shown (after ``sources_shown(True)``).
     data_loaded = pyqtSignal()
     load_failed = pyqtSignal(str)
     rescore_done = pyqtSignal(object)  # (indices, scores) or None when cancelled/failed
@@ -528,13 +532,16 @@ class QtMainWindow(QMainWindow):
         self.load_failed.emit(msg)
 
     def set_result(self, result: Any, display: dict | None = None, fit: bool = True,
-                   keep_rows: Any = ()) -> None:
+                   keep_rows: Any = (), final: bool = True) -> None:
         """Show a pipeline result (science/template/difference ImageData, detections, missing).
 
         ``display``: prepared display copies and levels (``viewstate.prepare_display``);
         ``fit=False`` keeps the view (the frames of a progressive load are shown already);
-        ``keep_rows``: catalog rows no detection matched shown as sources (status 'missing',
-        ``viewstate.keep_missing``): the ones the user labelled.
+        frames already shown (the same ImageData) are not uploaded again; ``keep_rows``:
+        catalog rows no detection matched shown as sources (status 'missing',
+        ``viewstate.keep_missing``): the ones the user labelled. ``final=False``: a
+        progressive load's detections (no template or scores yet): ``sources_shown(False)``
+        and no ``data_loaded``.
         """
         self.jobs.data_changed()  # scores computed for the data shown until now are dropped
         self.result = result
@@ -542,7 +549,8 @@ class QtMainWindow(QMainWindow):
         self.images = {
             name: getattr(result, name, None) for name in ("science", "template", "difference")
         }
-        if self.alerts is None:
+        shown = all(self.frames.images.get(n) is self.images[n] for n in vs.FRAMES)
+        if self.alerts is None and not shown:
             self.frames.set_images(self.images, display, fit=fit)
         elif self.view_stack.currentWidget() is self.frames:
             self.view_stack.setCurrentWidget(self.no_frames)
@@ -605,7 +613,9 @@ class QtMainWindow(QMainWindow):
                 "(File > File info…)",
                 15000,
             )
-        self.data_loaded.emit()
+        self.sources_shown.emit(final)
+        if final:
+            self.data_loaded.emit()
 
     def _show_stamps(self) -> None:
         """One stamp source for the gallery and the stamp dock, over the shown visit."""

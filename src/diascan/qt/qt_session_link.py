@@ -31,7 +31,12 @@ from diascan.qt import qt_session
 from diascan.qt.qt_labels import QtLabelController
 from diascan.session.model import Session, VisitEntry
 from diascan.session.recent import new_session_path
-from diascan.session.visits import session_from_visits, source_records, visit_files
+from diascan.session.visits import (
+    session_from_visits,
+    source_records,
+    visit_files,
+    visit_from_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,9 @@ class QtSessionLink(QObject):
 
         #: The next visits of the session, prefetched while the user works (qt_prefetch).
         self.prefetcher = QtPrefetcher(window, self)
-        window.data_loaded.connect(self._on_loaded)  # before the controller's own sync
+        # a progressive load's detections are the visit's sources (before the template and
+        # the result, qt_loading): before the controller's own sync
+        window.sources_shown.connect(self._on_loaded)
         window.installEventFilter(self)  # a dropped folder of visit folders
 
     @classmethod
@@ -190,26 +197,48 @@ class QtSessionLink(QObject):
         """Catalog rows visit ``index`` keeps as sources (see :func:`kept_rows`)."""
         return kept_rows(self.ctl.session.visits[index])
 
+    def loading_visit_entry(self, input_files: dict[str, Any], images: dict[str, Any]):
+        """The session visit a running progressive load fills (made now, with a new session
+        when there is none, so labels given before its detections are autosaved at once:
+        ``VisitEntry.hold_label``); ``None`` for an alert entry."""
+        if self.ctl is None:
+            visit = visit_from_view(None, images, input_files)
+            self._attach(Session(visits=[visit]), self.session_path)
+            self._checksum([visit])
+            self.loading_visit = 0
+        elif self.loading_visit is None:  # images the user opened: a new visit of the session
+            visit = visit_from_view(None, images, input_files)
+            self.loading_visit = self.ctl.add_visit(visit)
+            self._checksum([visit])
+        return self.ctl.session.visits[self.loading_visit]
+
     def _attach(self, session: Session, path: str | Path | None) -> None:
         self.ctl = QtLabelController(self.window, session=session, session_path=path)
         self.ctl.visit_requested.connect(self.load_visit)
         self.session_path = self.ctl.session_path
         self.ready.emit()
 
-    def _on_loaded(self) -> None:
+    def _on_loaded(self, final: bool = True) -> None:
+        """The window shows a visit's sources (``final``: the load is done)."""
         win = self.window
         if self.ctl is None:  # first data of a new session
             visit = qt_session.visit_from_window(win, checksum=False)
             self._attach(Session(visits=[visit]), self.session_path)
             self._checksum([visit])
+            if not final:  # the rest of this load (template, result) is this visit's
+                self.loading_visit = 0
             return
         session = self.ctl.session
-        index, self.loading_visit = self.loading_visit, None
+        index = self.loading_visit
+        if final:
+            self.loading_visit = None
         if index is None:  # the user opened other images: a new visit of this session
             visit = qt_session.visit_from_window(win, checksum=False)
             self.ctl.window_visit = None  # the view on screen is the new visit's already
-            self.ctl.add_visit(visit)
+            added = self.ctl.add_visit(visit)
             self._checksum([visit])
+            if not final:
+                self.loading_visit = added
             return
         if index != session.current_visit:
             return  # the user moved on while this one loaded; its own load follows
@@ -223,7 +252,9 @@ class QtSessionLink(QObject):
                 if getattr(visit, key) is None and meta.get(key) is not None:
                     setattr(visit, key, meta[key])
         elif win.sources is not None:  # catalog rows labelled during this reload: kept too
-            new = [r for r in source_records(win.sources) if r.id not in visit.labels]
+            records = source_records(win.sources)
+            visit.settle_held(records)
+            new = [r for r in records if r.id not in visit.labels]
             visit.sources.extend(new)
             visit.labels.add_ids([r.id for r in new])
         self.ctl.sync_window()

@@ -9,7 +9,7 @@ change (the autosave and the views subscribe).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -161,6 +161,30 @@ class LabelStore:
                 self._ids.append(sid)
                 added += 1
         return added
+
+    def replace_ids(self, source_ids: Sequence[SourceId],
+                    moved: Mapping[SourceId, SourceId] | None = None) -> None:
+        """Make the store's sources exactly ``source_ids`` (in that order): records of ids that
+        stay are kept, ``moved`` (old id -> new id) carries an old id's record to a new id
+        that has none, the other ids go with their records and undo steps. Listeners are kept
+        and told about the moved records (a held label of a progressive load landing on its
+        detection, :meth:`VisitEntry.fill_sources`)."""
+        ids = list(source_ids)
+        index = {sid: i for i, sid in enumerate(ids)}
+        if len(index) != len(ids):
+            raise ValueError("duplicate source ids")
+        landed = []
+        for old, new in (moved or {}).items():
+            rec = self._records.get(old)
+            if rec is not None and new in index and new not in self._records:
+                self._records[new] = rec
+                landed.append(new)
+        self._records = {sid: r for sid, r in self._records.items() if sid in index}
+        self._undo = [u for u in ({s: r for s, r in step.items() if s in index}
+                                  for step in self._undo) if u]
+        self._ids, self._index = ids, index
+        if landed:
+            self._notify(landed)
 
     def set_label(self, sid: SourceId, label: Label | str | None) -> None:
         """Label (or with ``None`` clear) one source; the time is recorded, the note kept."""

@@ -14,7 +14,7 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,11 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "original_reliability": ("original_reliability", "reliability"),
     "status": ("status", "match_status"),
 }
+
+
+#: Status of a session record held for a catalog row labelled before the visit's detections
+#: existed (:meth:`VisitEntry.hold_label`); the first load's detections replace it.
+HELD = "catalog"
 
 
 @dataclass
@@ -297,22 +302,53 @@ class VisitEntry:
 
     @property
     def is_loaded(self) -> bool:
-        """False for a visit listed but never opened (sources not known yet)."""
-        return bool(self.sources)
+        """False for a visit listed but never opened (sources not known yet; it may hold
+        records of catalog rows labelled while its first load ran, :meth:`hold_label`)."""
+        return any(s.status != HELD for s in self.sources)
+
+    def hold_label(self, record: SourceRecord, label: Any) -> SourceId:
+        """Label a catalog row shown before the visit's detections exist (a progressive
+        load), in the visit at once so the autosave has it. ``record``: the row, keyed as
+        the row kept unmatched would be (``viewstate.missing_source_id``), with its
+        ``diaSourceId``. On a visit loaded before, the label goes to the source recorded with
+        that ``diaSourceId`` when there is one; otherwise ``record`` is held (status
+        :data:`HELD`) until :meth:`fill_sources` moves its label to the detection matched to
+        that row, or keeps it as that row's own source. Returns the id labelled."""
+        sid = record.id
+        if record.diaSourceId is not None:
+            sid = next((s.id for s in self.sources if s.status != HELD
+                        and s.diaSourceId == record.diaSourceId), sid)
+        if sid not in self.labels:
+            self.sources.append(replace(record, status=HELD))
+            self.labels.add_ids([sid])
+        self.labels.set_label(sid, label)
+        return sid
 
     def fill_sources(self, sources: Sequence[SourceRecord],
                      flag_columns: Sequence[str] = ()) -> int:
         """Record the sources of a visit that had none (first time its images are loaded),
         and the pixel flag columns of their table.
 
-        The label store keeps its identity (autosave and the GUI keep listening). Returns the
-        number of sources added; a visit that already has sources is left alone (0).
+        Held records (:meth:`hold_label`) are replaced: a held label moves to the source with
+        the held row's ``diaSourceId``, or stays on the source with the held id (the row kept
+        as a source). The label store keeps its identity (autosave and the GUI keep
+        listening). Returns the number of sources added; a loaded visit is left alone (0).
         """
-        if self.sources:
+        if self.is_loaded:
             return 0
+        held = self.sources
         self.sources = list(sources)
         self.flag_columns = list(flag_columns)
-        return self.labels.add_ids([s.id for s in self.sources])
+        by_dia = {s.diaSourceId: s.id for s in self.sources if s.diaSourceId is not None}
+        moved = {h.id: by_dia[h.diaSourceId] for h in held if h.diaSourceId in by_dia}
+        self.labels.replace_ids([s.id for s in self.sources], moved)
+        return len({s.id for s in self.sources} - {h.id for h in held})
+
+    def settle_held(self, sources: Sequence[SourceRecord]) -> int:
+        """A loaded visit: its held records (catalog rows labelled during a reload) become the
+        records of the same id in ``sources`` (the rows kept as sources); returns how many."""
+        held = {s.id for s in self.sources if s.status == HELD}
+        return self.update_sources([s for s in sources if s.id in held]) if held else 0
 
     def update_sources(self, sources: Sequence[SourceRecord]) -> int:
         """Replace the records of sources already known (same ids; labels untouched): an
