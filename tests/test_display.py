@@ -158,3 +158,20 @@ def test_mask_overlay_any_integer_mask():
     assert ov[0, 0, 3] == 255 and ov[0, 1, 3] == 0
     with pytest.raises(ValueError, match="integers"):
         display.mask_overlay(m32.astype(float), planes, ["BAD"], {}, 1.0)
+
+
+def test_display_copy_reuses_a_frame_that_needs_no_copy():
+    display_copy = display.display_copy
+    """``reuse``: a float32, C-contiguous, finite frame is shown as it is (not copied); any
+    other is copied as without it (the input is never changed)."""
+    good = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert display_copy(good, reuse=True) is good
+    assert display_copy(good) is not good
+    bad = good.copy()
+    bad[1, 1] = np.nan
+    out = display_copy(bad, reuse=True)
+    assert out is not bad and np.isfinite(out).all() and np.isnan(bad[1, 1])
+    for other in (good.astype(np.float64), np.asfortranarray(good), good[:, ::2]):
+        out = display_copy(other, reuse=True)
+        assert out is not other and out.dtype == np.float32 and out.flags.c_contiguous
+        np.testing.assert_array_equal(out, other)

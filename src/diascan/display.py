@@ -41,16 +41,24 @@ LEVEL_SAMPLE = 250_000
 LUT_SIZE = 256
 
 
-def display_copy(image: np.ndarray, max_side: int | None = None) -> np.ndarray:
+def display_copy(image: np.ndarray, max_side: int | None = None,
+                 reuse: bool = False) -> np.ndarray:
     """Float32, C-contiguous, NaN/inf-free copy of ``image`` for display (made once per frame).
 
     With ``max_side`` the copy is block-subsampled by an integer stride so no side exceeds it.
-    Non-finite pixels are replaced by the median of the finite ones (0 if none).
+    Non-finite pixels are replaced by the median of the finite ones (0 if none). With
+    ``reuse`` an image that is all that already is returned itself (the display only reads
+    it): a 4072 x 4000 frame is not copied on the way to the screen.
     """
     arr = np.asarray(image)
     if max_side is not None and max(arr.shape) > max_side:
         step = int(np.ceil(max(arr.shape) / max_side))
         arr = arr[::step, ::step]
+    # one pass, no temporary: the float64 sum is finite iff every pixel is (an overflow of
+    # the sum itself, ~1e308, would only mean a needless copy)
+    if (reuse and arr.dtype == np.float32 and arr.flags.c_contiguous
+            and np.isfinite(np.add.reduce(arr, axis=None, dtype=np.float64))):
+        return arr
     out = np.array(arr, dtype=np.float32, order="C", copy=True)
     bad = ~np.isfinite(out)
     if bad.any():

@@ -319,7 +319,7 @@ def prepare_display(
     out = {}
     names = [n for n in FRAMES if images.get(n) is not None]
     for k, name in enumerate(names):
-        disp = display_copy(images[name].image)
+        disp = display_copy(images[name].image, reuse=True)  # copied only to drop NaN
         fs = frames[name]
         out[name] = (disp, compute_levels(disp, fs.limits, fs.symmetric))
         if progress is not None:

@@ -40,6 +40,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtWidgets import QLabel
 
 from diascan import viewstate as vs
+from diascan.display import make_lut
 from diascan.qt.qt_jobs import Job
 
 #: ``start(progress=, cancel=) -> PipelineRun`` (:func:`diascan.inputs.files_starter`).
@@ -104,6 +105,8 @@ def _stream(job: Job, start: Starter, frames: dict) -> tuple[Any, dict]:
     from diascan.pipeline import input_files_of, match
 
     run = start(progress=job.report, cancel=job.token)
+    for fs in frames.values():  # the lookup tables (and their colour map import) off the GUI
+        make_lut(fs.colormap, fs.stretch)  # thread, while the files are read
     try:
         pending = {run.future(name): name for name in (*EARLY, "detections")}
         got: dict[str, Any] = {}
