@@ -170,8 +170,8 @@ class QtLabelController(QObject):
         self._build_panel()
         self._bind_actions()
         window.selection_changed.connect(self._window_selected)
-        window.sources_shown.connect(lambda _final: self.sync_window())  # a progressive
-        # load's detections too
+        # a progressive load's detections too; the notice once it is done
+        window.sources_shown.connect(lambda final: self.sync_window(notice=final))
         window.rescore_done.connect(self._rescored)
         if given:
             self.restore_model()
@@ -501,8 +501,9 @@ class QtLabelController(QObject):
             bar.showMessage(msg, msecs)
 
     # --- window sync -----------------------------------------------------------------------
-    def sync_window(self) -> None:
-        """Mirror labels, options, view and selection of the current visit into the window."""
+    def sync_window(self, notice: bool = True) -> None:
+        """Mirror labels, options, view and selection of the current visit into the window
+        (``notice``: and show the pending notice, after the load's own status message)."""
         ids = self.window.source_ids()
         visit = self.session.current
         if ids and set(ids) != set(visit.labels.ids):
@@ -520,7 +521,7 @@ class QtLabelController(QObject):
                     labs.append(lab.value if lab else None)
             src.set_labels(rows, labs)
             self._apply_scores(visit, src)
-        if ids and self.pending_notice:  # shown after the load's own status message
+        if ids and self.pending_notice and notice:  # after the load's own status message
             self._status(self.pending_notice, 15000)
             self.pending_notice = None
         self._restore_view(visit.view)

@@ -85,6 +85,9 @@ class QtSessionLink(QObject):
         self.ctl: Any = None
         self.loading_visit: int | None = None
         window.session_link = self  # File > Open visits… finds it
+        #: ``(visits, save)`` whose files are hashed once no load runs (:meth:`_checksum`)
+        self._to_hash: list[tuple[list[VisitEntry], Any]] = []
+        window.jobs.finished.connect(self._hash_waiting)
         from diascan.qt.qt_prefetch import QtPrefetcher
 
         #: The next visits of the session, prefetched while the user works (qt_prefetch).
@@ -257,12 +260,23 @@ class QtSessionLink(QObject):
             new = [r for r in records if r.id not in visit.labels]
             visit.sources.extend(new)
             visit.labels.add_ids([r.id for r in new])
-        self.ctl.sync_window()
+        self.ctl.sync_window(notice=final)
         self.ctl.autosave.save()
 
     def _checksum(self, visits: list[VisitEntry]) -> None:
+        """sha256 of the visits' input files in a background job, once no load runs: hashing
+        ~0.7 GB a visit beside a load took the cores the load's frames and detections need."""
         auto = self.ctl.autosave  # the session these visits belong to, even after a switch
-        qt_session.checksum_job(self.window.jobs, visits, auto.save)
+        self._to_hash.append((visits, auto.save))
+        self._hash_waiting()
+
+    def _hash_waiting(self, *_args: Any) -> None:
+        jobs = self.window.jobs
+        if jobs.busy("load"):
+            return  # asked again when a job ends (jobs.finished)
+        waiting, self._to_hash = self._to_hash, []
+        for visits, save in waiting:
+            qt_session.checksum_job(jobs, visits, save)
 
 
 def kept_rows(visit: VisitEntry) -> set[int]:
