@@ -53,12 +53,24 @@ class Palette:
     label: dict[str, RGB] = field(default_factory=dict)
 
     def status_color(self, status: str) -> RGB:
-        """Colour of ``status`` (unknown statuses take the 'unmatched' colour)."""
-        return self.status.get(status, self.status["unmatched"])
+        """Colour of ``status`` (:data:`DRAWN_AS` first; unknown statuses take the
+        'unmatched' colour)."""
+        return self.status.get(drawn_as(status), self.status["unmatched"])
 
     def label_color(self, label: str | None) -> RGB | None:
         """Colour of ``label``; None for no label."""
         return None if label is None else self.label.get(str(label))
+
+
+#: Statuses shown as another: a progressive load's provisional catalog rows (status
+#: ``catalog``, :mod:`diascan.qt.qt_loading`) are catalog rows with no detection (yet), as
+#: 'missing' ones are ("catalog only" in the legend), not unmatched detections.
+DRAWN_AS = {"catalog": "missing"}
+
+
+def drawn_as(status: str) -> str:
+    """The status whose colour and marker ``status`` takes (itself unless in DRAWN_AS)."""
+    return DRAWN_AS.get(status, status)
 
 
 PALETTES: dict[str, Palette] = {
@@ -106,11 +118,13 @@ def hex_color(rgb: RGB) -> str:
 
 __all__ = [
     "DEFAULT_PALETTE",
+    "DRAWN_AS",
     "LABEL_LETTERS",
     "MASK_COLORS",
     "OKABE_ITO",
     "PALETTES",
     "Palette",
+    "drawn_as",
     "get_palette",
     "hex_color",
 ]

@@ -18,7 +18,7 @@ from PyQt6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
 from diascan import viewstate as vs
 from diascan.display import compute_levels, make_lut, mask_overlay
-from diascan.palettes import LABEL_LETTERS, MASK_COLORS, Palette, get_palette
+from diascan.palettes import LABEL_LETTERS, MASK_COLORS, Palette, drawn_as, get_palette
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -429,7 +429,7 @@ class QtFrames(QWidget):
             data.append(shown)
             show_scores = not self.state.hide_scores
             for i in shown:
-                status = str(src.status[i])
+                status = drawn_as(str(src.status[i]))
                 if status not in styles:
                     status = "unmatched"
                 sym, pen, brush = styles[status]
