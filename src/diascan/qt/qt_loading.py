@@ -46,10 +46,9 @@ from diascan.qt.qt_jobs import Job
 #: ``start(progress=, cancel=) -> PipelineRun`` (:func:`diascan.inputs.files_starter`).
 Starter = Callable[..., Any]
 
-#: The products streamed before the result, in the order they are shown.
-EARLY = ("science", "difference", "catalog", "template")
-#: Products shown, in the status text's order.
-SHOWN_NAMES = ("science", "difference", "catalog", "detections", "template")
+#: The products streamed before the result, in the order they are shown (and listed in the
+#: status text).
+EARLY = ("science", "difference", "catalog", "detections", "template")
 #: Pipeline progress stages shown per product in the status text (stage -> shown name).
 STAGE_NAMES = {"load": "read", "template": "template", "detect": "detect"}
 #: Shown stage -> the product that ends it (its progress is left out once that is shown).
@@ -105,10 +104,10 @@ def _stream(job: Job, start: Starter, frames: dict) -> tuple[Any, dict]:
     from diascan.pipeline import input_files_of, match
 
     run = start(progress=job.report, cancel=job.token)
-    for fs in frames.values():  # the lookup tables (and their colour map import) off the GUI
-        make_lut(fs.colormap, fs.stretch)  # thread, while the files are read
     try:
-        pending = {run.future(name): name for name in (*EARLY, "detections")}
+        for fs in frames.values():  # the lookup tables (and their colour map import) off the
+            make_lut(fs.colormap, fs.stretch)  # GUI thread, while the files are read
+        pending = {run.future(name): name for name in EARLY}
         got: dict[str, Any] = {}
         display: dict = {}
         shown: set[str] = set()
@@ -198,7 +197,7 @@ class QtProgressiveLoad(QObject):
 
     def status(self) -> str:
         """Per-product progress: what is shown and how far the rest is."""
-        parts = [f"{n} ✓" for n in SHOWN_NAMES if n in self.shown]
+        parts = [f"{n} ✓" for n in EARLY if n in self.shown]
         done = dict.fromkeys(STAGE_PRODUCTS, 0.0) | self.stage_done
         for name, frac in done.items():
             if STAGE_PRODUCTS.get(name, name) in self.shown or (

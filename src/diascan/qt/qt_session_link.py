@@ -200,10 +200,11 @@ class QtSessionLink(QObject):
         """Catalog rows visit ``index`` keeps as sources (see :func:`kept_rows`)."""
         return kept_rows(self.ctl.session.visits[index])
 
-    def loading_visit_entry(self, input_files: dict[str, Any], images: dict[str, Any]):
+    def loading_visit_entry(self, input_files: dict[str, Any],
+                            images: dict[str, Any]) -> VisitEntry:
         """The session visit a running progressive load fills (made now, with a new session
-        when there is none, so labels given before its detections are autosaved at once:
-        ``VisitEntry.hold_label``); ``None`` for an alert entry."""
+        when there is none, or as a new visit for images the user opened), so labels given
+        before its detections are autosaved at once (``VisitEntry.hold_label``)."""
         if self.ctl is None:
             visit = visit_from_view(None, images, input_files)
             self._attach(Session(visits=[visit]), self.session_path)
