@@ -193,3 +193,25 @@ def test_restored_view_reaches_every_control_once(win):
     assert st.threshold is None and not win.plots.line.isVisible()
     win.mask_checks["BAD"].setChecked(True)
     assert st.mask_planes_on == frozenset({"SAT", "EDGE", "BAD"})
+
+
+def test_mask_boxes_made_again_before_the_event_loop_never_become_windows(win, qtbot):
+    """A progressive load shows a visit twice in one go (its detections, then its result,
+    ``qt_loading``): the first call's mask boxes, replaced before Qt showed them, must not pop
+    up as top-level windows (offscreen and on most desktops such a window takes the activation,
+    and the window's label keys then go nowhere)."""
+    from PyQt6.QtWidgets import QApplication, QCheckBox
+
+    win.show()
+    win.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=3000)
+    result = win.result
+    win.set_result(result)
+    win.set_result(result)
+    qtbot.wait(50)  # the boxes' queued show runs
+    popped = [w for w in QApplication.topLevelWidgets() if isinstance(w, QCheckBox)
+              and w.isVisible()]
+    assert popped == []
+    assert QApplication.activeWindow() is win
+    assert sorted(win.mask_checks) == ["BAD", "EDGE", "SAT"]
+    assert all(cb.isVisible() for cb in win.mask_checks.values())

@@ -643,7 +643,11 @@ class QtMainWindow(QMainWindow):
         file's ``SATURATED`` are one box), coloured as the overlay; its description is the
         tooltip."""
         for cb in self.mask_checks.values():
-            cb.setParent(None)
+            # hidden, not unparented: a box added since the event loop last ran has a queued
+            # show, which would pop it up as a window of its own, taking the activation (a
+            # progressive load shows a visit twice in one go, qt_loading)
+            self.mask_layout.removeWidget(cb)
+            cb.hide()
             cb.deleteLater()
         self.mask_checks = {}
         for name, desc in plane_list(self.images.get(n) for n in vs.FRAMES):
