@@ -35,6 +35,9 @@ _CMAP_NAMES = {
 #: Number of pixels used to compute display limits (a strided subsample of the image).
 LEVEL_SAMPLE = 250_000
 
+#: Samples zscale takes of an image (astropy's ZScaleInterval default ``n_samples``).
+ZSCALE_SAMPLES = 1000
+
 #: Entries of a colour lookup table. 256 (not more): pyqtgraph then renders through an 8-bit
 #: indexed image, measured ~4x faster than a 4096-entry table on a 16 Mpix frame, and a stamp
 #: renders with one uint8 index per pixel.
@@ -108,39 +111,48 @@ def compute_levels(
 
 
 def compute_levels_many(
-    stamps: np.ndarray, mode: str = "zscale", symmetric: bool = False
+    stamps: np.ndarray, mode: str = "zscale", symmetric: bool | np.ndarray = False
 ) -> np.ndarray:
     """Display limits of each of ``N`` small images ``(N, H, W)`` -> ``(N, 2)`` float64.
 
     The same limits as :func:`compute_levels` on each image (tested against it). zscale is
     computed for all images at once (:func:`zscale_many`); other modes per image.
+    ``symmetric``: for all images, or a boolean per image.
     """
     stamps = np.asarray(stamps)
     n = stamps.shape[0]
     out = np.zeros((n, 2), dtype=np.float64)
     if n == 0:
         return out
+    sym = np.broadcast_to(np.asarray(symmetric, dtype=bool), (n,))
     flat = stamps.reshape(n, -1)
     if mode != "zscale":
         for k in range(n):
-            out[k] = compute_levels(flat[k], mode, symmetric)
+            out[k] = compute_levels(flat[k], mode, bool(sym[k]))
         return out
     finite = np.isfinite(flat)
     counts = finite.sum(axis=1)
-    # Images with the same number of finite pixels are sampled alike: one vectorised zscale per
-    # group (nearly always one group: every stamp inside the image, none with NaN).
-    for count in np.unique(counts):
+    # zscale samples at most ZSCALE_SAMPLES of the finite pixels (every stride-th): images with
+    # at least that many give as many samples, whatever their NaN, so they all go into one
+    # vectorised zscale (a page's stamps inside the image and those partly off it); smaller
+    # ones (mostly off the image) in one call per number of finite pixels.
+    many = np.flatnonzero(counts >= ZSCALE_SAMPLES)
+    if many.size:
+        samples = np.empty((many.size, ZSCALE_SAMPLES), dtype=flat.dtype)
+        whole = counts[many] == flat.shape[1]
+        stride = int(max(1.0, flat.shape[1] / ZSCALE_SAMPLES))
+        samples[whole] = flat[many[whole], ::stride][:, :ZSCALE_SAMPLES]
+        for k in np.flatnonzero(~whole):  # partly NaN: sampled as astropy samples them
+            values = flat[many[k]][finite[many[k]]]
+            samples[k] = values[:: int(max(1.0, values.size / ZSCALE_SAMPLES))][:ZSCALE_SAMPLES]
+        out[many] = zscale_many(samples)
+    few = (counts > 0) & (counts < ZSCALE_SAMPLES)
+    for count in np.unique(counts[few]):
         rows = np.flatnonzero(counts == count)
-        if count == 0:
-            continue  # set below
-        if count == flat.shape[1]:
-            values = flat[rows]
-        else:
-            values = flat[rows][finite[rows]].reshape(rows.size, int(count))
-        out[rows] = zscale_many(values)
-    if symmetric:
-        m = np.abs(out).max(axis=1)
-        out[:, 0], out[:, 1] = -m, m
+        out[rows] = zscale_many(flat[rows][finite[rows]].reshape(rows.size, int(count)))
+    if sym.any():
+        m = np.abs(out[sym]).max(axis=1)
+        out[sym] = np.column_stack([-m, m])
     same = ~(out[:, 1] > out[:, 0])
     out[same, 1] = out[same, 0] + 1.0
     out[counts == 0] = (0.0, 1.0)  # no pixel at all: as compute_levels
@@ -149,7 +161,7 @@ def compute_levels_many(
 
 def zscale_many(
     values: np.ndarray,
-    n_samples: int = 1000,
+    n_samples: int = ZSCALE_SAMPLES,
     contrast: float = 0.25,
     max_reject: float = 0.5,
     min_npixels: int = 5,
