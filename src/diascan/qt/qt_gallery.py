@@ -368,16 +368,17 @@ class QtGallery(QWidget):
         if text.label is not None:  # the badge goes at the right of the id line
             id_width -= self._draw_badge(painter, text.label, palette, x + width, y, line,
                                          short=width < 2 * self._badge_width(text.label)) + 4
+        # at a point, not in a rectangle: no layout pass per text (a page draws 100-150)
+        base = y + self.fm.ascent()
         painter.setPen(TEXT)
-        painter.drawText(QRect(x, y, id_width, line), Qt.AlignmentFlag.AlignLeft,
-                         self.fm.elidedText(text.id, Qt.TextElideMode.ElideMiddle, id_width))
+        painter.drawText(x, base, self.fm.elidedText(text.id, Qt.TextElideMode.ElideMiddle,
+                                                     id_width))
         painter.setPen(QColor(*palette.status_color(text.status)))
-        status_w = self.fm.horizontalAdvance(text.status)
-        painter.drawText(QRect(x, y + line, width, line), Qt.AlignmentFlag.AlignLeft, text.status)
+        painter.drawText(x, base + line, text.status)
         if text.score:
             painter.setPen(TEXT)
-            painter.drawText(QRect(x + status_w + 6, y + line, width - status_w - 6, line),
-                             Qt.AlignmentFlag.AlignLeft, text.score)
+            painter.drawText(x + self.fm.horizontalAdvance(text.status) + 6, base + line,
+                             text.score)
 
     @staticmethod
     def _draw_selection(painter: QPainter, rect: QRect, color: QColor = SELECTED) -> None:
