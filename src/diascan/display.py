@@ -142,9 +142,9 @@ def compute_levels_many(
         whole = counts[many] == flat.shape[1]
         stride = int(max(1.0, flat.shape[1] / ZSCALE_SAMPLES))
         samples[whole] = flat[many[whole], ::stride][:, :ZSCALE_SAMPLES]
-        for k in np.flatnonzero(~whole):  # partly NaN: sampled as astropy samples them
-            values = flat[many[k]][finite[many[k]]]
-            samples[k] = values[:: int(max(1.0, values.size / ZSCALE_SAMPLES))][:ZSCALE_SAMPLES]
+        for j in np.flatnonzero(~whole):  # partly NaN: sampled as astropy samples them
+            values = flat[many[j]][finite[many[j]]]
+            samples[j] = values[:: int(max(1.0, values.size / ZSCALE_SAMPLES))][:ZSCALE_SAMPLES]
         out[many] = zscale_many(samples)
     few = (counts > 0) & (counts < ZSCALE_SAMPLES)
     for count in np.unique(counts[few]):

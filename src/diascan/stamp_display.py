@@ -12,7 +12,8 @@ them here with the same settings, so they never disagree:
 
 :func:`render_triplets` turns a stack of float stamps into RGBA uint8 in array orientation
 (row 0 = lowest y, as the frames draw it with y upwards); :func:`render_tiles` lays each
-triplet side by side, top row first, ready for a top-down image (QImage).
+triplet side by side, top row first, ready for a top-down image (QImage), and
+:func:`compose_tiles` places a page of them, scaled, in the gallery's cells.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ class QtGallery(QWidget):
         #: row -> (ARGB32 array kept alive, QImage over it), for the current size and display.
         self._tiles: OrderedDict[int, tuple[np.ndarray, QImage]] = OrderedDict()
         #: row -> (the page image holding it, the composed tile: stamps at the grid's size,
-        #: texts, badge; not selected) - a view of the page image's memory.
+        #: texts, badge; not selected) - a view of the page image's memory, which lives as
+        #: long as one of its tiles is cached.
         self._screen: OrderedDict[int, tuple[QImage, QImage]] = OrderedDict()
         self._hover: int | None = None  # page position under the mouse
         #: Render the next page ahead when idle (benchmarks switch it off to time cold flips).
