@@ -95,9 +95,9 @@ class _GridSpline:
         kr = min(3, len(node_y) - 1)
         kc = min(3, len(node_x) - 1)
         spline = RectBivariateSpline(node_y, node_x, values, kx=kr, ky=kc)
-        t_rows, t_cols, coeffs = spline.tck
+        t_rows, t_cols, flat = spline.tck
         self.t_rows, self.k_rows = t_rows, kr
-        coeffs = coeffs.reshape(len(t_rows) - kr - 1, len(t_cols) - kc - 1)
+        coeffs = np.asarray(flat).reshape(len(t_rows) - kr - 1, len(t_cols) - kc - 1)
         cols = BSpline.design_matrix(np.arange(nx, dtype=np.float64), t_cols, kc)
         self.col_factor = np.ascontiguousarray((cols @ coeffs.T).T)  # (row coefficients, nx)
 
