@@ -69,7 +69,10 @@ def open_alerts(window: Any, paths: Sequence[str | Path]) -> Job:
     job decodes the cutouts of the gallery's first page too (it paints them at once)."""
     from diascan.alerts.viewer import alerts_loader
 
-    loader = alerts_loader(paths, first_stamps=window.gallery_state.per_page)
+    # one row of tiles more than the grid has now: the grid may gain one when the load's
+    # progress bar goes (1920 x 1080: 60 tiles while loading, 66 after, measured)
+    state = window.gallery_state
+    loader = alerts_loader(paths, first_stamps=state.per_page + state.columns)
     display = window.gallery.display
 
     def load(progress=None, cancel=None):
