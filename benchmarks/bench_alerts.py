@@ -91,7 +91,7 @@ def test_open_10000_alerts_first_page(benchmark, record, alert_folder):
            target=T_FIRST_PAGE,
            note=f"index {t['open']:.2f} s ({t['open_cpu']:.2f} s CPU), 48 triplets "
                 f"{t['page']:.2f} s ({t['page_cpu']:.2f} s CPU); imports {t['import']:.2f} s "
-                f"more; fresh process, best of 3")
+                f"more; fresh process, best of 3, load avg {os.getloadavg()[0]:.1f}")
     record("alerts: peak RSS, open 10,000 + first page", max(r[2] for r in runs), page_bytes,
            target=M_FIRST_PAGE, unit="B",
            note="whole process incl. imports; ratio = peak / bytes of the page's stamps")

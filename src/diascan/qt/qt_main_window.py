@@ -1286,7 +1286,7 @@ class QtMainWindow(QMainWindow):
         if self.label_controller is not None and not self.label_controller.close():
             event.ignore()
             return
-        self.jobs.cancel_all(also=frozenset({"prefetch", "train"}))
+        self.jobs.cancel_all(also=frozenset({"prefetch", "train", "stamps"}))
         self.wait_idle(10000)
         for box in list(self._dialogs):
             box.close()
