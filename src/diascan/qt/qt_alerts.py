@@ -83,13 +83,13 @@ def open_alerts(window: Any, paths: Sequence[str | Path]) -> Job:
     return window.load(load)
 
 
-def decode_ahead(window: Any, rows: Sequence[int]) -> Job | None:
+def decode_ahead(window: Any, rows: Sequence[int]) -> bool:
     """Decode the cutouts of alert ``rows`` (the gallery's next page) in a quiet ``stamps``
     job, off the GUI thread; the gallery composes them when it is done
-    (``QtGallery.decode_ahead``)."""
+    (``QtGallery.decode_ahead``). False when the gallery shows no alerts of the window."""
     alerts, gallery = window.alerts, window.gallery
     if alerts is None or gallery.source is not alerts:
-        return None
+        return False
     rows = [int(r) for r in rows]
 
     def build() -> Job:
@@ -97,7 +97,8 @@ def decode_ahead(window: Any, rows: Sequence[int]) -> Job | None:
         job.succeeded.connect(lambda _: gallery.source is alerts and gallery.prefetch_more())
         return job
 
-    return window.jobs.request("stamps", build)
+    window.jobs.request("stamps", build)  # started now, or once a load is done
+    return True
 
 
 def open_alerts_dialog(window: Any) -> bool:

@@ -84,9 +84,10 @@ class QtGallery(QWidget):
         self._prefetch_timer.setInterval(0)
         self._prefetch_timer.timeout.connect(self._prefetch_next)
         #: ``decode_ahead(rows)``: have the stamps of ``rows`` decoded off the GUI thread (a
-        #: job) and call :meth:`prefetch_more` when done; used for a source whose stamps are
-        #: decoded lazily (``decoded(row)``: alerts), None: the idle prefetch decodes itself.
-        self.decode_ahead: Callable[[list[int]], object] | None = None
+        #: job) and call :meth:`prefetch_more` when done (False: it cannot, the idle prefetch
+        #: decodes them itself); used for a source whose stamps are decoded lazily
+        #: (``decoded(row)``: alerts), None: the idle prefetch always decodes itself.
+        self.decode_ahead: Callable[[list[int]], bool] | None = None
         self._ahead: list[int] = []  # the rows asked of decode_ahead last
         #: Paint events handled (tests and benchmarks check a change was painted).
         self.paint_count = 0
@@ -248,10 +249,11 @@ class QtGallery(QWidget):
                 rows = list(st.order[start : start + st.per_page])
                 if any(r not in self._screen for r in rows):
                     if not self._decoded(rows):
-                        if rows != self._ahead:  # not asked for already
+                        if rows == self._ahead:
+                            return  # asked for already: prefetch_more comes
+                        if self.decode_ahead(rows):  # type: ignore[misc]
                             self._ahead = rows
-                            self.decode_ahead(rows)  # type: ignore[misc]  # then prefetch_more
-                        return
+                            return
                     self._compose(rows)
                     self._prefetch_timer.start()  # the other direction on the next idle turn
                     return
