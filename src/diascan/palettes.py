@@ -40,6 +40,9 @@ MASK_COLORS: dict[str, RGB] = {
 }
 
 
+#: Light grey: no status colour, no label colour, readable on the gallery's dark tiles.
+NEUTRAL: RGB = (200, 200, 200)
+
 #: The letter that marks each label wherever it is drawn (frames, gallery badges).
 LABEL_LETTERS: dict[str, str] = {"real": "R", "bogus": "B", "unsure": "?"}
 
@@ -51,10 +54,14 @@ class Palette:
     name: str
     status: dict[str, RGB] = field(default_factory=dict)
     label: dict[str, RGB] = field(default_factory=dict)
+    #: The colour of a status that is no match status: an alert's survey ("rubin", "ztf"),
+    #: which says nothing about matching (never the 'unmatched' red).
+    neutral: RGB = NEUTRAL
 
     def status_color(self, status: str) -> RGB:
-        """Colour of ``status`` (unknown statuses take the 'unmatched' colour)."""
-        return self.status.get(status, self.status["unmatched"])
+        """Colour of ``status``: a visit's match status its own, anything else (an alert's
+        survey) the neutral colour."""
+        return self.status.get(status, self.neutral)
 
     def label_color(self, label: str | None) -> RGB | None:
         """Colour of ``label``; None for no label."""
@@ -108,6 +115,7 @@ __all__ = [
     "DEFAULT_PALETTE",
     "LABEL_LETTERS",
     "MASK_COLORS",
+    "NEUTRAL",
     "OKABE_ITO",
     "PALETTES",
     "Palette",

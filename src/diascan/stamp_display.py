@@ -84,6 +84,14 @@ class StampDisplay:
     def channel(self, name: str) -> FrameDisplay:
         return getattr(self, name)
 
+    def warm(self) -> None:
+        """Build the colour tables these settings paint with (cached), e.g. in a load job:
+        the first one imports cmap and reads its catalog (~0.15 s, measured), which would
+        otherwise delay the first painted page."""
+        for name in FRAME_ORDER:
+            fd = self.channel(name)
+            make_lut(fd.colormap, fd.stretch)
+
     @classmethod
     def per_tile(cls) -> StampDisplay:
         """zscale per stamp (symmetric for the difference), linear, grey: the default."""

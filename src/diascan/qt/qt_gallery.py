@@ -93,6 +93,12 @@ class QtGallery(QWidget):
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(0)
         self._prefetch_timer.timeout.connect(self._prefetch_next)
+        #: ``decode_ahead(rows)``: have the stamps of ``rows`` decoded off the GUI thread (a
+        #: job) and call :meth:`prefetch_more` when done (False: it cannot, the idle prefetch
+        #: decodes them itself); used for a source whose stamps are decoded lazily
+        #: (``decoded(row)``: alerts), None: the idle prefetch always decodes itself.
+        self.decode_ahead: Callable[[list[int]], bool] | None = None
+        self._ahead: list[int] = []  # the rows asked of decode_ahead last
         #: Paint events handled (tests and benchmarks check a change was painted).
         self.paint_count = 0
         ev = self.state.events
@@ -118,6 +124,7 @@ class QtGallery(QWidget):
         """Show the stamps of ``source`` and the texts of ``facts`` (rows alike)."""
         self.source = source
         self.facts = facts
+        self._ahead = []
         self._clear_cache()
         self.update()
 
@@ -263,9 +270,26 @@ class QtGallery(QWidget):
                 start = page * st.per_page
                 rows = list(st.order[start : start + st.per_page])
                 if any(r not in self._screen for r in rows):
+                    if not self._decoded(rows):
+                        if rows == self._ahead:
+                            return  # asked for already: prefetch_more comes
+                        if self.decode_ahead(rows):  # type: ignore[misc]
+                            self._ahead = rows
+                            return
                     self._compose(rows)
                     self._prefetch_timer.start()  # the other direction on the next idle turn
                     return
+
+    def _decoded(self, rows: list[int]) -> bool:
+        """False when ``rows``' stamps are to be decoded by :attr:`decode_ahead` first."""
+        decoded = getattr(self.source, "decoded", None)
+        return decoded is None or self.decode_ahead is None or all(decoded(r) for r in rows)
+
+    def prefetch_more(self) -> None:
+        """Stamps were decoded ahead: go on composing the pages around the current one."""
+        self._ahead = []
+        if self.prefetch and not self._prefetch_timer.isActive():
+            self._prefetch_timer.start()
 
     # -- state ---------------------------------------------------------------------------
     def _on_current(self, new: int, old: int | None = None) -> None:
