@@ -274,7 +274,8 @@ def test_survey_status_is_painted_neutral_not_unmatched_red(qtbot, tmp_path, syn
     g = w.gallery
     qtbot.waitUntil(lambda: 0 in g._screen, timeout=10000)
     assert w.sources.status[0] == "rubin"
-    img = g._screen[0].convertToFormat(g._screen[0].Format.Format_RGB32)
+    tile = g._screen[0][1]  # (the page image, this tile's view of it)
+    img = tile.convertToFormat(tile.Format.Format_RGB32)
     ptr = img.constBits()
     ptr.setsize(img.sizeInBytes())
     bgra = np.frombuffer(ptr, np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
