@@ -221,3 +221,27 @@ def test_broken_input_gives_notes_and_the_rest_opens(tmp_path, shared_dir):
     assert not np.isnan(alerts.triplet(rows[2], 30).difference).all()
     with pytest.raises(InputError, match="no such file"):
         open_alerts(tmp_path / "missing")
+
+
+def test_files_sharing_a_header_keep_their_own_sync_markers(tmp_path, shared_dir):
+    """A header already seen is not parsed again (avro._KNOWN); each file still gets its own
+    sync marker: a copy of a packet with another marker indexes and decodes the same."""
+    from diascan.alerts.avro import index_container
+
+    packet = sorted((shared_dir / "data" / "ztf_alerts" / "packets").glob("*.avro"))[0]
+    data = packet.read_bytes()
+    first = index_container(packet)
+    sync = first.header.sync
+    other = bytes(255 - b for b in sync)
+    assert data.count(sync) == len(first.blocks) + 1  # after the header and after each block
+    (tmp_path / "a.avro").write_bytes(data)
+    (tmp_path / "b.avro").write_bytes(data.replace(sync, other))
+    for name, marker in (("a.avro", sync), ("b.avro", other)):
+        index = index_container(tmp_path / name)
+        assert index.header.sync == marker and not index.problems
+        assert index.blocks == first.blocks
+    alerts = open_alerts(tmp_path)
+    assert not alerts.notes and len(alerts) == 2
+    assert alerts.row(0)["id"] == alerts.row(1)["id"]
+    np.testing.assert_array_equal(alerts.stamps(0).cutouts["science"].image,
+                                  alerts.stamps(1).cutouts["science"].image)

@@ -136,3 +136,58 @@ def test_display_stamp_fills_missing_pixels_with_nan():
 def test_cutouts_without_pixels_are_refused_clearly(data, message):
     with pytest.raises(CutoutError, match=message):
         decode_cutout(data)
+
+
+def test_cutouts_read_directly_give_astropys_pixels(rubin, ztf):
+    """decode_cutout reads plain primary images itself (not through fits.open): every cutout of
+    the Rubin and ZTF broker tables gives astropy's pixels, header, origin and unit; only files
+    with HDUs after the image keep their bytes (Rubin: UNCERT, PSFIMAGE; ZTF: nothing)."""
+    from diascan.alerts.cutouts import _fits_bytes, _primary_image
+
+    n = 0
+    for (_, columns), more in ((rubin, True), (ztf, False)):
+        for frame in FRAME_ORDER:
+            for raw in columns[f"cutout{frame.capitalize()}"]:
+                data = _fits_bytes(raw)
+                cut = _primary_image(data)
+                assert cut is not None  # the fast path, not the fallback
+                with fits.open(io.BytesIO(data), ignore_missing_simple=True) as hdul:
+                    np.testing.assert_array_equal(cut.image, hdul[0].data.astype(np.float32))
+                    assert cut.header == hdul[0].header
+                    bunit = hdul[0].header.get("BUNIT")
+                assert cut.bunit == (bunit.strip() if bunit else None)
+                assert (cut._fits is not None) is more
+                n += 1
+    assert n > 600
+
+
+@pytest.mark.parametrize("bitpix", [8, 16, 32, -64])
+def test_scaled_and_blank_integer_cutouts_as_astropy_reads_them(bitpix):
+    rng = np.random.default_rng(abs(bitpix))
+    dtype = {8: np.uint8, 16: np.int16, 32: np.int32, -64: np.float64}[bitpix]
+    data = rng.integers(0, 100, size=(7, 9)).astype(dtype)
+    hdu = fits.PrimaryHDU(data)
+    if bitpix > 0:
+        data[2, 3] = 99
+        hdu = fits.PrimaryHDU(data)
+        hdu.header["BLANK"] = 99
+    hdu.header["BSCALE"], hdu.header["BZERO"] = 0.5, -3.0
+    hdu.header["BUNIT"] = "O'Neil"  # a quote inside a string value
+    buf = io.BytesIO()
+    fits.HDUList([hdu, fits.ImageHDU(np.ones((2, 2)), name="UNCERT")]).writeto(buf)
+    raw = buf.getvalue()
+    cut = decode_cutout(gzip.compress(raw))
+    with fits.open(io.BytesIO(raw)) as hdul:
+        expected = hdul[0].data.astype(np.float32)
+    np.testing.assert_allclose(cut.image, expected, equal_nan=True)
+    assert np.isnan(cut.image[2, 3]) == (bitpix > 0)
+    assert cut.bunit == "O'Neil" and cut._fits == raw  # an HDU follows: the bytes are kept
+    # a cube, or a truncated image, is left to fits.open (which says what is wrong)
+    cube = io.BytesIO()
+    fits.PrimaryHDU(np.zeros((2, 3, 4), dtype=np.float32)).writeto(cube)
+    from diascan.alerts.cutouts import _primary_image
+
+    assert _primary_image(cube.getvalue()) is None
+    assert _primary_image(raw[:2880 + 10]) is None
+    with pytest.raises(CutoutError, match="cutout image has 3 dimensions"):
+        decode_cutout(cube.getvalue())

@@ -100,12 +100,56 @@ def test_compute_levels_many_nan_stamps_and_symmetric():
     assert tuple(pct[2]) == pytest.approx(display.compute_levels(stamps[2], "99.5%"))
 
 
-def test_grow_matches_numpy_convolve():
+def test_batched_zscale_matches_astropy_on_real_stamps(small_demo_result):
+    """The gallery's page path (cut a page of stamps, limits of all 3 x N at once) gives
+    astropy's ZScaleInterval limits on the finite pixels of each real stamp: inside the image,
+    partly off it (NaN columns), with a NO_DATA-like hole, and entirely off it (all blank)."""
+    from diascan import viewstate as vs
+    from diascan.stamp_display import StampDisplay, stamp_levels
+    from diascan.visit_stamps import VisitStamps
+
+    res = small_demo_result
+    sources = vs.SourceSet.from_table(res.detections)
+    sci = res.science
+    x = np.append(np.asarray(sources.x, float)[:30], [sci.x0 + 10.0, sci.x0 - 500.0])
+    y = np.append(np.asarray(sources.y, float)[:30], [sci.y0 + 300.0, sci.y0 + 300.0])
+    visit = VisitStamps({n: getattr(res, n) for n in vs.FRAMES}, x, y)
+    for size in (31, 51, 101):
+        stack = visit.triplets(range(len(x)), size)
+        stack[3, :, 5:9, 5:9] = np.nan  # a hole in one triplet
+        assert np.isnan(stack[-2, 0]).any() and np.isfinite(stack[-2, 0]).any()  # partly off
+        assert np.isnan(stack[-1]).all()  # entirely off the images
+        got = stamp_levels(stack, StampDisplay.per_tile())
+        for k in range(len(x)):
+            for c in range(3):
+                finite = stack[k, c][np.isfinite(stack[k, c])]
+                if finite.size == 0:
+                    assert tuple(got[k, c]) == (0.0, 1.0)
+                    continue
+                lo, hi = ZScaleInterval().get_limits(finite)
+                if c == 2:  # the difference: symmetric around zero
+                    lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+                if not hi > lo:
+                    hi = lo + 1.0
+                np.testing.assert_allclose(got[k, c], (lo, hi), rtol=1e-6, atol=1e-6,
+                                           err_msg=f"stamp {k}, channel {c}, size {size}")
+
+
+def test_dilate_matches_numpy_convolve():
+    """The growth of the rejected samples is astropy's np.convolve(..., mode="same"), on the
+    rows asked for only."""
     rng = np.random.default_rng(0)
     bad = rng.random((20, 500)) > 0.97
+    bad[3, :40] = bad[4, -40:] = True  # runs at both ends of a row
+    bad[5] = True
+    rows = np.ones(20, dtype=bool)
+    rows[7] = False
     for n in (1, 2, 3, 4, 9, 10):
         ref = np.array([np.convolve(r, np.ones(n, bool), mode="same") for r in bad])
-        np.testing.assert_array_equal(display._grow(bad, n), ref)
+        ref[7] = bad[7]
+        got = bad.copy()
+        display._dilate(got, rows, n)
+        np.testing.assert_array_equal(got, ref)
 
 
 def test_make_lut_colormaps_and_stretches():

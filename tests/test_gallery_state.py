@@ -181,7 +181,11 @@ def test_palettes_tell_everything_apart():
     for pal in PALETTES.values():
         assert len(set(pal.status.values())) == len(pal.status)
         assert len(set(pal.label.values())) == len(pal.label)
-        assert pal.status_color("???") == pal.status["unmatched"]
+        # an alert's survey is no match status: neutral, never the 'unmatched' colour
+        for survey in ("ztf", "rubin"):
+            assert pal.status_color(survey) == pal.neutral
+        assert pal.neutral not in set(pal.status.values()) | set(pal.label.values())
+        assert pal.status_color("unmatched") == pal.status["unmatched"]
         assert pal.label_color(None) is None
     oi = get_palette("okabe-ito")
     assert set(oi.status.values()) | set(oi.label.values()) <= set(OKABE_ITO.values())

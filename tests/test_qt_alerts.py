@@ -224,3 +224,62 @@ def test_real_rubin_broker_table_in_the_gallery(qtbot, tmp_path, shared_dir):
     qtbot.waitUntil(lambda: "fields" in started, timeout=10000)
     qtbot.waitUntil(lambda: not w.jobs.running, timeout=60000)  # fields, checksums: done
     w.close()
+
+
+def test_first_page_decoded_in_the_load_job_next_page_ahead_the_rest_lazily(qtbot, tmp_path):
+    """File > Open alerts: the load job decodes the cutouts of the gallery's first page (it is
+    painted from ready stamps), a quiet 'stamps' job the next page's; no other alert's."""
+    from diascan.qt import qt_alerts
+
+    folder = tmp_path / "many"
+    n = 40
+    write_synthetic_folder(folder, n)
+    w = make_window(qtbot)
+    w.resize(900, 600)
+    w.show_gallery(True)
+    qtbot.wait(50)
+    per_page = w.gallery_state.per_page
+    assert 2 * per_page < n  # a first, a second and further pages
+    kinds = []
+    w.jobs.started.connect(lambda job: kinds.append(job.kind))
+    with qtbot.waitSignal(w.data_loaded, timeout=20000):
+        qt_alerts.open_alerts(w, [folder])
+    alerts = w.alerts
+    decoded = [alerts.decoded(i) for i in range(n)]
+    first = per_page + w.gallery_state.columns  # the grid may gain a row when loaded
+    assert decoded[:first] == [True] * first  # before the GUI painted anything
+    assert not any(decoded[first:])
+    # the grid may grow once the job is done (the progress bar goes): the page painted
+    qtbot.waitUntil(lambda: all(r in w.gallery._screen for r in w.gallery_state.page_rows()))
+    per_page = w.gallery_state.per_page
+    second = list(range(per_page, 2 * per_page))
+    qtbot.waitUntil(lambda: all(r in w.gallery._screen for r in second), timeout=20000)
+    assert "stamps" in kinds
+    assert all(alerts.decoded(i) for i in second)
+    assert not any(alerts.decoded(i) for i in range(2 * per_page, n))  # lazy beyond
+    # the next page shows at once: composed already
+    paints = w.gallery.paint_count
+    w.gallery_state.next_page()
+    qtbot.waitUntil(lambda: w.gallery.paint_count > paints)
+    qtbot.waitUntil(lambda: any(alerts.decoded(i) for i in range(2 * per_page, 3 * per_page)),
+                    timeout=20000)  # and the one after it is decoded ahead in turn
+    w.close()
+
+
+def test_survey_status_is_painted_neutral_not_unmatched_red(qtbot, tmp_path, synth):
+    from diascan.palettes import get_palette
+
+    w, link = open_linked(qtbot, [synth], tmp_path / "s.json")
+    pal = get_palette(w.gallery_state.palette)
+    g = w.gallery
+    qtbot.waitUntil(lambda: 0 in g._screen, timeout=10000)
+    assert w.sources.status[0] == "rubin"
+    tile = g._screen[0][1]  # (the page image, this tile's view of it)
+    img = tile.convertToFormat(tile.Format.Format_RGB32)
+    ptr = img.constBits()
+    ptr.setsize(img.sizeInBytes())
+    bgra = np.frombuffer(ptr, np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
+    rgb = {tuple(int(v) for v in px[2::-1]) for px in bgra.reshape(-1, 4)}
+    assert pal.neutral in rgb  # the status line ("rubin")
+    assert pal.status["unmatched"] not in rgb
+    w.close()

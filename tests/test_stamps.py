@@ -11,6 +11,9 @@ from diascan.stamp_display import (
     BLANK_RGBA,
     FrameDisplay,
     StampDisplay,
+    TileGeometry,
+    argb32,
+    compose_tiles,
     display_settings,
     render_tiles,
     render_triplet,
@@ -148,3 +151,33 @@ def test_tiles_are_top_down():
     one = render_triplet(np.zeros((3, 8, 8), np.float32), StampDisplay(
         FrameDisplay(), FrameDisplay(), FrameDisplay(levels=(-1.0, 1.0))))
     assert one.shape == (3, 8, 8, 4) and tuple(one[2, 0, 0, :3]) == (128, 128, 128)
+
+
+def test_compose_tiles_places_scaled_stamps_on_the_tile_background():
+    """The gallery's cells: a one-pixel frame, the tile colour, and each rendered stamp scaled
+    (nearest neighbour) into its square, in order, as ARGB32 words."""
+    rng = np.random.default_rng(2)
+    stack = rng.normal(0, 1, (2, 3, 5, 5)).astype(np.float32)
+    stack[1, 1, 0, 0] = np.nan
+    display = StampDisplay.per_tile()
+    words = render_tiles(stack, display, gap=1, words=True)
+    rgba = render_tiles(stack, display, gap=1)
+    assert words.dtype == np.uint32 and words.shape == rgba.shape[:3]
+    np.testing.assert_array_equal(words, argb32(rgba))  # the same pixels, Qt's byte order
+    assert argb32((1, 2, 3, 255)) == 0xFF010203
+    geo = TileGeometry(cell_w=3 * 10 + 2 * 2 + 2 * 3, cell_h=10 + 12 + 2 * 3, stamp_px=10,
+                       margin=3, gap=2, frame_color=7, tile_color=9)
+    cells = compose_tiles(words, 5, geo)
+    assert cells.shape == (2, geo.cell_h, geo.cell_w)
+    for cell in cells:
+        assert np.all(cell[[0, -1]] == 7) and np.all(cell[:, [0, -1]] == 7)
+        assert np.all(cell[1:3, 1:-1] == 9) and np.all(cell[13:-1, 1:-1] == 9)  # texts' place
+        assert np.all(cell[3:13, 13:15] == 9)  # the gap between two stamps
+    for k in range(2):
+        for c in range(3):
+            square = cells[k, 3:13, 3 + c * 12 : 13 + c * 12]
+            expect = np.repeat(np.repeat(words[k, :, c * 6 : c * 6 + 5], 2, 0), 2, 1)
+            np.testing.assert_array_equal(square, expect)
+    assert cells[1, 11, 15] == argb32(BLANK_RGBA)  # the NaN pixel (bottom row: y = 0), blank
+    out = np.zeros_like(cells)
+    assert compose_tiles(words, 5, geo, out=out) is out and np.array_equal(out, cells)

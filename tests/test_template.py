@@ -298,3 +298,24 @@ def test_no_overlap_message_names_in_memory_templates():
         build_template(sci, [far, far])
     msg = str(info.value)
     assert "(template 1 (in memory), template 2 (in memory))" in msg and "None" not in msg
+
+
+@pytest.mark.parametrize("shape", [(300, 420), (40, 2)])
+def test_grid_spline_blocks_equal_fitpack(shape):
+    """The block-wise tensor-product evaluation of the mapping spline gives fitpack's values
+    (cubic, and linear along an axis of only 2 nodes) on any block of rows and columns."""
+    from scipy.interpolate import RectBivariateSpline
+
+    from diascan.template import _GridSpline
+
+    ny, nx = shape
+    node_y = np.linspace(0.0, ny - 1, max(2, ny // 32 + 1))
+    node_x = np.linspace(0.0, nx - 1, max(2, nx // 32 + 1))
+    gx, gy = np.meshgrid(node_x, node_y)
+    values = 1.001 * gx + 0.02 * gy + 3e-5 * gx * gy + 2.0 * np.sin(gy / 50.0) + 100.25
+    ky, kx = min(3, len(node_y) - 1), min(3, len(node_x) - 1)
+    ref = RectBivariateSpline(node_y, node_x, values, kx=ky, ky=kx)
+    spline = _GridSpline(node_y, node_x, values, nx)
+    for r0, r1, c0, c1 in ((0, ny, 0, nx), (7, 23, 1, nx - 1), (ny - 5, ny, 0, 1)):
+        want = ref(np.arange(r0, r1, dtype=float), np.arange(c0, c1, dtype=float))
+        np.testing.assert_allclose(spline.block(r0, r1, c0, c1), want, rtol=0, atol=1e-9)

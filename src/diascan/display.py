@@ -35,6 +35,9 @@ _CMAP_NAMES = {
 #: Number of pixels used to compute display limits (a strided subsample of the image).
 LEVEL_SAMPLE = 250_000
 
+#: Samples zscale takes of an image (astropy's ZScaleInterval default ``n_samples``).
+ZSCALE_SAMPLES = 1000
+
 #: Entries of a colour lookup table. 256 (not more): pyqtgraph then renders through an 8-bit
 #: indexed image, measured ~4x faster than a 4096-entry table on a 16 Mpix frame, and a stamp
 #: renders with one uint8 index per pixel.
@@ -116,39 +119,48 @@ def compute_levels(
 
 
 def compute_levels_many(
-    stamps: np.ndarray, mode: str = "zscale", symmetric: bool = False
+    stamps: np.ndarray, mode: str = "zscale", symmetric: bool | np.ndarray = False
 ) -> np.ndarray:
     """Display limits of each of ``N`` small images ``(N, H, W)`` -> ``(N, 2)`` float64.
 
     The same limits as :func:`compute_levels` on each image (tested against it). zscale is
     computed for all images at once (:func:`zscale_many`); other modes per image.
+    ``symmetric``: for all images, or a boolean per image.
     """
     stamps = np.asarray(stamps)
     n = stamps.shape[0]
     out = np.zeros((n, 2), dtype=np.float64)
     if n == 0:
         return out
+    sym = np.broadcast_to(np.asarray(symmetric, dtype=bool), (n,))
     flat = stamps.reshape(n, -1)
     if mode != "zscale":
         for k in range(n):
-            out[k] = compute_levels(flat[k], mode, symmetric)
+            out[k] = compute_levels(flat[k], mode, bool(sym[k]))
         return out
     finite = np.isfinite(flat)
     counts = finite.sum(axis=1)
-    # Images with the same number of finite pixels are sampled alike: one vectorised zscale per
-    # group (nearly always one group: every stamp inside the image, none with NaN).
-    for count in np.unique(counts):
+    # zscale samples at most ZSCALE_SAMPLES of the finite pixels (every stride-th): images with
+    # at least that many give as many samples, whatever their NaN, so they all go into one
+    # vectorised zscale (a page's stamps inside the image and those partly off it); smaller
+    # ones (mostly off the image) in one call per number of finite pixels.
+    many = np.flatnonzero(counts >= ZSCALE_SAMPLES)
+    if many.size:
+        samples = np.empty((many.size, ZSCALE_SAMPLES), dtype=flat.dtype)
+        whole = counts[many] == flat.shape[1]
+        stride = int(max(1.0, flat.shape[1] / ZSCALE_SAMPLES))
+        samples[whole] = flat[many[whole], ::stride][:, :ZSCALE_SAMPLES]
+        for j in np.flatnonzero(~whole):  # partly NaN: sampled as astropy samples them
+            values = flat[many[j]][finite[many[j]]]
+            samples[j] = values[:: int(max(1.0, values.size / ZSCALE_SAMPLES))][:ZSCALE_SAMPLES]
+        out[many] = zscale_many(samples)
+    few = (counts > 0) & (counts < ZSCALE_SAMPLES)
+    for count in np.unique(counts[few]):
         rows = np.flatnonzero(counts == count)
-        if count == 0:
-            continue  # set below
-        if count == flat.shape[1]:
-            values = flat[rows]
-        else:
-            values = flat[rows][finite[rows]].reshape(rows.size, int(count))
-        out[rows] = zscale_many(values)
-    if symmetric:
-        m = np.abs(out).max(axis=1)
-        out[:, 0], out[:, 1] = -m, m
+        out[rows] = zscale_many(flat[rows][finite[rows]].reshape(rows.size, int(count)))
+    if sym.any():
+        m = np.abs(out[sym]).max(axis=1)
+        out[sym] = np.column_stack([-m, m])
     same = ~(out[:, 1] > out[:, 0])
     out[same, 1] = out[same, 0] + 1.0
     out[counts == 0] = (0.0, 1.0)  # no pixel at all: as compute_levels
@@ -157,7 +169,7 @@ def compute_levels_many(
 
 def zscale_many(
     values: np.ndarray,
-    n_samples: int = 1000,
+    n_samples: int = ZSCALE_SAMPLES,
     contrast: float = 0.25,
     max_reject: float = 0.5,
     min_npixels: int = 5,
@@ -166,95 +178,110 @@ def zscale_many(
 ) -> np.ndarray:
     """IRAF zscale limits of each row of ``values`` ``(N, npix)`` (finite values) -> ``(N, 2)``.
 
-    astropy's :class:`~astropy.visualization.ZScaleInterval`, step for step, vectorised over
-    rows. Written here because astropy computes one image per call at ~1-3 ms of Python
-    overhead each, so a gallery page (48 triplets = 144 stamps) would spend 150-400 ms in
-    limits alone; this does them together in a few ms. tests/test_display.py checks it against
-    astropy stamp by stamp.
+    astropy's :class:`~astropy.visualization.ZScaleInterval`, step for step (sample, sort,
+    line fit with iterative k-sigma rejection and growth), vectorised over rows. Written here
+    because astropy computes one image per call at ~1-3 ms of Python overhead each, so a
+    gallery page (48 triplets = 144 stamps) would spend 150-400 ms in limits alone; this does
+    them together in a few ms. tests/test_display.py checks it against astropy stamp by stamp.
     """
     values = np.asarray(values)
     n, size = values.shape
     stride = int(max(1.0, size / n_samples))
     # sorted in the input's type (float32 sorts twice as fast), the maths in float64
-    y = np.sort(values[:, ::stride][:, :n_samples], axis=1).astype(np.float64)
-    npix = y.shape[1]
-    vmin = y[:, 0].copy()
-    vmax = y[:, -1].copy()
+    s = np.sort(values[:, ::stride][:, :n_samples], axis=1)
+    npix = s.shape[1]
+    out = np.empty((n, 2), dtype=np.float64)
+    if n == 0 or npix == 0:
+        return out
+    out[:, 0] = s[:, 0]
+    out[:, 1] = s[:, -1]
+    median = 0.5 * (s[:, (npix - 1) // 2].astype(np.float64) + s[:, npix // 2])
     minpix = max(min_npixels, int(npix * max_reject))
-    x = np.arange(npix, dtype=np.float64)
     ngrow = max(1, int(npix * 0.01))
-    # The line fit with 0/1 weights is least squares over the good samples: it and the std of
-    # its residuals follow from weighted sums (matrix products), not from per-sample passes.
-    xy, yy = y * x, y * y
-    good = np.ones((n, npix), dtype=np.float64)  # 0/1 weights of the fit
-    badpix = np.zeros((n, npix), dtype=bool)
-    buf = np.empty_like(y)
+    x = np.arange(npix, dtype=np.float64)
+    # The samples about their median: the same fit (its intercept shifted), sums that keep
+    # their digits on a sky level. The least-squares sums over the good samples start as
+    # sums over all and lose the samples each iteration rejects: a gather of those few, not
+    # a weighted pass over every sample.
+    feats = np.empty((3, n, npix))  # y, x y, y^2 of each sample
+    y = np.subtract(s, median[:, None], dtype=np.float64, out=feats[0])
+    np.multiply(y, x, out=feats[1])
+    np.multiply(y, y, out=feats[2])
+    flat_feats = feats.reshape(3, -1)
+    # sums of 1, x, x^2, y, x y, y^2 over the good samples of each row
+    sums = np.concatenate([np.repeat([[npix], [x.sum()], [(x * x).sum()]], n, axis=1),
+                           feats.sum(axis=2)])
+    bad = np.zeros((n, npix), dtype=bool)  # rejected once, rejected for good
+    r = np.empty((n, npix))
+    new = np.empty((n, npix), dtype=bool)
     ngood = np.full(n, npix)
     last_ngood = np.full(n, npix + 1)
     slope = np.zeros(n)
     fitted = np.zeros(n, dtype=bool)
     for _ in range(max_iterations):
-        active = np.flatnonzero((ngood < last_ngood) & (ngood >= minpix))
-        if active.size == 0:
+        active = (ngood < last_ngood) & (ngood >= minpix)
+        if not active.any():
             break
-        rows = slice(None) if active.size == n else active
-        w, ya = good[rows], y[rows]
-        sw = w.sum(axis=1)
-        sx, sxx = w @ x, w @ (x * x)
-        sy = np.einsum("ij,ij->i", w, ya)
-        sxy = np.einsum("ij,ij->i", w, xy[rows])
-        syy = np.einsum("ij,ij->i", w, yy[rows])
-        b = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
-        a = (sy - b * sx) / sw
-        # mean and variance of the good residuals r = y - a - b x, expanded into the sums
-        rmean = (sy - a * sw - b * sx) / sw
-        r2 = (syy + a * a * sw + b * b * sxx - 2 * a * sy - 2 * b * sxy + 2 * a * b * sx) / sw
-        threshold = krej * np.sqrt(np.maximum(r2 - rmean * rmean, 0.0))
-        line = buf[: active.size]
-        np.multiply(b[:, None], x, out=line)
-        line += a[:, None]
-        line -= ya
-        bad = np.abs(line, out=line) > threshold[:, None]
-        bad |= badpix[rows]  # rejected once, rejected for good
-        bad = _grow(bad, ngrow)
-        badpix[rows] = bad
-        if active.size == n:
-            np.logical_not(bad, out=good)
-        else:
-            good[active] = ~bad
-        slope[rows] = b
-        fitted[rows] = True
-        last_ngood[rows] = ngood[rows]
-        ngood[rows] = npix - bad.sum(axis=1)
-    out = np.column_stack([vmin, vmax])
+        sw, sx, sxx, sy, sxy, syy = sums
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows out of the fit
+            b = (sw * sxy - sx * sy) / (sw * sxx - sx * sx)
+            a = (sy - b * sx) / sw
+            # mean and variance of the good residuals r = y - a - b x, from the sums
+            rmean = (sy - a * sw - b * sx) / sw
+            r2 = (syy + a * a * sw + b * b * sxx - 2 * a * sy - 2 * b * sxy + 2 * a * b * sx) / sw
+            threshold = krej * np.sqrt(np.maximum(r2 - rmean * rmean, 0.0))
+        threshold[~active] = np.inf  # rows that are done reject nothing more
+        np.multiply(b[:, None], x, out=r)
+        r += a[:, None]
+        np.subtract(y, r, out=r)
+        np.greater(np.abs(r, out=r), threshold[:, None], out=new)
+        new |= bad
+        _dilate(new, active, ngrow)
+        newly = np.flatnonzero(new & ~bad)
+        nrow, ncol = np.divmod(newly, npix)
+        ncol = ncol.astype(np.float64)
+        sums[0] -= np.bincount(nrow, None, n)
+        sums[1] -= np.bincount(nrow, ncol, n)
+        sums[2] -= np.bincount(nrow, ncol * ncol, n)
+        for f in range(3):
+            sums[3 + f] -= np.bincount(nrow, flat_feats[f, newly], n)
+        bad, new = new, bad
+        slope[active] = b[active]
+        fitted |= active
+        last_ngood = np.where(active, ngood, last_ngood)
+        ngood = npix - np.count_nonzero(bad, axis=1)
     ok = (ngood >= minpix) & fitted
     if ok.any():
-        s = slope[ok] / contrast if contrast > 0 else slope[ok]
+        sl = slope[ok] / contrast if contrast > 0 else slope[ok]
         center = (npix - 1) // 2
-        median = 0.5 * (y[ok, (npix - 1) // 2] + y[ok, npix // 2])  # y is sorted
-        out[ok, 0] = np.maximum(vmin[ok], median - (center - 1) * s)
-        out[ok, 1] = np.minimum(vmax[ok], median + (npix - center) * s)
+        out[ok, 0] = np.maximum(out[ok, 0], median[ok] - (center - 1) * sl)
+        out[ok, 1] = np.minimum(out[ok, 1], median[ok] + (npix - center) * sl)
     return out
 
 
-def _grow(bad: np.ndarray, ngrow: int) -> np.ndarray:
-    """``np.convolve(row, np.ones(ngrow), mode="same") != 0`` for each row: a dilation.
+def _dilate(bad: np.ndarray, rows: np.ndarray, ngrow: int) -> None:
+    """``np.convolve(row, np.ones(ngrow), mode="same") != 0`` in place, for the ``rows``
+    (a boolean per row) of ``bad`` ``(N, npix)``: astropy's growth of the rejected samples.
 
-    Entry ``i`` of the "same" convolution sums the full one's entry ``i + off``, i.e. the pixels
-    ``i + d`` for ``d`` in ``[off + 1 - ngrow, off]`` with ``off = (ngrow - 1) // 2``: an OR of
-    ``ngrow`` shifted slices (ngrow is 1 % of the samples: 10 at most).
+    Entry ``i`` of the "same" convolution is set when a pixel ``i + d`` is, ``d`` in
+    ``[-lo, hi]`` with ``lo = (ngrow - 1) // 2``, ``hi = ngrow - 1 - lo``: so each run
+    ``[s, e)`` of set samples grows to ``[s - lo, e + hi)``. Only the runs' edges are touched
+    (a few per row: the rejected samples of a sorted row are mostly its two tails).
     """
-    if ngrow <= 1:
-        return bad
-    m = bad.shape[1]
-    off = (ngrow - 1) // 2
-    out = bad.copy()
-    for d in range(off + 1 - ngrow, off + 1):
-        if d > 0:
-            out[:, : m - d] |= bad[:, d:]
-        elif d < 0:
-            out[:, -d:] |= bad[:, : m + d]
-    return out
+    n, npix = bad.shape
+    lo = (ngrow - 1) // 2
+    hi = ngrow - 1 - lo
+    padded = np.zeros((n, npix + 2), dtype=bool)
+    padded[:, 1:-1] = bad
+    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])  # start, end, start, end, ...
+    row, col = np.divmod(edges, npix + 1)
+    keep = rows[row]
+    row, col = row[keep], col[keep]
+    grow = np.concatenate([(col[0::2, None] - np.arange(1, lo + 1)).ravel(),
+                           (col[1::2, None] + np.arange(hi)).ravel()])
+    grow_row = np.concatenate([np.repeat(row[0::2], lo), np.repeat(row[1::2], hi)])
+    inside = (grow >= 0) & (grow < npix)
+    bad[grow_row[inside], grow[inside]] = True
 
 
 def stretch_curve(name: str, n: int = 4096) -> np.ndarray:

@@ -40,6 +40,9 @@ MASK_COLORS: dict[str, RGB] = {
 }
 
 
+#: Light grey: no status colour, no label colour, readable on the gallery's dark tiles.
+NEUTRAL: RGB = (200, 200, 200)
+
 #: The letter that marks each label wherever it is drawn (frames, gallery badges).
 LABEL_LETTERS: dict[str, str] = {"real": "R", "bogus": "B", "unsure": "?"}
 
@@ -51,11 +54,15 @@ class Palette:
     name: str
     status: dict[str, RGB] = field(default_factory=dict)
     label: dict[str, RGB] = field(default_factory=dict)
+    #: The colour of a status that is no match status: an alert's survey ("rubin", "ztf"),
+    #: which says nothing about matching (never the 'unmatched' red).
+    neutral: RGB = NEUTRAL
 
     def status_color(self, status: str) -> RGB:
-        """Colour of ``status`` (:data:`DRAWN_AS` first; unknown statuses take the
-        'unmatched' colour)."""
-        return self.status.get(drawn_as(status), self.status["unmatched"])
+        """Colour of ``status``: a visit's match status its own (:data:`DRAWN_AS` first: a
+        provisional catalog row is drawn as 'missing'), anything else (an alert's survey) the
+        neutral colour."""
+        return self.status.get(drawn_as(status), self.neutral)
 
     def label_color(self, label: str | None) -> RGB | None:
         """Colour of ``label``; None for no label."""
@@ -121,6 +128,7 @@ __all__ = [
     "DRAWN_AS",
     "LABEL_LETTERS",
     "MASK_COLORS",
+    "NEUTRAL",
     "OKABE_ITO",
     "PALETTES",
     "Palette",

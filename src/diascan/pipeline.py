@@ -487,9 +487,11 @@ def start_pipeline(
         from diascan.detection import find_candidates
 
         science, difference = images
-        return find_candidates(
+        found = find_candidates(
             difference, science, inputs.threshold, inputs.psf_sigma, progress, token
         )
+        release_free_memory()  # the ~250 MB of full-frame buffers just freed (see the warp)
+        return found
 
     graph.add("candidates", candidates, ("images", *cache_needs))
 

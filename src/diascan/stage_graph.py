@@ -63,9 +63,11 @@ class StageRun:
 
     A stage that raises fails its future with that exception; every stage that needs it
     (directly or not) fails with the same exception without running, and the run's token is
-    cancelled so the stages still running stop at their next check (their futures then hold
-    :class:`~diascan.errors.Cancelled`). Callbacks added with :meth:`on` run in the thread that
-    finished the stage.
+    cancelled so the stages still running stop at their next check. Their futures then hold
+    that first failure too, not :class:`~diascan.errors.Cancelled`: whichever future a caller
+    looks at first names the real problem (a load that reported "cancelled" for a file that
+    cannot be read left the viewer waiting forever). Callbacks added with :meth:`on` run in
+    the thread that finished the stage.
     """
 
     def __init__(self, graph: StageGraph) -> None:
@@ -85,6 +87,7 @@ class StageRun:
         self._pool: ThreadPoolExecutor | None = None
         self._left = len(graph.stages)
         self._settled: set[str] = set()  # stages whose future is (being) set
+        self._failure: BaseException | None = None  # the first stage error (not a Cancelled)
 
     def __getitem__(self, name: str) -> Future:
         return self.futures[name]
@@ -143,6 +146,10 @@ class StageRun:
         todo = [name]
         failed = []
         with self._lock:  # two needs of one stage may fail at once in two threads
+            if not isinstance(exc, Cancelled):
+                self._failure = self._failure or exc
+            elif self._failure is not None:  # stopped because another stage failed
+                exc = self._failure
             while todo:
                 n = todo.pop()
                 if n in self._settled:

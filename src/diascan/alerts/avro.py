@@ -28,6 +28,7 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,15 +210,45 @@ def _header_from(meta: dict[str, bytes], sync: bytes, end: int) -> ContainerHead
     return ContainerHeader(schema, codec, sync, end)
 
 
+#: Headers read last: their bytes up to the sync marker -> the header. The files of a folder
+#: mostly share their writer schema, and parsing its 20-25 kB again for each of 10,000 files
+#: was ~40 % of indexing them (measured); the same bytes parse to the same header, so a file
+#: that starts with a known header's bytes has that header (and its own sync marker).
+_KNOWN: dict[bytes, ContainerHeader] = {}
+_KNOWN_MAX = 8
+_known_lock = threading.Lock()
+
+
+def _known_header(buf: bytes) -> ContainerHeader | None:
+    with _known_lock:
+        for prefix, header in _KNOWN.items():
+            if len(buf) >= header.data_start and buf.startswith(prefix):
+                sync = bytes(buf[len(prefix) : header.data_start])
+                return ContainerHeader(header.schema, header.codec, sync, header.data_start)
+    return None
+
+
+def _remember_header(buf: bytes, header: ContainerHeader) -> None:
+    with _known_lock:
+        if len(_KNOWN) >= _KNOWN_MAX:
+            del _KNOWN[next(iter(_KNOWN))]
+        _KNOWN[bytes(buf[: header.data_start - _SYNC_SIZE])] = header
+
+
 def _read_header(fh: BinaryIO, head: bytes | None = None) -> tuple[ContainerHeader, bytes]:
     """The header of the container file ``fh`` and the first bytes read (``head``: the first
     bytes, already read; else ``fh`` is at byte 0)."""
     buf = fh.read(HEAD_READ) if head is None else head
     if not buf.startswith(MAGIC):
         raise AvroFileError("not an Avro object container file")
+    known = _known_header(buf)
+    if known is not None:
+        return known, buf
     while True:
         try:
-            return _header_from(*_parse_header(buf)), buf
+            header = _header_from(*_parse_header(buf))
+            _remember_header(buf, header)
+            return header, buf
         except IndexError:
             more = fh.read(max(len(buf), HEAD_READ))
             if not more:

@@ -46,19 +46,30 @@ class Cutout:
     needs only the images, and astropy takes ~3 ms per extra HDU and ~10 ms per WCS (measured).
     """
 
-    def __init__(self, image: np.ndarray, header: fits.Header, fits_bytes: bytes) -> None:
+    def __init__(self, image: np.ndarray, header: fits.Header | str, fits_bytes: bytes | None,
+                 cards: dict[str, object] | None = None) -> None:
         self.image = image
-        self.header = header
-        self._fits = fits_bytes
-        self.origin = _origin(header)
-        bunit = header.get("BUNIT")
+        self._header = header  # or its text, parsed by astropy when first asked for
+        self._fits = fits_bytes  # None: no HDU after the image (a ZTF cutout), nothing to keep
+        values = cards if cards is not None else self.header
+        self.origin = _origin(values)
+        bunit = values.get("BUNIT")
         self.bunit = str(bunit).strip() if bunit else None
+
+    @property
+    def header(self) -> fits.Header:
+        """The image's FITS header."""
+        if not isinstance(self._header, fits.Header):
+            self._header = fits.Header.fromstring(self._header)
+        return self._header
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.image.shape
 
     def _extension(self, name: str) -> np.ndarray | None:
+        if self._fits is None:
+            return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with fits.open(io.BytesIO(self._fits), memmap=False,
@@ -128,7 +139,7 @@ def _tan_wcs(hdr: fits.Header) -> WCS | None:
     return wcs if wcs.has_celestial else None
 
 
-def _origin(hdr: fits.Header) -> tuple[int, int] | None:
+def _origin(hdr) -> tuple[int, int] | None:
     if "CUTMINX" not in hdr or "CUTMINY" not in hdr:
         return None
     try:
@@ -161,6 +172,86 @@ def stamp_bytes(value) -> bytes | None:
     return None if value is None else bytes(value)
 
 
+#: numpy types of the FITS BITPIX values (big-endian, FITS standard 4.0 table 8).
+_BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+_BLOCK = 2880
+
+
+#: The cards :func:`_primary_image` reads itself.
+_CARDS = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "GROUPS", "BSCALE", "BZERO", "BLANK",
+          "CUTMINX", "CUTMINY", "BUNIT")
+
+
+def _card_value(text: str) -> object:
+    """The value of a fixed-format card (after ``= ``): str, bool, int or float; ValueError
+    for anything else."""
+    text = text.strip()
+    if text.startswith("'"):
+        end = text.find("'", 1)
+        while end > 0 and text[end + 1 : end + 2] == "'":  # '' is a quote inside
+            end = text.find("'", end + 2)
+        if end < 0:
+            raise ValueError(text)
+        return text[1:end].replace("''", "'").rstrip()
+    text = text.split("/", 1)[0].strip()
+    if text in ("T", "F"):
+        return text == "T"
+    try:
+        return int(text)
+    except ValueError:
+        return float(text.replace("D", "E"))
+
+
+def _primary_image(raw: bytes) -> Cutout | None:
+    """The primary image of a FITS file read directly (the few cards it needs by
+    :func:`_card_value`, the pixels by ``np.frombuffer``; the header itself parsed by astropy
+    only when asked for), None when the file is anything but a plain 2-d primary image (then
+    :func:`decode_cutout` uses ``fits.open``).
+
+    Why by hand: ``fits.open`` builds an HDUList, guesses HDU classes and parses every card of
+    every header; for a 63 x 63 cutout that is ~1 ms of the ~1.1 ms a cutout took (and ~0.15 ms
+    per ``Header.get``), against ~0.15 ms this way (measured on the cutouts of ../shared); a
+    gallery page of 120 alerts decodes 360 cutouts. Same pixels as astropy (BSCALE/BZERO
+    applied, BLANK as NaN): tested on every real cutout and on scaled integer images written by
+    astropy.
+    """
+    cards: dict[str, object] = {}
+    end = -1
+    for pos in range(0, len(raw) - 79, 80):
+        key = raw[pos : pos + 8].rstrip().decode("ascii", "replace")
+        if key == "END":
+            end = pos
+            break
+        if key in _CARDS and key not in cards and raw[pos + 8 : pos + 10] == b"= ":
+            try:
+                cards[key] = _card_value(raw[pos + 10 : pos + 80].decode("ascii", "replace"))
+            except ValueError:
+                return None
+    if end < 0 or "SIMPLE" not in cards:
+        return None
+    dtype = _BITPIX.get(cards.get("BITPIX"))  # type: ignore[arg-type]
+    nx, ny = cards.get("NAXIS1"), cards.get("NAXIS2")
+    if dtype is None or cards.get("NAXIS") != 2 or cards.get("GROUPS") or not (
+            type(nx) is int and type(ny) is int and nx > 0 and ny > 0):
+        return None
+    start = -(-(end + 80) // _BLOCK) * _BLOCK
+    stop = start + nx * ny * np.dtype(dtype).itemsize
+    if stop > len(raw):
+        return None  # a truncated file: fits.open says what is wrong
+    data = np.frombuffer(raw, dtype=dtype, count=nx * ny, offset=start).reshape(ny, nx)
+    scale, zero = cards.get("BSCALE", 1.0), cards.get("BZERO", 0.0)
+    if not isinstance(scale, int | float) or not isinstance(zero, int | float):
+        return None
+    image = data.astype(np.float32) if (scale, zero) == (1, 0) else (
+        data * np.float64(scale) + np.float64(zero)).astype(np.float32)
+    blank = cards.get("BLANK")
+    if data.dtype.kind in "iu" and type(blank) is int:
+        image[data == blank] = np.nan
+    more = len(raw) > -(-stop // _BLOCK) * _BLOCK  # HDUs follow (Rubin: UNCERT, PSFIMAGE)
+    return Cutout(image, raw[: end + 80].decode("ascii", "replace"), raw if more else None,
+                  cards)
+
+
 def decode_cutout(data: bytes | None) -> Cutout:
     """Decode the bytes of one cutout field (FITS, gzipped FITS); raises :class:`CutoutError`."""
     if data is None or len(data) == 0:
@@ -175,6 +266,9 @@ def decode_cutout(data: bytes | None) -> Cutout:
         # ZTF cutouts: "Found a SIMPLE card but its format doesn't respect the FITS Standard"
         warnings.simplefilter("ignore")
         try:
+            fast = _primary_image(raw)
+            if fast is not None:
+                return fast
             with fits.open(io.BytesIO(raw), memmap=False, ignore_missing_simple=True) as hdul:
                 primary = hdul[0]
                 if primary.data is None:

@@ -5,7 +5,7 @@
 alert, the columns of :func:`alert_columns`) and ``alerts`` (the
 :class:`~diascan.alerts.collection.AlertCollection`, the gallery's
 :class:`~diascan.stamps.StampSource`). Only the fields of the first :data:`FIRST_ROWS` alerts
-are decoded before the window shows them (10,000 single-alert files decode in ~5-10 s, the
+(and the cutouts of the first gallery page) are decoded before the window shows them (10,000 single-alert files decode in ~5-10 s, the
 first gallery page must show in 2 s); :func:`fill_alert_columns` writes the rest into the
 viewer's columns in place once :meth:`AlertCollection.load_fields` decoded them (a job).
 
@@ -112,9 +112,11 @@ def fill_alert_columns(columns: MutableMapping[str, Any], collection: AlertColle
             out[:] = np.ma.getdata(values)
 
 
-def alerts_loader(paths: Iterable[str | Path],
-                  first_rows: int = FIRST_ROWS) -> Callable[..., AlertsResult]:
-    """A loader (``loader(progress=, cancel=)``) of alert files and folders for the window.
+def alerts_loader(paths: Iterable[str | Path], first_rows: int = FIRST_ROWS,
+                  first_stamps: int = FIRST_ROWS) -> Callable[..., AlertsResult]:
+    """A loader (``loader(progress=, cancel=)``) of alert files and folders for the window:
+    the fields of the first ``first_rows`` alerts and the cutouts of the first
+    ``first_stamps`` (the gallery's first page) are decoded in it.
 
     Raises :class:`~diascan.errors.InputError` (one line naming the file) when the paths hold
     no alert at all; files that cannot be read otherwise become the result's ``warnings``.
@@ -129,6 +131,9 @@ def alerts_loader(paths: Iterable[str | Path],
         check(cancel)
         n = min(first_rows, len(collection))
         report(progress, "fields", 0.0, f"first {n} of {len(collection)} alerts")
+        # the first page's cutouts are decoded here, off the GUI thread (with the fields of
+        # single-alert files): the gallery paints them from ready stamps
+        collection.decode_stamps(range(min(first_stamps, n)), cancel)
         for i in range(n):
             collection.row(i)  # one block per file: the first pages' fields
         files = list(dict.fromkeys(collection.column("file")))  # those that gave alerts

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 
 if TYPE_CHECKING:
@@ -129,6 +128,10 @@ def _date_avg_mjd(headers: list[fits.Header], notes: list[str]) -> float | None:
         if not date:
             continue
         try:
+            # Imported here: astropy.time (~50 ms) is on diascan score's critical path
+            # otherwise, and only files without an MJD card need it.
+            from astropy.time import Time
+
             scale = str(_lookup(hdr, "TIMESYS") or "UTC").strip().lower()
             return convert_metadata("mjd", Time(str(date), scale=scale).mjd)
         except Exception as exc:  # noqa: BLE001 - astropy.time raises its own types too

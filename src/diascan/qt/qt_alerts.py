@@ -64,11 +64,41 @@ def dropped_alerts(paths: Sequence[Path]) -> list[Path] | None:
         is_alert_path(p) for p in files) else None
 
 
-def open_alerts(window: Any, paths: Sequence[str | Path]) -> None:
-    """Load alert files and folders into ``window`` (a load job, like a visit's files)."""
+def open_alerts(window: Any, paths: Sequence[str | Path]) -> Job:
+    """Load alert files and folders into ``window`` (a load job, like a visit's files); the
+    job decodes the cutouts of the gallery's first page too (it paints them at once)."""
     from diascan.alerts.viewer import alerts_loader
 
-    window.load(alerts_loader(paths))
+    # one row of tiles more than the grid has now: the grid may gain one when the load's
+    # progress bar goes (1920 x 1080: 60 tiles while loading, 66 after, measured)
+    state = window.gallery_state
+    loader = alerts_loader(paths, first_stamps=state.per_page + state.columns)
+    display = window.gallery.display
+
+    def load(progress=None, cancel=None):
+        result = loader(progress=progress, cancel=cancel)
+        display.warm()  # the first page's colour tables, off the GUI thread too
+        return result
+
+    return window.load(load)
+
+
+def decode_ahead(window: Any, rows: Sequence[int]) -> bool:
+    """Decode the cutouts of alert ``rows`` (the gallery's next page) in a quiet ``stamps``
+    job, off the GUI thread; the gallery composes them when it is done
+    (``QtGallery.decode_ahead``). False when the gallery shows no alerts of the window."""
+    alerts, gallery = window.alerts, window.gallery
+    if alerts is None or gallery.source is not alerts:
+        return False
+    rows = [int(r) for r in rows]
+
+    def build() -> Job:
+        job = Job("stamps", lambda job: alerts.decode_stamps(rows, job.token), "decoding")
+        job.succeeded.connect(lambda _: gallery.source is alerts and gallery.prefetch_more())
+        return job
+
+    window.jobs.request("stamps", build)  # started now, or once a load is done
+    return True
 
 
 def open_alerts_dialog(window: Any) -> bool:

@@ -7,10 +7,12 @@ its size; every action (arrows, labels, pages, enlarge, ...) is a method of the 
 action registry to give keys to. The widget binds no key itself.
 
 Speed (benchmarks/bench_gallery.py): a page's stamps are cut, given their limits and rendered
-in one vectorised pass (:mod:`diascan.stamp_display`); each tile is then composed once into an
-image at the grid's size (stamps scaled, texts, badge), cached by source row, so a repaint is
-one image copy per tile; a selection move repaints only the two tiles involved; the next and
-previous pages are composed while the GUI is idle.
+in one vectorised pass (:mod:`diascan.stamp_display`); the page's tiles are then composed at
+the grid's size into one image, the frames, backgrounds and scaled stamps in one numpy gather
+(:func:`~diascan.stamp_display.compose_tiles`) and only the texts and badges by QPainter;
+each tile is cached by source row as a view of that image, so a repaint is one image copy per
+tile; a selection move repaints only the two tiles involved; the next and previous pages are
+composed while the GUI is idle.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from diascan.palettes import LABEL_LETTERS, get_palette
 from diascan.stamp_display import (
     FrameLike,
     StampDisplay,
+    TileGeometry,
+    argb32,
+    compose_tiles,
     display_settings,
     render_tiles,
 )
@@ -47,6 +52,9 @@ SELECTED = QColor(120, 255, 120)
 TEXT = QColor(225, 225, 225)
 #: Tiles kept rendered (a few pages of the largest grid).
 CACHE_TILES = 600
+#: The images' pixel format: the rendered stamps are ARGB32 words (opaque, the gaps clear),
+#: which QPainter draws onto the screen without a conversion.
+_FORMAT = QImage.Format.Format_ARGB32_Premultiplied
 
 
 class QtGallery(QWidget):
@@ -72,10 +80,12 @@ class QtGallery(QWidget):
         self._frames: Mapping[str, FrameLike] | None = None
         self.display = StampDisplay.per_tile()
         self.grid: GridLayout = self._layout()
-        #: row -> (RGBA array kept alive, QImage over it), for the current size and display.
+        #: row -> (ARGB32 array kept alive, QImage over it), for the current size and display.
         self._tiles: OrderedDict[int, tuple[np.ndarray, QImage]] = OrderedDict()
-        #: row -> the composed tile (stamps at the grid's size, texts, badge), not selected.
-        self._screen: OrderedDict[int, QImage] = OrderedDict()
+        #: row -> (the page image holding it, the composed tile: stamps at the grid's size,
+        #: texts, badge; not selected) - a view of the page image's memory, which lives as
+        #: long as one of its tiles is cached.
+        self._screen: OrderedDict[int, tuple[QImage, QImage]] = OrderedDict()
         self._hover: int | None = None  # page position under the mouse
         #: Render the next page ahead when idle (benchmarks switch it off to time cold flips).
         self.prefetch = True
@@ -83,6 +93,12 @@ class QtGallery(QWidget):
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(0)
         self._prefetch_timer.timeout.connect(self._prefetch_next)
+        #: ``decode_ahead(rows)``: have the stamps of ``rows`` decoded off the GUI thread (a
+        #: job) and call :meth:`prefetch_more` when done (False: it cannot, the idle prefetch
+        #: decodes them itself); used for a source whose stamps are decoded lazily
+        #: (``decoded(row)``: alerts), None: the idle prefetch always decodes itself.
+        self.decode_ahead: Callable[[list[int]], bool] | None = None
+        self._ahead: list[int] = []  # the rows asked of decode_ahead last
         #: Paint events handled (tests and benchmarks check a change was painted).
         self.paint_count = 0
         ev = self.state.events
@@ -108,6 +124,7 @@ class QtGallery(QWidget):
         """Show the stamps of ``source`` and the texts of ``facts`` (rows alike)."""
         self.source = source
         self.facts = facts
+        self._ahead = []
         self._clear_cache()
         self.update()
 
@@ -197,22 +214,34 @@ class QtGallery(QWidget):
         self._screen.clear()
 
     def _compose(self, rows: list[int]) -> None:
-        """Compose the tiles of ``rows`` missing from the screen cache: stamps scaled to the
-        grid, texts and badge, once; a paint is then one image copy per tile."""
+        """Compose the tiles of ``rows`` missing from the screen cache into one image: frames,
+        backgrounds and stamps scaled to the grid in one gather, then the texts and badges;
+        a paint is then one image copy per tile."""
         missing = [r for r in rows if r not in self._screen]
-        if not missing:
+        if not missing or self.source is None:
             return
         self._render(missing)
         g = self.grid
+        n = len(missing)
+        page = QImage(g.cell_w, g.cell_h * n, _FORMAT)
+        bits = page.bits()
+        bits.setsize(page.sizeInBytes())
+        cells = np.frombuffer(bits, np.uint32).reshape(n, g.cell_h, g.cell_w)
+        geo = TileGeometry(g.cell_w, g.cell_h, g.stamp_px, g.margin, g.gap,
+                           int(argb32(BACKGROUND.getRgb())), int(argb32(TILE_BACKGROUND.getRgb())))
+        compose_tiles(np.stack([self._tiles[r][0] for r in missing]), self.state.stamp_size,
+                      geo, out=cells)
         palette = get_palette(self.state.palette)
-        for row in missing:
-            img = QImage(g.cell_w, g.cell_h, QImage.Format.Format_ARGB32_Premultiplied)
-            img.fill(BACKGROUND)
-            p = QPainter(img)
-            p.setFont(self.font_small)
-            self._draw_tile(p, row, QRect(0, 0, g.cell_w, g.cell_h), g.stamp_px, False, palette)
-            p.end()
-            self._screen[row] = img
+        p = QPainter(page)
+        p.setFont(self.font_small)
+        for k, row in enumerate(missing):
+            rect = QRect(0, k * g.cell_h, g.cell_w, g.cell_h)
+            self._draw_texts(p, row, rect, rect.y() + g.margin + g.stamp_px + 1, palette)
+        p.end()
+        for k, row in enumerate(missing):
+            # a view of the page's memory (the page is kept with it)
+            tile = QImage(cells[k].data, g.cell_w, g.cell_h, 4 * g.cell_w, _FORMAT)
+            self._screen[row] = (page, tile)
         while len(self._screen) > CACHE_TILES:
             self._screen.popitem(last=False)
 
@@ -222,11 +251,11 @@ class QtGallery(QWidget):
         if not missing or self.source is None:
             return
         stack = stack_triplets(self.source, missing, self.state.stamp_size)
-        tiles = render_tiles(stack, self.display, gap=1)
-        _, h, w, _ = tiles.shape
+        tiles = render_tiles(stack, self.display, gap=1, words=True)
+        _, h, w = tiles.shape
         for row, arr in zip(missing, tiles, strict=True):
             # the image reads the array's memory: both are kept together in the cache
-            img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGBA8888)
+            img = QImage(arr.data, w, h, arr.strides[0], _FORMAT)
             self._tiles[row] = (arr, img)
         while len(self._tiles) > CACHE_TILES:
             self._tiles.popitem(last=False)
@@ -241,9 +270,26 @@ class QtGallery(QWidget):
                 start = page * st.per_page
                 rows = list(st.order[start : start + st.per_page])
                 if any(r not in self._screen for r in rows):
+                    if not self._decoded(rows):
+                        if rows == self._ahead:
+                            return  # asked for already: prefetch_more comes
+                        if self.decode_ahead(rows):  # type: ignore[misc]
+                            self._ahead = rows
+                            return
                     self._compose(rows)
                     self._prefetch_timer.start()  # the other direction on the next idle turn
                     return
+
+    def _decoded(self, rows: list[int]) -> bool:
+        """False when ``rows``' stamps are to be decoded by :attr:`decode_ahead` first."""
+        decoded = getattr(self.source, "decoded", None)
+        return decoded is None or self.decode_ahead is None or all(decoded(r) for r in rows)
+
+    def prefetch_more(self) -> None:
+        """Stamps were decoded ahead: go on composing the pages around the current one."""
+        self._ahead = []
+        if self.prefetch and not self._prefetch_timer.isActive():
+            self._prefetch_timer.start()
 
     # -- state ---------------------------------------------------------------------------
     def _on_current(self, new: int, old: int | None = None) -> None:
@@ -302,7 +348,7 @@ class QtGallery(QWidget):
         self._compose([row for _, row in shown])
         for k, row in shown:
             rect = self._tile_rect(k)
-            painter.drawImage(rect.topLeft(), self._screen[row])
+            painter.drawImage(rect.topLeft(), self._screen[row][1])
             if k == selected:
                 self._draw_selection(painter, rect)
         self._draw_page_line(painter, clip)
@@ -320,6 +366,7 @@ class QtGallery(QWidget):
 
     def _draw_tile(self, painter: QPainter, row: int, rect: QRect, px: int, selected: bool,
                    palette, enlarged: bool = False) -> None:
+        """A tile drawn by QPainter at any size (the enlarged one; the grid's are composed)."""
         g = self.grid
         painter.fillRect(rect.adjusted(1, 1, -1, -1), TILE_BACKGROUND)
         tile = self._tiles.get(row)
@@ -331,27 +378,32 @@ class QtGallery(QWidget):
             for c in range(3):
                 target = QRectF(stamps.x() + c * (px + gap), stamps.y(), px, px)
                 painter.drawImage(target, tile[1], QRectF(c * (size + 1), 0, size, size))
+        self._draw_texts(painter, row, rect, int(stamps.bottom()) + 1, palette)
+        if selected or enlarged:
+            self._draw_selection(painter, rect, SELECTED if selected else TEXT)
+
+    def _draw_texts(self, painter: QPainter, row: int, rect: QRect, y: int, palette) -> None:
+        """The id, status, score and label badge of tile ``rect`` from height ``y`` on."""
+        g = self.grid
         text = tile_text(self.facts, row, self.state.hide_scores)
         line = self.fm.lineSpacing()
         x = rect.x() + g.margin
-        y = int(stamps.bottom()) + 1
         width = rect.width() - 2 * g.margin
         id_width = width
         if text.label is not None:  # the badge goes at the right of the id line
             id_width -= self._draw_badge(painter, text.label, palette, x + width, y, line,
                                          short=width < 2 * self._badge_width(text.label)) + 4
+        # at a point, not in a rectangle: no layout pass per text (a page draws 100-150)
+        base = y + self.fm.ascent()
         painter.setPen(TEXT)
-        painter.drawText(QRect(x, y, id_width, line), Qt.AlignmentFlag.AlignLeft,
-                         self.fm.elidedText(text.id, Qt.TextElideMode.ElideMiddle, id_width))
+        painter.drawText(x, base, self.fm.elidedText(text.id, Qt.TextElideMode.ElideMiddle,
+                                                     id_width))
         painter.setPen(QColor(*palette.status_color(text.status)))
-        status_w = self.fm.horizontalAdvance(text.status)
-        painter.drawText(QRect(x, y + line, width, line), Qt.AlignmentFlag.AlignLeft, text.status)
+        painter.drawText(x, base + line, text.status)
         if text.score:
             painter.setPen(TEXT)
-            painter.drawText(QRect(x + status_w + 6, y + line, width - status_w - 6, line),
-                             Qt.AlignmentFlag.AlignLeft, text.score)
-        if selected or enlarged:
-            self._draw_selection(painter, rect, SELECTED if selected else TEXT)
+            painter.drawText(x + self.fm.horizontalAdvance(text.status) + 6, base + line,
+                             text.score)
 
     @staticmethod
     def _draw_selection(painter: QPainter, rect: QRect, color: QColor = SELECTED) -> None:

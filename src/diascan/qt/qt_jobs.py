@@ -1,4 +1,4 @@
-"""Background jobs (load, rescore, checksum, verify, train, prefetch) on superqt's
+"""Background jobs (load, fields, stamps, rescore, checksum, verify, train, prefetch) on superqt's
 workers, with the scheduling policy in one place.
 
 A :class:`Job` runs ``fn(job)`` in a ``superqt.utils.create_worker`` thread-pool worker; ``fn``
@@ -159,7 +159,10 @@ class Policy:
 #: rescore waits for a load (and runs on the loaded data) and replaces a rescore; file checks
 #: and training run beside everything, in the background; prefetching yields to all of them.
 POLICIES: dict[str, Policy] = {
-    "load": Policy(cancels=frozenset({"load", "rescore", "prefetch", "fields"})),
+    "load": Policy(cancels=frozenset({"load", "rescore", "prefetch", "fields", "stamps"})),
+    # the alerts' cutouts of the gallery's next page, decoded ahead (qt_alerts.decode_ahead)
+    "stamps": Policy(cancels=frozenset({"stamps"}), after=frozenset({"load"}), stale=True,
+                     background=True),
     # the alerts' fields decoded after the first page shows (the table fills in)
     "fields": Policy(cancels=frozenset({"fields"}), stale=True),
     "rescore": Policy(cancels=frozenset({"rescore", "prefetch"}),
