@@ -229,7 +229,8 @@ def _primary_image(raw: bytes) -> Cutout | None:
                 return None
     if end < 0 or "SIMPLE" not in cards:
         return None
-    dtype = _BITPIX.get(cards.get("BITPIX"))  # type: ignore[arg-type]
+    bitpix = cards.get("BITPIX")
+    dtype = _BITPIX.get(bitpix) if type(bitpix) is int else None
     nx, ny = cards.get("NAXIS1"), cards.get("NAXIS2")
     if dtype is None or cards.get("NAXIS") != 2 or cards.get("GROUPS") or not (
             type(nx) is int and type(ny) is int and nx > 0 and ny > 0):
