@@ -46,6 +46,7 @@ def demo_visits(small_demo, tmp_path_factory) -> Path:
     from astropy.io import fits
 
     from diascan.demo import generate_demo
+    from diascan.io.tables import read_table, write_table
 
     root = tmp_path_factory.mktemp("visits")
     shutil.copytree(small_demo, root / "v1", copy_function=os.link)
@@ -53,10 +54,16 @@ def demo_visits(small_demo, tmp_path_factory) -> Path:
         generate_demo(root / f"v{i}", small=True, seed=i, visit=VISIT + i - 1)
     bad = root / "v4"
     shutil.copytree(small_demo, bad, copy_function=os.link)
-    for name in ("science.fits", "difference.fits"):  # own copies (not links) to change
+    for name in ("science.fits", "difference.fits", "dia_source.parquet"):  # own copies
         (bad / name).unlink()
         shutil.copyfile(small_demo / name, bad / name)
     fits.setval(bad / "science.fits", "VISIT", value=BROKEN_VISIT)
+    # its catalog's rows of that visit too: the truncated difference is its only problem (a
+    # catalog without rows for the visit failed the run too, first or second by timing)
+    cat = read_table(bad / "dia_source.parquet")
+    cat["visit"] = BROKEN_VISIT
+    (bad / "dia_source.parquet").unlink()
+    write_table(cat, bad / "dia_source.parquet")
     os.truncate(bad / "difference.fits", (bad / "difference.fits").stat().st_size // 2)
     return root
 
