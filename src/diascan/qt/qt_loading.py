@@ -313,8 +313,6 @@ class QtProgressiveLoad(QObject):
         if link is None:
             return
         visit = link.loading_visit_entry(self.input_files, self.window.images)
-        if visit is None:
-            return
         rec = source_records(src)[row]
         rec.id = vs.missing_source_id(row)  # as the row kept unmatched would be numbered
         visit.hold_label(rec, label)

@@ -205,16 +205,21 @@ class QtSessionLink(QObject):
         """The session visit a running progressive load fills (made now, with a new session
         when there is none, or as a new visit for images the user opened), so labels given
         before its detections are autosaved at once (``VisitEntry.hold_label``)."""
-        if self.ctl is None:
-            visit = visit_from_view(None, images, input_files)
-            self._attach(Session(visits=[visit]), self.session_path)
-            self._checksum([visit])
-            self.loading_visit = 0
-        elif self.loading_visit is None:  # images the user opened: a new visit of the session
-            visit = visit_from_view(None, images, input_files)
-            self.loading_visit = self.ctl.add_visit(visit)
-            self._checksum([visit])
+        if self.ctl is None or self.loading_visit is None:
+            self.loading_visit = self._new_visit(visit_from_view(None, images, input_files))
         return self.ctl.session.visits[self.loading_visit]
+
+    def _new_visit(self, visit: VisitEntry) -> int:
+        """``visit`` (what the window shows, not in the session yet) as the first visit of a
+        new session or the last of this one, its files hashed in the background; its index."""
+        if self.ctl is None:
+            self._attach(Session(visits=[visit]), self.session_path)
+            index = 0
+        else:
+            self.ctl.window_visit = None  # the view on screen is the new visit's already
+            index = self.ctl.add_visit(visit)
+        self._checksum([visit])
+        return index
 
     def _attach(self, session: Session, path: str | Path | None) -> None:
         self.ctl = QtLabelController(self.window, session=session, session_path=path)
@@ -225,25 +230,16 @@ class QtSessionLink(QObject):
     def _on_loaded(self, final: bool = True) -> None:
         """The window shows a visit's sources (``final``: the load is done)."""
         win = self.window
-        if self.ctl is None:  # first data of a new session
-            visit = qt_session.visit_from_window(win, checksum=False)
-            self._attach(Session(visits=[visit]), self.session_path)
-            self._checksum([visit])
-            if not final:  # the rest of this load (template, result) is this visit's
-                self.loading_visit = 0
+        if self.ctl is None or self.loading_visit is None:
+            # first data of a new session, or other images the user opened: a new visit; the
+            # rest of a progressive load (template, result) is that visit's
+            index = self._new_visit(qt_session.visit_from_window(win, checksum=False))
+            self.loading_visit = None if final else index
             return
         session = self.ctl.session
         index = self.loading_visit
         if final:
             self.loading_visit = None
-        if index is None:  # the user opened other images: a new visit of this session
-            visit = qt_session.visit_from_window(win, checksum=False)
-            self.ctl.window_visit = None  # the view on screen is the new visit's already
-            added = self.ctl.add_visit(visit)
-            self._checksum([visit])
-            if not final:
-                self.loading_visit = added
-            return
         if index != session.current_visit:
             return  # the user moved on while this one loaded; its own load follows
         visit = session.visits[index]
