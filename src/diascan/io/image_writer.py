@@ -35,7 +35,19 @@ WRITE_LAYOUTS = ("afw", "afw-exttype", "dp2")
 DP2_FORMAT_VERSION = 1
 
 
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    """A read-only view of ``arr``. astropy writes a writeable little-endian array by swapping
+    its bytes in place and back; another thread reading the same pixels meanwhile (the pipeline
+    scores a template while the results cache writes it) would see garbage. From a read-only
+    array astropy writes a swapped copy, one plane at a time, and the caller's array never
+    changes."""
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
 def _plane_hdu(arr: np.ndarray, hdr: fits.Header, compress: bool, integer: bool):
+    arr = _read_only(arr)
     if not compress:
         return fits.ImageHDU(arr, header=hdr)
     return fits.CompImageHDU(
