@@ -353,13 +353,22 @@ def test_two_workers_four_visits_one_broken(cluster, demo_visits, tmp_path, caps
     assert (_files(out / "visits") | _files(out / "dataset")) == before
 
 
+#: ``diascan`` as run from a terminal, where Ctrl-C raises KeyboardInterrupt. A test suite
+#: started in the background by a shell (``make test &``) inherits SIGINT ignored, and Python
+#: keeps an ignored SIGINT ignored: the run would not see the test's SIGINT at all.
+_AS_IN_A_TERMINAL = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from diascan.cli.main import console_main; console_main()"
+)
+
+
 def test_resume_after_interruption(cluster, demo_visits, tmp_path):
     """SIGINT to a run on its own LocalCluster, then the same command again (here on the shared
     cluster): the visits finished before are kept as they are, the others are scored."""
     out = tmp_path / "out"
     good = [VISIT, VISIT + 1, VISIT + 2]
     manifest = _write_csv(tmp_path / "m.csv", [_row(demo_visits / f"v{i}") for i in (1, 2, 3)])
-    cmd = [sys.executable, "-m", "diascan.cli.main", "score", "--visits", str(manifest),
+    cmd = [sys.executable, "-c", _AS_IN_A_TERMINAL, "score", "--visits", str(manifest),
            "--out-dir", str(out), "--workers", "1", "--quiet", "--dashboard"]
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
