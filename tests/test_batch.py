@@ -54,15 +54,15 @@ def demo_visits(small_demo, tmp_path_factory) -> Path:
         generate_demo(root / f"v{i}", small=True, seed=i, visit=VISIT + i - 1)
     bad = root / "v4"
     shutil.copytree(small_demo, bad, copy_function=os.link)
-    for name in ("science.fits", "difference.fits", "dia_source.parquet"):  # own copies
+    for name in ("science.fits", "difference.fits"):  # own copies (not links) to change
         (bad / name).unlink()
         shutil.copyfile(small_demo / name, bad / name)
     fits.setval(bad / "science.fits", "VISIT", value=BROKEN_VISIT)
     # its catalog's rows of that visit too: the truncated difference is its only problem (a
     # catalog without rows for the visit failed the run too, first or second by timing)
-    cat = read_table(bad / "dia_source.parquet")
+    cat = read_table(small_demo / "dia_source.parquet")
     cat["visit"] = BROKEN_VISIT
-    (bad / "dia_source.parquet").unlink()
+    (bad / "dia_source.parquet").unlink()  # a link to the demo's catalog: a file of its own
     write_table(cat, bad / "dia_source.parquet")
     os.truncate(bad / "difference.fits", (bad / "difference.fits").stat().st_size // 2)
     return root

@@ -6,8 +6,9 @@ alert, the columns of :func:`alert_columns`) and ``alerts`` (the
 :class:`~diascan.alerts.collection.AlertCollection`, the gallery's
 :class:`~diascan.stamps.StampSource`). Only the fields of the first :data:`FIRST_ROWS` alerts
 (and the cutouts of the first gallery page) are decoded before the window shows them
-(10,000 single-alert files decode in ~5-10 s, the first gallery page must show in 2 s); :func:`fill_alert_columns` writes the rest into the
-viewer's columns in place once :meth:`AlertCollection.load_fields` decoded them (a job).
+(10,000 single-alert files decode in ~5-10 s, the first gallery page must show in 2 s);
+:func:`fill_alert_columns` writes the rest into the viewer's columns in place once
+:meth:`AlertCollection.load_fields` decoded them (a job).
 
 Row ids are ``1..N`` in the collection's order (files sorted by name, records in file order),
 as a visit's detections are numbered, so a session finds its labels again when it reopens the
