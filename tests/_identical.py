@@ -5,14 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def assert_tables_identical(got, want) -> None:
-    """Same columns in the same order, dtypes, units, meta and bytes (NaN included)."""
+def assert_tables_identical(got, want, float_rtol: float = 0.0) -> None:
+    """Same columns in the same order, dtypes, units, meta and bytes (NaN included).
+
+    ``float_rtol`` > 0 compares floating-point columns to that relative tolerance instead (NaN
+    in the same places), for a reference written on another machine: numpy and scipy take
+    other SIMD paths on another CPU (e.g. AVX-512), which changes the last bits of sums.
+    """
     assert got.colnames == want.colnames
     assert dict(got.meta) == dict(want.meta)
     for name in want.colnames:
         a, b = np.asarray(got[name]), np.asarray(want[name])
         assert a.dtype == b.dtype and a.shape == b.shape, name
-        assert a.tobytes() == b.tobytes(), f"column {name} differs"
+        if float_rtol > 0 and a.dtype.kind == "f":
+            assert (np.isnan(a) == np.isnan(b)).all(), f"column {name}: NaN elsewhere"
+            np.testing.assert_allclose(a, b, rtol=float_rtol, atol=0, equal_nan=True,
+                                       err_msg=f"column {name} differs")
+        else:
+            assert a.tobytes() == b.tobytes(), f"column {name} differs"
         assert got[name].unit == want[name].unit, name
 
 
