@@ -24,7 +24,7 @@ def demo_images(small_demo):
     return read_image(small_demo / "difference.fits"), read_image(small_demo / "science.fits")
 
 
-def test_small_demo_detections_bit_identical_to_the_unsplit_function(demo_images):
+def test_small_demo_detections_as_the_unsplit_function_made_them(demo_images):
     difference, science = demo_images
     got = detection.detect_and_measure(difference, science)
     want = Table.read(REFERENCE, format="ascii.ecsv")
